@@ -1,1 +1,341 @@
-//! (to be written)
+//! The main store on Azure Cosmos DB (NoSQL API), through the official
+//! `azure_data_cosmos` 1.x SDK.
+//!
+//! One container per [`Container`], partition key `/tenantId`, and the tenant
+//! id as the partition key value of every call, so a request handler can only
+//! ever touch its own tenant's partition. Optimistic concurrency uses the
+//! service's `_etag` with an if-match precondition; TTL is the service's own
+//! (every container has a default TTL of -1 so that a per-item `ttl` takes
+//! effect, as it does in the embedded store). Queries are parameterised SQL with field paths written as
+//! bracketed names that [`Query::validate`] has already restricted to plain
+//! identifiers; every read of a feed is bounded.
+
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_data_cosmos::clients::{ContainerClient, DatabaseClient};
+use azure_data_cosmos::models::{ContainerProperties, TimeToLive};
+use azure_data_cosmos::options::{
+    EndToEndOperationLatencyPolicy, ItemWriteOptions, OperationOptions, Precondition, Region,
+    ThrottlingRetryOptions,
+};
+use azure_data_cosmos::{AccountEndpoint, AccountReference, CosmosClient, RoutingStrategy};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use super::{Container, Document, Documents, ETag, Query, check_id, stored_json_for_write};
+use crate::ids::TenantId;
+use crate::platform::{PlatformError, PlatformResult};
+use wire::{SERVICE, cosmos_error, is_conflict, is_not_found, run_query};
+
+/// Upper bound on any one operation, retries and failovers included.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Building a client reads the account's regions; never wait longer than this.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Throttled calls are retried by the SDK, within these bounds.
+const THROTTLE_RETRIES: u32 = 5;
+const THROTTLE_WAIT: Duration = Duration::from_secs(10);
+
+/// How the app proves who it is to Cosmos DB.
+#[derive(Clone)]
+pub enum CosmosAuth {
+    /// An account key (`COSMOS_KEY`): for development and tests.
+    Key(SecretString),
+    /// An Entra ID credential (managed identity in production).
+    Token(Arc<dyn TokenCredential>),
+}
+
+impl std::fmt::Debug for CosmosAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CosmosAuth::Key(_) => "CosmosAuth::Key(..)",
+            CosmosAuth::Token(_) => "CosmosAuth::Token(..)",
+        })
+    }
+}
+
+/// The Cosmos DB implementation of [`Documents`].
+pub struct CosmosDocuments {
+    client: CosmosClient,
+    database_name: String,
+    database: DatabaseClient,
+    /// Container clients resolve the container's metadata once; keep them.
+    containers: Mutex<HashMap<Container, ContainerClient>>,
+}
+
+impl CosmosDocuments {
+    /// Wraps a client that the caller built (tests build one on the SDK's
+    /// in-memory emulator).
+    pub fn new(client: CosmosClient, database: &str) -> Self {
+        CosmosDocuments {
+            database: client.database_client(database),
+            database_name: database.to_owned(),
+            client,
+            containers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Builds a client for `endpoint` with bounded timeouts and throttle
+    /// retries. `preferred_regions` (display names such as "West Europe", or
+    /// their normalised forms) orders the regions the SDK tries; empty means
+    /// the account's own order.
+    pub async fn connect(
+        endpoint: &str,
+        auth: CosmosAuth,
+        preferred_regions: &[String],
+        database: &str,
+    ) -> PlatformResult<Self> {
+        let endpoint: AccountEndpoint = endpoint
+            .parse()
+            .map_err(|e| PlatformError::Invalid(format!("COSMOS_ENDPOINT: {e}")))?;
+        let account = match auth {
+            CosmosAuth::Key(key) => AccountReference::with_authentication_key(
+                endpoint,
+                Secret::new(key.expose_secret().to_owned()),
+            ),
+            CosmosAuth::Token(credential) => {
+                AccountReference::with_credential(endpoint, credential)
+            }
+        };
+        let regions = preferred_regions
+            .iter()
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty())
+            .map(|r| Region::new(r.to_owned()))
+            .collect();
+        let build = CosmosClient::builder()
+            .with_default_operation_options(default_operation_options())
+            .build(account, RoutingStrategy::PreferredRegions(regions));
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, build)
+            .await
+            .map_err(|_| {
+                PlatformError::unavailable(SERVICE, "timed out reading the account's regions")
+            })?
+            .map_err(cosmos_error)?;
+        Ok(Self::new(client, database))
+    }
+
+    /// The container's client, resolving its metadata on first use.
+    async fn container(&self, container: Container) -> PlatformResult<ContainerClient> {
+        if let Some(client) = self.cached(container)? {
+            return Ok(client);
+        }
+        let client = self
+            .database
+            .container_client(container.name(), None)
+            .await
+            .map_err(|e| match cosmos_error(e) {
+                // Not a missing document: the store itself is not set up.
+                PlatformError::NotFound => PlatformError::backend(
+                    SERVICE,
+                    format!(
+                        "container {}/{} does not exist (ensure() creates it)",
+                        self.database_name,
+                        container.name()
+                    ),
+                ),
+                other => other,
+            })?;
+        self.containers
+            .lock()
+            .map_err(|_| PlatformError::backend(SERVICE, "container cache lock poisoned"))?
+            .insert(container, client.clone());
+        Ok(client)
+    }
+
+    fn cached(&self, container: Container) -> PlatformResult<Option<ContainerClient>> {
+        Ok(self
+            .containers
+            .lock()
+            .map_err(|_| PlatformError::backend(SERVICE, "container cache lock poisoned"))?
+            .get(&container)
+            .cloned())
+    }
+
+    /// Creates one container if needed, with TTL switched on (default -1:
+    /// nothing expires unless it carries its own `ttl`). Without it Cosmos DB
+    /// ignores a per-item `ttl`, while the embedded store honours it in every
+    /// container; so an existing container without TTL is fixed in place.
+    async fn ensure_container(&self, container: Container) -> PlatformResult<()> {
+        let properties = ContainerProperties::new(container.name(), "/tenantId".into())
+            .with_default_ttl(TimeToLive::NoDefault);
+        match self.database.create_container(properties, None).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_conflict(&e) => {}
+            Err(e) => return Err(cosmos_error(e)),
+        }
+        let client = self.container(container).await?;
+        let mut current: ContainerProperties = client
+            .read(None)
+            .await
+            .map_err(cosmos_error)?
+            .into_model()
+            .map_err(cosmos_error)?;
+        if current.default_ttl.is_forever() {
+            tracing::info!(
+                container = container.name(),
+                "enabling TTL on existing container"
+            );
+            current.default_ttl = TimeToLive::NoDefault;
+            client.replace(current, None).await.map_err(cosmos_error)?;
+        }
+        Ok(())
+    }
+
+    /// Writes with the tenant as partition key and returns the written
+    /// document carrying the new ETag from the response headers.
+    async fn write(
+        &self,
+        container: Container,
+        doc: &Document,
+        op: Write<'_>,
+    ) -> PlatformResult<Document> {
+        let item = stored_json_for_write(doc)?;
+        let client = self.container(container).await?;
+        let pk = doc.tenant_id.as_str().to_owned();
+        let result = match op {
+            Write::Create => client.create_item(pk, &doc.id, &item, None).await,
+            Write::Upsert => client.upsert_item(pk, &doc.id, &item, None).await,
+            Write::Replace(etag) => {
+                let options = ItemWriteOptions::default()
+                    .with_precondition(Precondition::if_match(etag.0.clone()));
+                client.replace_item(pk, &doc.id, &item, Some(options)).await
+            }
+        };
+        let response = result.map_err(cosmos_error)?;
+        let etag = response
+            .headers()
+            .etag()
+            .map(|e| ETag(e.to_string()))
+            .ok_or_else(|| PlatformError::backend(SERVICE, "write response without an ETag"))?;
+        let mut written = doc.clone();
+        written.etag = Some(etag);
+        Ok(written)
+    }
+}
+
+enum Write<'a> {
+    Create,
+    Upsert,
+    Replace(&'a ETag),
+}
+
+/// Operation defaults for clients this module builds: bounded end to end,
+/// bounded throttle retries.
+fn default_operation_options() -> OperationOptions {
+    let mut throttling = ThrottlingRetryOptions::default();
+    throttling.max_retry_count = Some(THROTTLE_RETRIES);
+    throttling.max_retry_wait_time = Some(THROTTLE_WAIT);
+    let mut options = OperationOptions::default();
+    options.end_to_end_latency_policy =
+        Some(EndToEndOperationLatencyPolicy::new(OPERATION_TIMEOUT));
+    options.throttling_retry_options = Some(throttling);
+    options
+}
+
+#[async_trait]
+impl Documents for CosmosDocuments {
+    async fn ensure(&self) -> PlatformResult<()> {
+        match self.client.create_database(&self.database_name, None).await {
+            Ok(_) => {}
+            Err(e) if is_conflict(&e) => {}
+            Err(e) => return Err(cosmos_error(e)),
+        }
+        for container in Container::ALL {
+            self.ensure_container(container).await?;
+        }
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        container: Container,
+        tenant: &TenantId,
+        id: &str,
+    ) -> PlatformResult<Option<Document>> {
+        check_id(id)?;
+        let client = self.container(container).await?;
+        match client.read_item(tenant.as_str().to_owned(), id, None).await {
+            Ok(response) => {
+                let map: Map<String, Value> = response.into_model().map_err(cosmos_error)?;
+                Document::from_stored_json(map).map(Some)
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(cosmos_error(e)),
+        }
+    }
+
+    async fn create(&self, container: Container, doc: &Document) -> PlatformResult<Document> {
+        self.write(container, doc, Write::Create).await
+    }
+
+    async fn replace(
+        &self,
+        container: Container,
+        doc: &Document,
+        if_match: &ETag,
+    ) -> PlatformResult<Document> {
+        self.write(container, doc, Write::Replace(if_match)).await
+    }
+
+    async fn upsert(&self, container: Container, doc: &Document) -> PlatformResult<Document> {
+        self.write(container, doc, Write::Upsert).await
+    }
+
+    async fn delete(
+        &self,
+        container: Container,
+        tenant: &TenantId,
+        id: &str,
+    ) -> PlatformResult<bool> {
+        check_id(id)?;
+        let client = self.container(container).await?;
+        match client
+            .delete_item(tenant.as_str().to_owned(), id, None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(cosmos_error(e)),
+        }
+    }
+
+    async fn query(
+        &self,
+        container: Container,
+        tenant: &TenantId,
+        query: &Query,
+    ) -> PlatformResult<Vec<Document>> {
+        query.validate()?;
+        if query.limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let client = self.container(container).await?;
+        run_query(&client, Some(tenant), query).await
+    }
+
+    async fn query_all_tenants(
+        &self,
+        container: Container,
+        query: &Query,
+    ) -> PlatformResult<Vec<Document>> {
+        query.validate()?;
+        if query.limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let client = self.container(container).await?;
+        run_query(&client, None, query).await
+    }
+
+    async fn ping(&self) -> PlatformResult<()> {
+        self.database.read(None).await.map_err(cosmos_error)?;
+        Ok(())
+    }
+}

@@ -119,9 +119,8 @@ impl Document {
 
     /// Reads the body back as a typed value.
     pub fn parse<T: DeserializeOwned>(&self) -> PlatformResult<T> {
-        serde_json::from_value(Value::Object(self.body.clone())).map_err(|e| {
-            PlatformError::Invalid(format!("document {}/{}: {e}", self.kind, self.id))
-        })
+        serde_json::from_value(Value::Object(self.body.clone()))
+            .map_err(|e| PlatformError::Invalid(format!("document {}/{}: {e}", self.kind, self.id)))
     }
 
     /// The document as stored: body fields plus `id`, `tenantId`, `type`, `ttl`.
@@ -219,8 +218,79 @@ impl Query {
                 )));
             }
         }
+        if self.kind.is_empty() {
+            return Err(PlatformError::Invalid(
+                "query type must not be empty".into(),
+            ));
+        }
+        if self.limit.is_some_and(|n| n > MAX_QUERY_RESULTS) {
+            return Err(PlatformError::Invalid(format!(
+                "query limit is at most {MAX_QUERY_RESULTS}"
+            )));
+        }
         Ok(())
     }
+
+    /// How many documents an implementation reads at most: the limit, or one
+    /// more than [`MAX_QUERY_RESULTS`] so that [`Query::bounded`] can tell an
+    /// overflow from a full answer.
+    pub(crate) fn fetch_count(&self) -> usize {
+        self.limit.unwrap_or(MAX_QUERY_RESULTS + 1)
+    }
+
+    /// Refuses an answer that hit the cap without the caller asking for a
+    /// limit: silently cutting a sweep short would be worse than failing.
+    pub(crate) fn bounded(&self, docs: Vec<Document>) -> PlatformResult<Vec<Document>> {
+        if self.limit.is_none() && docs.len() > MAX_QUERY_RESULTS {
+            return Err(PlatformError::Invalid(format!(
+                "query for {:?} matched more than {MAX_QUERY_RESULTS} documents; set a limit",
+                self.kind
+            )));
+        }
+        Ok(docs)
+    }
+}
+
+/// The most documents one query may return; a query without a limit that
+/// matches more fails with `Invalid` instead of reading without bound.
+pub const MAX_QUERY_RESULTS: usize = 5_000;
+
+/// Checks a document id the way Cosmos DB does, so that the embedded store
+/// never accepts an id that production would refuse.
+pub(crate) fn check_id(id: &str) -> PlatformResult<()> {
+    if id.is_empty() || id.len() > 255 {
+        return Err(PlatformError::Invalid(
+            "document id must be 1 to 255 bytes".into(),
+        ));
+    }
+    if id.contains(['/', '\\', '?', '#']) || id.chars().any(char::is_control) {
+        return Err(PlatformError::Invalid(format!(
+            "document id {id:?} contains a character Cosmos DB refuses"
+        )));
+    }
+    Ok(())
+}
+
+/// The JSON to write for `doc`: its stored form without store-owned (`_`)
+/// fields, and without a stray `ttl` in the body when the document has none.
+pub(crate) fn stored_json_for_write(doc: &Document) -> PlatformResult<Map<String, Value>> {
+    check_id(&doc.id)?;
+    if doc.kind.is_empty() {
+        return Err(PlatformError::Invalid(
+            "document type must not be empty".into(),
+        ));
+    }
+    if doc.ttl == Some(0) {
+        return Err(PlatformError::Invalid(
+            "document ttl must be at least one second".into(),
+        ));
+    }
+    let mut map = doc.to_stored_json();
+    if doc.ttl.is_none() {
+        map.remove("ttl");
+    }
+    map.retain(|k, _| !k.starts_with('_'));
+    Ok(map)
 }
 
 /// The main store.
@@ -252,8 +322,12 @@ pub trait Documents: Send + Sync + 'static {
     async fn upsert(&self, container: Container, doc: &Document) -> PlatformResult<Document>;
 
     /// Deletes; `false` when there was nothing to delete.
-    async fn delete(&self, container: Container, tenant: &TenantId, id: &str)
-    -> PlatformResult<bool>;
+    async fn delete(
+        &self,
+        container: Container,
+        tenant: &TenantId,
+        id: &str,
+    ) -> PlatformResult<bool>;
 
     /// Documents of one type in one tenant's partition matching all filters.
     async fn query(

@@ -1,0 +1,201 @@
+//! The SQL behind [`super::SqliteDocuments`]: the schema, the row written
+//! for a document, and the query builder that turns a [`Query`] into bound
+//! JSON comparisons.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params, params_from_iter};
+use serde_json::{Map, Value};
+
+use super::SERVICE;
+use crate::platform::documents::{Container, Document, ETag, Query, stored_json_for_write};
+use crate::platform::{PlatformError, PlatformResult};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS documents (
+    container  TEXT NOT NULL,
+    tenant_id  TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    etag       TEXT NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (container, tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS documents_by_kind ON documents (container, kind, tenant_id, id);
+CREATE INDEX IF NOT EXISTS documents_by_expiry ON documents (expires_at)
+    WHERE expires_at IS NOT NULL;
+";
+
+/// A row is visible while it has no expiry or its expiry is still ahead.
+pub(super) const VISIBLE: &str = "(expires_at IS NULL OR expires_at > :now)";
+
+/// What a write stores: the row's columns, computed before taking the lock.
+pub(super) struct Row {
+    pub(super) container: &'static str,
+    pub(super) tenant_id: String,
+    pub(super) id: String,
+    pub(super) kind: String,
+    pub(super) body: String,
+    pub(super) etag: String,
+    pub(super) ttl_ms: Option<i64>,
+}
+
+impl Row {
+    pub(super) fn new(container: Container, doc: &Document) -> PlatformResult<Self> {
+        let map = stored_json_for_write(doc)?;
+        let body = serde_json::to_string(&map)
+            .map_err(|e| PlatformError::Invalid(format!("document body: {e}")))?;
+        Ok(Row {
+            container: container.name(),
+            tenant_id: doc.tenant_id.as_str().to_owned(),
+            id: doc.id.clone(),
+            kind: doc.kind.clone(),
+            body,
+            etag: new_etag(),
+            ttl_ms: doc.ttl.map(|s| i64::from(s) * 1000),
+        })
+    }
+
+    pub(super) fn expires_at(&self, now: i64) -> Option<i64> {
+        self.ttl_ms.map(|ttl| now.saturating_add(ttl))
+    }
+
+    /// Removes an expired row under this key, so that a create or upsert
+    /// treats it as the absent document it already is to readers.
+    pub(super) fn purge_expired(&self, conn: &Connection, now: i64) -> PlatformResult<()> {
+        conn.execute(
+            "DELETE FROM documents WHERE container = ?1 AND tenant_id = ?2 AND id = ?3
+             AND expires_at IS NOT NULL AND expires_at <= ?4",
+            params![self.container, self.tenant_id, self.id, now],
+        )
+        .map_err(sql_error)?;
+        Ok(())
+    }
+
+    pub(super) fn written(self, doc: &Document) -> Document {
+        let mut out = doc.clone();
+        out.etag = Some(ETag(self.etag));
+        out
+    }
+}
+
+/// A fresh ETag, quoted the way Cosmos DB quotes its `_etag` values.
+fn new_etag() -> String {
+    format!("\"{}\"", uuid::Uuid::new_v4())
+}
+
+pub(super) fn sql_error(err: rusqlite::Error) -> PlatformError {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            PlatformError::unavailable(SERVICE, err)
+        }
+        Some(ErrorCode::ConstraintViolation) => PlatformError::Conflict,
+        _ => PlatformError::backend(SERVICE, err),
+    }
+}
+
+pub(super) fn is_visible(
+    conn: &Connection,
+    container: &str,
+    tenant: &str,
+    id: &str,
+    now: i64,
+) -> PlatformResult<bool> {
+    let sql = format!(
+        "SELECT 1 FROM documents WHERE container = :container
+         AND tenant_id = :tenant AND id = :id AND {VISIBLE}"
+    );
+    let found = conn
+        .query_row(
+            &sql,
+            rusqlite::named_params! {
+                ":container": container, ":tenant": tenant, ":id": id, ":now": now,
+            },
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(sql_error)?;
+    Ok(found.is_some())
+}
+
+pub(super) fn read_document(body: String, etag: String) -> PlatformResult<Document> {
+    let mut map: Map<String, Value> = serde_json::from_str(&body)
+        .map_err(|e| PlatformError::backend(SERVICE, format!("stored JSON: {e}")))?;
+    map.insert("_etag".into(), Value::String(etag));
+    Document::from_stored_json(map)
+}
+
+/// The WHERE clause and parameters for a query's type and field filters.
+/// Field paths were validated as plain identifiers and are bound as
+/// parameters all the same; values are compared by JSON type, as Cosmos does.
+fn filter_sql(query: &Query, params: &mut Vec<SqlValue>) -> String {
+    params.push(SqlValue::Text(query.kind.clone()));
+    let mut sql = format!("kind = ?{}", params.len());
+    for (field, value) in &query.filters {
+        params.push(SqlValue::Text(format!("$.{field}")));
+        let path = params.len();
+        let clause = match value {
+            Value::Null => format!("json_type(body, ?{path}) = 'null'"),
+            Value::Bool(true) => format!("json_type(body, ?{path}) = 'true'"),
+            Value::Bool(false) => format!("json_type(body, ?{path}) = 'false'"),
+            Value::Number(n) => {
+                params.push(match n.as_i64() {
+                    Some(i) => SqlValue::Integer(i),
+                    None => SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)),
+                });
+                format!(
+                    "json_type(body, ?{path}) IN ('integer', 'real') AND json_extract(body, ?{path}) = ?{}",
+                    params.len()
+                )
+            }
+            Value::String(s) => {
+                params.push(SqlValue::Text(s.clone()));
+                format!(
+                    "json_type(body, ?{path}) = 'text' AND json_extract(body, ?{path}) = ?{}",
+                    params.len()
+                )
+            }
+            // Query::validate refuses objects and arrays before we get here.
+            Value::Array(_) | Value::Object(_) => "0".to_owned(),
+        };
+        sql.push_str(" AND ");
+        sql.push_str(&clause);
+    }
+    sql
+}
+
+pub(super) fn run_query(
+    conn: &Connection,
+    now: i64,
+    container: &'static str,
+    tenant: Option<String>,
+    query: &Query,
+) -> PlatformResult<Vec<Document>> {
+    let mut params = vec![SqlValue::Integer(now), SqlValue::Text(container.into())];
+    let mut sql = "SELECT body, etag FROM documents
+                   WHERE (expires_at IS NULL OR expires_at > ?1) AND container = ?2"
+        .to_owned();
+    if let Some(tenant) = tenant {
+        params.push(SqlValue::Text(tenant));
+        sql.push_str(&format!(" AND tenant_id = ?{}", params.len()));
+    }
+    let filters = filter_sql(query, &mut params);
+    let limit = i64::try_from(query.fetch_count()).unwrap_or(i64::MAX);
+    params.push(SqlValue::Integer(limit));
+    sql.push_str(&format!(
+        " AND {filters} ORDER BY id, tenant_id LIMIT ?{}",
+        params.len()
+    ));
+    let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
+        .map_err(sql_error)?;
+    let mut docs = Vec::new();
+    for row in rows {
+        let (body, etag) = row.map_err(sql_error)?;
+        docs.push(read_document(body, etag)?);
+    }
+    query.bounded(docs)
+}
