@@ -1,1 +1,5 @@
+//! Integration tests, one test crate: each module exercises one area.
 
+mod blobs;
+mod queues;
+mod support;
