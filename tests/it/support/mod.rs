@@ -1,3 +1,6 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: local servers and stand-ins the
+//! tests start themselves, and the app harness.
 
+pub mod azurite;
+pub mod azurite_oauth;
 pub mod cosmos;
