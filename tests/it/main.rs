@@ -1,6 +1,9 @@
-//! The integration tests: one crate, one module per area.
+//! The integration tests: one crate, one module per area. Shared stand-ins
+//! and local servers live in `support`.
 
 mod blobs;
+mod cache;
 mod documents;
+mod keys;
 mod queues;
 mod support;

@@ -4,3 +4,6 @@
 pub mod azurite;
 pub mod azurite_oauth;
 pub mod cosmos;
+pub mod keyvault;
+pub mod redis;
+pub mod tls;

@@ -1,0 +1,108 @@
+//! A throw-away PKI made at test time for HTTPS stand-ins: a CA and one leaf
+//! signed by it. rustls refuses a self-signed certificate used as its own CA
+//! (`CaUsedAsEndEntity`), so the leaf says `CA:FALSE` and names the stand-in
+//! by `IP:127.0.0.1` plus any DNS names the test routes to loopback.
+//!
+//! Clients trust the CA through [`TestPki::client_builder`], a reqwest
+//! builder that tests hand to the Azure SDK as its transport.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+pub struct TestPki {
+    pub ca_pem: String,
+    /// The leaf and its key as PEM, for servers that read files (such as
+    /// Azurite's `--cert`/`--key`).
+    #[allow(dead_code, reason = "not every test binary serves PEM files")]
+    pub cert_pem: String,
+    #[allow(dead_code, reason = "not every test binary serves PEM files")]
+    pub key_pem: String,
+    cert_der: CertificateDer<'static>,
+    key_der: Vec<u8>,
+}
+
+impl TestPki {
+    /// A CA and a leaf for `127.0.0.1` and `dns_names`, valid from a day
+    /// ago to a day ahead.
+    pub fn new(dns_names: &[&str]) -> Self {
+        let (yesterday, tomorrow) = validity();
+
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("no names");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "salestim test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        ca_params.not_before = yesterday;
+        ca_params.not_after = tomorrow;
+        let ca_key = KeyPair::generate().expect("generate CA key");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("self-sign CA");
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let mut names = vec!["127.0.0.1".to_owned()];
+        names.extend(dns_names.iter().map(|n| n.to_string()));
+        let mut leaf_params = CertificateParams::new(names).expect("valid names");
+        leaf_params.is_ca = IsCa::ExplicitNoCa;
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "salestim test server");
+        leaf_params.use_authority_key_identifier_extension = true;
+        leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        leaf_params.not_before = yesterday;
+        leaf_params.not_after = tomorrow;
+        let leaf_key = KeyPair::generate().expect("generate leaf key");
+        let leaf = leaf_params
+            .signed_by(&leaf_key, &issuer)
+            .expect("sign leaf");
+
+        TestPki {
+            ca_pem: ca_cert.pem(),
+            cert_pem: leaf.pem(),
+            key_pem: leaf_key.serialize_pem(),
+            cert_der: leaf.der().clone(),
+            key_der: leaf_key.serialize_der(),
+        }
+    }
+
+    /// Server side: the leaf and its key, HTTP/1.1 only.
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("default TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![self.cert_der.clone()], key)
+            .expect("leaf and key match");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
+    /// Client side: trusts this CA, sends `host` to `addr` (so a real-looking
+    /// host name stays on loopback; no proxy from the environment either),
+    /// and gives up fast: a TLS mistake must
+    /// fail the test, not look like a hang.
+    pub fn client_builder(&self, host: &str, addr: SocketAddr) -> reqwest::ClientBuilder {
+        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("CA PEM");
+        reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .resolve(host, addr)
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+    }
+}
+
+fn validity() -> (time::OffsetDateTime, time::OffsetDateTime) {
+    let now = time::OffsetDateTime::now_utc();
+    (now - time::Duration::days(1), now + time::Duration::days(1))
+}
