@@ -1,1 +1,239 @@
-fn main(){}
+//! Prints the foundation's figures (a benchmark, not a test):
+//! - start-up: process start to the first 200 on `/api/health`, and idle RSS;
+//! - Stripe webhook: signed events through the local host (`handler local`)
+//!   with the handler pinned to one core: a fixed 1,000 requests/s for p50/p99,
+//!   then closed-loop maximum throughput; peak RSS;
+//! - the binary's size.
+//!
+//! Run with `cargo bench` (release build). Loopback only; bounded in time.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::process::{Child, Command};
+
+const SECRET: &str = "whsec_bench_secret";
+const BIN: &str = env!("CARGO_BIN_EXE_handler");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Starts the binary pinned to CPU 0 (so the load generator gets the other).
+fn start(args: &[&str], port: u16, dir: &std::path::Path) -> Child {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("SALESTIM_DATA_DIR", dir)
+        .env(
+            "SALESTIM_LOCAL_KEK",
+            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        )
+        .env("STRIPE_WEBHOOK_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    // SAFETY: sched_setaffinity on the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("the handler binary starts")
+}
+
+async fn first_200(client: &reqwest::Client, port: u16) -> Duration {
+    let started = Instant::now();
+    let url = format!("http://127.0.0.1:{port}/api/health");
+    loop {
+        if let Ok(res) = client.get(&url).send().await
+            && res.status() == 200
+        {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no 200 within 30 s"
+        );
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn signed_event(i: u64) -> (String, String) {
+    let body = format!(
+        r#"{{"id":"evt_bench_{i}","object":"event","api_version":"2024-06-20","created":{},"livemode":false,"type":"invoice.paid","data":{{"object":{{"id":"in_{i}","object":"invoice","customer":"cus_bench"}}}}}}"#,
+        time_now()
+    );
+    let t = time_now();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body.as_bytes());
+    (
+        body,
+        format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes())),
+    )
+}
+
+fn time_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn send(client: &reqwest::Client, url: &str, i: u64) -> Duration {
+    let (body, sig) = signed_event(i);
+    let started = Instant::now();
+    let res = client
+        .post(url)
+        .header("stripe-signature", sig)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(res.status(), 200);
+    let _ = res.bytes().await;
+    started.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    println!(
+        "salestim figures (release build, this machine: {} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "binary size: {:.1} MiB ({BIN})",
+        std::fs::metadata(BIN).unwrap().len() as f64 / 1048576.0
+    );
+
+    // Start-up under the host contract: `handler` with FUNCTIONS_CUSTOMHANDLER_PORT.
+    let mut startups = Vec::new();
+    let mut idle_rss = 0;
+    for _ in 0..15 {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = start(&[], port, dir.path());
+        startups.push(first_200(&client, port).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        idle_rss = idle_rss.max(rss_kib(child.id().unwrap(), "VmRSS:"));
+        let _ = child.kill().await;
+    }
+    startups.sort();
+    println!(
+        "start-up to first 200 on /api/health: median {}, p90 {}, max {} (15 starts, fresh data dir each)",
+        ms(pct(&startups, 0.5)),
+        ms(pct(&startups, 0.9)),
+        ms(*startups.last().unwrap())
+    );
+    println!("idle RSS after start: {:.1} MiB", idle_rss as f64 / 1024.0);
+
+    // The webhook through the local host (`handler local`), pinned to one core.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = start(&["local", "--settings", "/nonexistent"], port, dir.path());
+    first_200(&client, port).await;
+    let url = format!("http://127.0.0.1:{port}/api/billing/stripe");
+    for i in 0..200 {
+        send(&client, &url, 1_000_000 + i).await;
+    }
+
+    // Open loop: 1,000 requests/s for 10 s.
+    let rate = 1000u64;
+    let total = rate * 10;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = started + Duration::from_micros(i * 1_000_000 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let client = client.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move { send(&client, &url, i).await }));
+    }
+    let mut lat: Vec<Duration> = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        lat.push(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    println!(
+        "webhook at a fixed {rate} req/s ({total} signed events, handler on 1 core): achieved {:.0} req/s, p50 {}, p99 {}, max {}",
+        total as f64 / elapsed.as_secs_f64(),
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.99)),
+        ms(*lat.last().unwrap())
+    );
+
+    // Closed loop: 64 clients as fast as they can for 5 s.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..64u64)
+        .map(|w| {
+            let client = client.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    lat.push(send(&client, &url, 10_000_000 + w * 1_000_000 + i).await);
+                    i += 1;
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for w in workers {
+        lat.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    println!(
+        "webhook max throughput (64 concurrent clients, handler on 1 core): {:.0} req/s, p50 {}, p99 {}",
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.99))
+    );
+    println!(
+        "peak RSS of `handler local` under load: {:.1} MiB",
+        rss_kib(child.id().unwrap(), "VmHWM:") as f64 / 1024.0
+    );
+    drop(child);
+}

@@ -2,5 +2,15 @@
 //! Functions custom handler. `main.rs` parses the command line; everything
 //! else lives here. See `shared/DESIGN.md` for the map.
 
+pub mod app;
+pub mod billing;
+pub mod config;
+pub mod error;
+pub mod functions;
+pub mod governance;
+pub mod host;
+pub mod http;
 pub mod ids;
 pub mod platform;
+pub mod routes;
+pub mod server;

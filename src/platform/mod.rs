@@ -11,7 +11,11 @@ pub mod keys;
 pub mod queues;
 pub mod storage_account;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 
 /// What any platform call can fail with, in terms the layers above act on.
 #[derive(Debug, thiserror::Error)]
@@ -69,4 +73,15 @@ impl PlatformError {
             PlatformError::Throttled { .. } | PlatformError::Unavailable { .. }
         )
     }
+}
+
+/// The credential the Azure implementations use in production: the function
+/// app's managed identity (a user-assigned one when its client id is given).
+pub fn azure_credential(client_id: Option<&str>) -> azure_core::Result<Arc<dyn TokenCredential>> {
+    let options = ManagedIdentityCredentialOptions {
+        user_assigned_id: client_id.map(|id| UserAssignedId::ClientId(id.to_owned())),
+        ..Default::default()
+    };
+    let credential: Arc<dyn TokenCredential> = ManagedIdentityCredential::new(Some(options))?;
+    Ok(credential)
 }

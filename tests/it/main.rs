@@ -1,9 +1,12 @@
 //! The integration tests: one crate, one module per area. Shared stand-ins
 //! and local servers live in `support`.
 
+mod billing;
 mod blobs;
 mod cache;
 mod documents;
+mod health;
+mod host;
 mod keys;
 mod queues;
 mod support;

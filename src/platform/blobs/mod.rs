@@ -48,7 +48,9 @@ pub fn validate_blob_name(name: &str) -> PlatformResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(PlatformError::Invalid(format!("invalid blob name {name:?}")))
+        Err(PlatformError::Invalid(format!(
+            "invalid blob name {name:?}"
+        )))
     }
 }
 

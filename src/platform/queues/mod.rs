@@ -38,7 +38,9 @@ impl QueueName {
         if ok {
             Ok(QueueName(name.to_owned()))
         } else {
-            Err(PlatformError::Invalid(format!("invalid queue name {name:?}")))
+            Err(PlatformError::Invalid(format!(
+                "invalid queue name {name:?}"
+            )))
         }
     }
 

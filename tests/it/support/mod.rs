@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: local servers and stand-ins the
 //! tests start themselves, and the app harness.
 
+pub mod app;
 pub mod azurite;
 pub mod azurite_oauth;
 pub mod cosmos;

@@ -1,0 +1,239 @@
+//! The composition root: every service is built once from the settings and
+//! shared by all invocations. Each Azure service falls back to its embedded
+//! default when its setting is absent.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::billing::Billing;
+use crate::config::{RunMode, Settings};
+use crate::governance::tenants::Tenants;
+use crate::platform::blobs::Blobs;
+use crate::platform::cache::Cache;
+use crate::platform::clock::{Clock, SystemClock};
+use crate::platform::documents::Documents;
+use crate::platform::documents::cosmos::{CosmosAuth, CosmosDocuments};
+use crate::platform::keys::Keys;
+use crate::platform::queues::Queues;
+use crate::platform::storage_account::StorageAccount;
+use crate::platform::{azure_credential, blobs, cache, documents, keys, queues};
+
+/// The platform services, built from settings or handed in by tests.
+#[derive(Clone)]
+pub struct Services {
+    pub docs: Arc<dyn Documents>,
+    pub blobs: Arc<dyn Blobs>,
+    pub queues: Arc<dyn Queues>,
+    pub cache: Arc<dyn Cache>,
+    pub keys: Arc<dyn Keys>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct AppInner {
+    pub settings: Settings,
+    pub docs: Arc<dyn Documents>,
+    pub blobs: Arc<dyn Blobs>,
+    pub queues: Arc<dyn Queues>,
+    pub cache: Arc<dyn Cache>,
+    pub keys: Arc<dyn Keys>,
+    pub clock: Arc<dyn Clock>,
+    pub tenants: Tenants,
+    pub billing: Billing,
+    /// The Stripe endpoint secrets (several while a secret is rolled).
+    pub stripe_secrets: Option<Vec<SecretString>>,
+}
+
+/// A cheap handle on the app, cloned into every request.
+#[derive(Clone)]
+pub struct App(Arc<AppInner>);
+
+impl Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl App {
+    /// Builds every service the settings name, or its embedded default.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let services = Services::from_settings(&settings).await?;
+        Ok(App::with_services(settings, services))
+    }
+
+    pub fn with_services(settings: Settings, s: Services) -> App {
+        let tenants = Tenants::new(s.docs.clone(), s.clock.clone());
+        let billing = Billing::new(
+            s.docs.clone(),
+            tenants.clone(),
+            s.clock.clone(),
+            settings.billing_grace_days,
+        );
+        let stripe_secrets = settings.stripe_webhook_secret.as_ref().map(|s| {
+            s.expose_secret()
+                .split(',')
+                .map(|p| SecretString::from(p.trim().to_owned()))
+                .filter(|p| !p.expose_secret().is_empty())
+                .collect()
+        });
+        App(Arc::new(AppInner {
+            settings,
+            docs: s.docs,
+            blobs: s.blobs,
+            queues: s.queues,
+            cache: s.cache,
+            keys: s.keys,
+            clock: s.clock,
+            tenants,
+            billing,
+            stripe_secrets,
+        }))
+    }
+}
+
+impl Services {
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Services> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let data_dir = &settings.data_dir;
+        if needs_data_dir(settings) {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating SALESTIM_DATA_DIR {}", data_dir.display()))?;
+        }
+        let credential = || {
+            azure_credential(settings.azure_client_id.as_deref())
+                .context("creating the managed identity credential")
+        };
+
+        let docs: Arc<dyn Documents> = match &settings.cosmos {
+            Some(c) => {
+                let auth = match &c.key {
+                    Some(key) => CosmosAuth::Key(key.clone()),
+                    None => CosmosAuth::Token(credential()?),
+                };
+                Arc::new(
+                    CosmosDocuments::connect(
+                        c.endpoint.as_str(),
+                        auth,
+                        &c.preferred_regions,
+                        &c.database,
+                    )
+                    .await
+                    .context("COSMOS_ENDPOINT: connecting to Cosmos DB")?,
+                )
+            }
+            None => Arc::new(
+                documents::sqlite::SqliteDocuments::open(
+                    &data_dir.join("documents.sqlite"),
+                    clock.clone(),
+                )
+                .context("opening the embedded document store")?,
+            ),
+        };
+        docs.ensure()
+            .await
+            .context("creating the document containers")?;
+
+        let storage_value = |name: &str| {
+            settings
+                .storage
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.expose_secret().to_owned())
+        };
+        let account = StorageAccount::from_settings(storage_value, |client_id| {
+            azure_credential(client_id.or(settings.azure_client_id.as_deref()))
+        })
+        .context("AzureWebJobsStorage")?;
+        let (blobs, queues): (Arc<dyn Blobs>, Arc<dyn Queues>) = match account {
+            Some(account) => (
+                Arc::new(
+                    blobs::azure::AzureBlobs::new(&account, Default::default())
+                        .context("AzureWebJobsStorage: blob client")?,
+                ),
+                Arc::new(
+                    queues::azure::AzureQueues::new(&account, Default::default())
+                        .context("AzureWebJobsStorage: queue client")?,
+                ),
+            ),
+            None => (
+                Arc::new(blobs::files::FileBlobs::new(data_dir.join("blobs"))),
+                Arc::new(
+                    queues::local::LocalQueues::open(
+                        &data_dir.join("queues.sqlite"),
+                        clock.clone(),
+                    )
+                    .context("opening the local queues")?,
+                ),
+            ),
+        };
+
+        let cache: Arc<dyn Cache> = match &settings.redis_url {
+            Some(url) => Arc::new(
+                cache::redis::RedisCache::connect(url.expose_secret())
+                    .await
+                    .context("REDIS_URL: connecting to Redis")?,
+            ),
+            None => Arc::new(cache::memory::MemoryCache::new(clock.clone())),
+        };
+
+        let keys: Arc<dyn Keys> = match (&settings.keyvault_key_id, &settings.local_kek) {
+            (Some(key_id), _) => Arc::new(
+                keys::keyvault::KeyVaultKeys::new(key_id.as_str(), credential()?, None)
+                    .context("KEYVAULT_KEY_ID")?,
+            ),
+            (None, Some(kek)) => Arc::new(
+                keys::local::LocalKeys::from_base64(kek.expose_secret())
+                    .context("SALESTIM_LOCAL_KEK")?,
+            ),
+            (None, None) => {
+                debug_assert_eq!(
+                    settings.mode,
+                    RunMode::Local,
+                    "the host mode requires a key setting"
+                );
+                Arc::new(
+                    keys::local::LocalKeys::from_base64(&local_kek_file(data_dir)?)
+                        .context("the generated local key")?,
+                )
+            }
+        };
+
+        Ok(Services {
+            docs,
+            blobs,
+            queues,
+            cache,
+            keys,
+            clock,
+        })
+    }
+}
+
+fn needs_data_dir(settings: &Settings) -> bool {
+    settings.cosmos.is_none()
+        || settings.storage.is_empty()
+        || (settings.keyvault_key_id.is_none() && settings.local_kek.is_none())
+}
+
+/// Under `handler local` with no key setting, a random key-encryption key is
+/// made once and kept in the data directory (readable by its owner only).
+fn local_kek_file(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    use base64::Engine;
+    let path = data_dir.join("local-kek");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(existing.trim().to_owned());
+    }
+    let key: [u8; 32] = rand::random();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    std::fs::write(&path, &encoded).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    tracing::warn!(path = %path.display(), "generated a local key-encryption key (set KEYVAULT_KEY_ID in Azure)");
+    Ok(encoded)
+}

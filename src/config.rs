@@ -1,0 +1,407 @@
+//! Settings: one typed struct, read once at start from the environment
+//! (the app settings of the function app). Names are the ones Functions and
+//! Bot Framework users already know; `local.settings.json.example` lists
+//! them all. A malformed value fails the start with the setting's name.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Who runs the binary: the Functions host, or a developer's `handler local`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    Host,
+    Local,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("setting {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// The storage settings as given: `AzureWebJobsStorage` (a connection
+/// string) or its identity-based forms (`AzureWebJobsStorage__accountName`,
+/// `__blobServiceUri`, `__queueServiceUri`, `__clientId`).
+/// `platform::storage_account` parses them (and names what is wrong).
+pub const STORAGE_SETTINGS: [&str; 5] = [
+    "AzureWebJobsStorage",
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__blobServiceUri",
+    "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__clientId",
+];
+
+#[derive(Clone, Debug)]
+pub struct CosmosSettings {
+    pub endpoint: Url,
+    /// Absent: managed identity.
+    pub key: Option<SecretString>,
+    pub database: String,
+    pub preferred_regions: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppType {
+    MultiTenant,
+    SingleTenant,
+    UserAssignedMsi,
+}
+
+/// The bot's identity and the Bot Framework endpoints (botbuilder's names).
+#[derive(Clone, Debug)]
+pub struct BotSettings {
+    pub app_id: Option<String>,
+    pub app_password: Option<SecretString>,
+    pub app_type: AppType,
+    pub app_tenant_id: Option<String>,
+    pub openid_metadata_url: Url,
+    pub token_issuer: String,
+    pub login_url: Url,
+    pub oauth_scope: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub mode: RunMode,
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT`; under `handler local` this is the
+    /// public port of the local host (7071 by default).
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub region: String,
+    /// The storage settings that are set (see [`STORAGE_SETTINGS`]); empty
+    /// means local queues and blob files.
+    pub storage: Vec<(&'static str, SecretString)>,
+    pub cosmos: Option<CosmosSettings>,
+    pub redis_url: Option<SecretString>,
+    pub keyvault_key_id: Option<Url>,
+    pub local_kek: Option<SecretString>,
+    /// Client id of a user-assigned managed identity (`AZURE_CLIENT_ID`).
+    pub azure_client_id: Option<String>,
+    pub appinsights_connection_string: Option<SecretString>,
+    pub bot: BotSettings,
+    pub graph_base_url: Url,
+    pub entra_authority_host: Url,
+    pub stripe_webhook_secret: Option<SecretString>,
+    pub stripe_api_key: Option<SecretString>,
+    pub intercom_identity_secret: Option<SecretString>,
+    /// Days a tenant keeps working after a failed payment.
+    pub billing_grace_days: u32,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env(mode: RunMode) -> Result<Self, ConfigError> {
+        Self::from_lookup(mode, |key| std::env::var(key).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, possibly layered
+    /// over `local.settings.json`). Empty values count as absent.
+    pub fn from_lookup(
+        mode: RunMode,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let get = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let secret = |key: &str| get(key).map(SecretString::from);
+        let url = |key: &'static str, default: &str| -> Result<Url, ConfigError> {
+            let raw = get(key).unwrap_or_else(|| default.to_owned());
+            parse_url(key, &raw)
+        };
+
+        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            Some(p) => p.parse().map_err(|_| {
+                invalid(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    format!("not a port number: {p:?}"),
+                )
+            })?,
+            None if mode == RunMode::Local => 7071,
+            None => {
+                return Err(invalid(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    "is set by the Functions host; run `handler local` to run without it",
+                ));
+            }
+        };
+
+        let storage = STORAGE_SETTINGS
+            .iter()
+            .filter_map(|&name| secret(name).map(|v| (name, v)))
+            .collect();
+
+        let cosmos = match get("COSMOS_ENDPOINT") {
+            Some(endpoint) => Some(CosmosSettings {
+                endpoint: parse_url("COSMOS_ENDPOINT", &endpoint)?,
+                key: secret("COSMOS_KEY"),
+                database: get("COSMOS_DATABASE").unwrap_or_else(|| "salestim".into()),
+                preferred_regions: get("COSMOS_PREFERRED_REGIONS")
+                    .map(|r| {
+                        r.split(',')
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+            None => None,
+        };
+
+        let redis_url = secret("REDIS_URL");
+        if let Some(u) = &redis_url {
+            let u = u.expose_secret();
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                return Err(invalid(
+                    "REDIS_URL",
+                    "must start with redis:// or rediss:// (Azure Cache for Redis: rediss://:<key>@<name>.redis.cache.windows.net:6380)",
+                ));
+            }
+        }
+
+        let keyvault_key_id = get("KEYVAULT_KEY_ID")
+            .map(|u| parse_url("KEYVAULT_KEY_ID", &u))
+            .transpose()?;
+        if let Some(k) = &keyvault_key_id
+            && (k.scheme() != "https" || !k.path().starts_with("/keys/"))
+        {
+            return Err(invalid(
+                "KEYVAULT_KEY_ID",
+                "must be https://<vault>.vault.azure.net/keys/<name>[/<version>]",
+            ));
+        }
+        let local_kek = secret("SALESTIM_LOCAL_KEK");
+        if keyvault_key_id.is_none() && local_kek.is_none() && mode == RunMode::Host {
+            return Err(invalid(
+                "KEYVAULT_KEY_ID",
+                "is required under the Functions host (or SALESTIM_LOCAL_KEK, a base64 32-byte key, for a single-instance test deployment)",
+            ));
+        }
+
+        let app_type = match get("MicrosoftAppType")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("multitenant") => AppType::MultiTenant,
+            Some("singletenant") => AppType::SingleTenant,
+            Some("userassignedmsi") => AppType::UserAssignedMsi,
+            Some(other) => {
+                return Err(invalid(
+                    "MicrosoftAppType",
+                    format!("must be MultiTenant, SingleTenant or UserAssignedMSI, not {other:?}"),
+                ));
+            }
+        };
+        let app_tenant_id = get("MicrosoftAppTenantId");
+        if app_type != AppType::MultiTenant && app_tenant_id.is_none() {
+            return Err(invalid(
+                "MicrosoftAppTenantId",
+                "is required for a SingleTenant or UserAssignedMSI bot",
+            ));
+        }
+        let bot = BotSettings {
+            app_id: get("MicrosoftAppId"),
+            app_password: secret("MicrosoftAppPassword"),
+            app_type,
+            app_tenant_id,
+            openid_metadata_url: url(
+                "ToBotFromChannelOpenIdMetadataUrl",
+                "https://login.botframework.com/v1/.well-known/openidconfiguration",
+            )?,
+            token_issuer: get("ToBotFromChannelTokenIssuer")
+                .unwrap_or_else(|| "https://api.botframework.com".into()),
+            login_url: url(
+                "ToChannelFromBotLoginUrl",
+                "https://login.microsoftonline.com/botframework.com",
+            )?,
+            oauth_scope: get("ToChannelFromBotOAuthScope")
+                .unwrap_or_else(|| "https://api.botframework.com".into()),
+        };
+
+        let stripe_webhook_secret = secret("STRIPE_WEBHOOK_SECRET");
+        if let Some(s) = &stripe_webhook_secret
+            && !s.expose_secret().starts_with("whsec_")
+        {
+            return Err(invalid(
+                "STRIPE_WEBHOOK_SECRET",
+                "must be the endpoint's signing secret (whsec_...), not an API key",
+            ));
+        }
+
+        let billing_grace_days = match get("SALESTIM_BILLING_GRACE_DAYS") {
+            Some(d) => d.parse::<u32>().ok().filter(|d| *d <= 90).ok_or_else(|| {
+                invalid(
+                    "SALESTIM_BILLING_GRACE_DAYS",
+                    format!("must be a whole number of days from 0 to 90, not {d:?}"),
+                )
+            })?,
+            None => 7,
+        };
+
+        Ok(Settings {
+            mode,
+            port,
+            data_dir: PathBuf::from(
+                get("SALESTIM_DATA_DIR").unwrap_or_else(|| "./.salestim".into()),
+            ),
+            region: get("REGION_NAME").unwrap_or_else(|| "local".into()),
+            storage,
+            cosmos,
+            redis_url,
+            keyvault_key_id,
+            local_kek,
+            azure_client_id: get("AZURE_CLIENT_ID"),
+            appinsights_connection_string: secret("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+            bot,
+            graph_base_url: url("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0")?,
+            entra_authority_host: url("ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com")?,
+            stripe_webhook_secret,
+            stripe_api_key: secret("STRIPE_API_KEY"),
+            intercom_identity_secret: secret("INTERCOM_IDENTITY_SECRET"),
+            billing_grace_days,
+        })
+    }
+}
+
+fn parse_url(setting: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| invalid(setting, format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(setting, "must be an http(s) URL"));
+    }
+    Ok(url)
+}
+
+/// The `Values` of a `local.settings.json` (as `func start` reads them), or an
+/// empty map when the file does not exist.
+pub fn read_local_settings(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(invalid("local.settings.json", e.to_string())),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| invalid("local.settings.json", e.to_string()))?;
+    let values = json
+        .get("Values")
+        .and_then(|v| v.as_object())
+        .ok_or_else(|| invalid("local.settings.json", "has no \"Values\" object"))?;
+    values
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
+            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                Ok((k.clone(), v.to_string()))
+            }
+            _ => Err(invalid(
+                "local.settings.json",
+                format!("Values.{k} must be a string"),
+            )),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(mode: RunMode, pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(mode, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn local_mode_runs_on_embedded_defaults() {
+        let s = settings(RunMode::Local, &[]).unwrap();
+        assert_eq!(s.port, 7071);
+        assert!(s.storage.is_empty() && s.cosmos.is_none() && s.redis_url.is_none());
+        assert_eq!(s.region, "local");
+        assert_eq!(
+            s.graph_base_url.as_str(),
+            "https://graph.microsoft.com/v1.0"
+        );
+        assert_eq!(s.billing_grace_days, 7);
+    }
+
+    #[test]
+    fn the_host_mode_needs_its_port_and_a_key_encryption_key() {
+        let err = settings(RunMode::Host, &[]).unwrap_err();
+        assert_eq!(err.setting, "FUNCTIONS_CUSTOMHANDLER_PORT");
+        let err = settings(RunMode::Host, &[("FUNCTIONS_CUSTOMHANDLER_PORT", "4000")]).unwrap_err();
+        assert_eq!(err.setting, "KEYVAULT_KEY_ID");
+        let ok = settings(
+            RunMode::Host,
+            &[
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", "4000"),
+                (
+                    "KEYVAULT_KEY_ID",
+                    "https://v.vault.azure.net/keys/tenant-kek",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ok.port, 4000);
+    }
+
+    #[test]
+    fn malformed_values_name_their_setting() {
+        let cases: [(&str, &str); 8] = [
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "seventy"),
+            ("COSMOS_ENDPOINT", "not a url"),
+            ("REDIS_URL", "http://cache:6379"),
+            ("KEYVAULT_KEY_ID", "http://v.vault.azure.net/keys/k"),
+            ("MicrosoftAppType", "Personal"),
+            ("STRIPE_WEBHOOK_SECRET", "sk_test_123"),
+            ("SALESTIM_BILLING_GRACE_DAYS", "-1"),
+            ("GRAPH_BASE_URL", "ftp://graph"),
+        ];
+        for (setting, value) in cases {
+            let err = settings(RunMode::Local, &[(setting, value)]).unwrap_err();
+            assert_eq!(err.setting, setting, "{err}");
+        }
+        let err = settings(RunMode::Local, &[("MicrosoftAppType", "SingleTenant")]).unwrap_err();
+        assert_eq!(err.setting, "MicrosoftAppTenantId");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = settings(
+            RunMode::Local,
+            &[("STRIPE_WEBHOOK_SECRET", "whsec_supersecretvalue")],
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("supersecretvalue"));
+    }
+
+    #[test]
+    fn local_settings_values_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("local.settings.json");
+        assert!(read_local_settings(&path).unwrap().is_empty());
+        std::fs::write(
+            &path,
+            r#"{"IsEncrypted":false,"Values":{"REGION_NAME":"laptop","X":1}}"#,
+        )
+        .unwrap();
+        let values = read_local_settings(&path).unwrap();
+        assert_eq!(values["REGION_NAME"], "laptop");
+        assert_eq!(values["X"], "1");
+        std::fs::write(&path, r#"{"Values":{"A":{"b":1}}}"#).unwrap();
+        assert!(read_local_settings(&path).is_err());
+    }
+}

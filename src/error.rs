@@ -1,0 +1,116 @@
+//! One error type for the HTTP and invocation layer. It maps to a status and
+//! a short problem JSON (RFC 9457) for the caller; the cause goes to the log,
+//! never to the caller.
+
+use warp::http::StatusCode;
+
+use crate::platform::PlatformError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("payload too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A feature that is not configured in this deployment (e.g. billing
+    /// without a Stripe secret).
+    #[error("not configured: {0}")]
+    NotConfigured(&'static str),
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Platform(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Platform(PlatformError::PreconditionFailed | PlatformError::Conflict) => {
+                StatusCode::CONFLICT
+            }
+            AppError::Platform(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the caller may read: the reason for a 4xx, a generic title for
+    /// anything the caller cannot fix.
+    pub fn public_detail(&self) -> String {
+        match self {
+            AppError::BadRequest(m)
+            | AppError::Unauthorized(m)
+            | AppError::Forbidden(m)
+            | AppError::Conflict(m) => m.clone(),
+            AppError::UnsupportedMediaType(m) => m.clone(),
+            AppError::PayloadTooLarge { limit } => format!("the body is larger than {limit} bytes"),
+            AppError::NotConfigured(what) => format!("{what} is not configured on this deployment"),
+            AppError::NotFound => "no such resource".into(),
+            AppError::MethodNotAllowed => "method not allowed on this resource".into(),
+            e if e.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                "a backing service is unavailable; retry later".into()
+            }
+            _ => "internal error".into(),
+        }
+    }
+
+    /// The problem JSON body.
+    pub fn problem(&self) -> serde_json::Value {
+        let status = self.status();
+        serde_json::json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": self.public_detail(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internals_never_reach_the_caller() {
+        let e = AppError::Internal(anyhow::anyhow!("sqlite file /secret/path is locked"));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.problem().to_string().contains("/secret/path"));
+        let e = AppError::Platform(PlatformError::unavailable(
+            "cosmos",
+            "dns failure for acct.documents.azure.com",
+        ));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!e.problem().to_string().contains("acct"));
+    }
+
+    #[test]
+    fn client_errors_say_why() {
+        let e = AppError::BadRequest("Stripe-Signature header is missing".into());
+        assert_eq!(e.problem()["detail"], "Stripe-Signature header is missing");
+        assert_eq!(e.problem()["status"], 400);
+        assert_eq!(
+            AppError::PayloadTooLarge { limit: 10 }.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! `BillingEvents` — queue trigger on `billing-events`: applies each verified
+//! Stripe event once. A message that cannot be read fails the invocation, so
+//! the host retries it and finally moves it to `billing-events-poison`; an
+//! event for an unknown tenant is recorded and completes (never retried).
+
+use crate::app::App;
+use crate::billing::EventOutcome;
+use crate::billing::event::{self, Parsed};
+use crate::error::AppError;
+use crate::host::invoke::{InvokeRequest, InvokeResponse};
+
+use super::stripe_webhook::{BLOB_CONTAINER, BillingMessage};
+
+pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
+    let trigger = req
+        .queue_trigger("msg")
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let message: BillingMessage = serde_json::from_str(&trigger.text)
+        .map_err(|e| AppError::BadRequest(format!("billing message {}: {e}", trigger.id)))?;
+    let body = match (&message.event, &message.blob) {
+        (Some(raw), _) => raw.get().as_bytes().to_vec(),
+        (None, Some(name)) => {
+            let blob = app
+                .blobs
+                .get(BLOB_CONTAINER, name)
+                .await?
+                .ok_or_else(|| AppError::BadRequest(format!("event blob {name} is missing")))?;
+            blob.data.to_vec()
+        }
+        (None, None) => {
+            return Err(AppError::BadRequest(format!(
+                "billing message {} carries no event",
+                trigger.id
+            )));
+        }
+    };
+    let Parsed::Handled(event) =
+        event::parse(&body).map_err(|e| AppError::BadRequest(e.to_string()))?
+    else {
+        return Ok(InvokeResponse::ok().log(format!(
+            "{} is not a billing event; skipped",
+            message.event_id
+        )));
+    };
+    if event.id != message.event_id {
+        return Err(AppError::BadRequest(format!(
+            "message {} carries event {}",
+            message.event_id, event.id
+        )));
+    }
+    let outcome = app.billing.process(&event).await?;
+    if let Some(name) = &message.blob {
+        // The event is applied; a leftover blob is only clutter.
+        if let Err(e) = app.blobs.delete(BLOB_CONTAINER, name).await {
+            tracing::warn!(error = %e, blob = %name, "could not delete a processed event blob");
+        }
+    }
+    let line = match outcome {
+        EventOutcome::Applied { tenant, applied } => format!(
+            "{} ({}) for tenant {tenant}: {applied:?}",
+            event.id, event.type_name
+        ),
+        EventOutcome::UnknownTenant => format!(
+            "{} ({}): no known tenant; recorded and dropped",
+            event.id, event.type_name
+        ),
+    };
+    Ok(InvokeResponse::ok().log(line))
+}

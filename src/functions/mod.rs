@@ -1,0 +1,7 @@
+//! One file per function: the thin handler that parses, authenticates,
+//! calls the domain and renders. The folder names match `functions/<Name>/`.
+
+pub mod billing_dunning;
+pub mod billing_events;
+pub mod health;
+pub mod stripe_webhook;

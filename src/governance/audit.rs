@@ -1,0 +1,47 @@
+//! The append-only audit trail: who did what, when and why, per tenant.
+//! Entries are only ever created, never replaced.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::ids::TenantId;
+use crate::platform::PlatformResult;
+use crate::platform::documents::{Container, Document, Documents};
+
+const AUDIT_TYPE: &str = "audit";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// `system:<function>` for the platform itself, a user id otherwise.
+    pub actor: String,
+    pub action: String,
+    pub details: Value,
+}
+
+pub async fn record(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    entry: &AuditEntry,
+) -> PlatformResult<()> {
+    // Time-ordered ids keep a tenant's trail sorted by id.
+    let id = format!(
+        "{}-{}",
+        entry.at.unix_timestamp_nanos(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let doc = Document::new(tenant, AUDIT_TYPE, id, entry)?;
+    docs.create(Container::Audit, &doc).await.map(|_| ())
+}
+
+pub async fn trail(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Vec<AuditEntry>> {
+    let query = crate::platform::documents::Query::of_type(AUDIT_TYPE);
+    docs.query(Container::Audit, tenant, &query)
+        .await?
+        .iter()
+        .map(Document::parse)
+        .collect()
+}

@@ -1,0 +1,189 @@
+//! The HTTP side of the local host: `http://127.0.0.1:7071/api/<route>`,
+//! forwarded to the handler byte for byte (`enableForwardingHttpRequest`)
+//! with the host's invocation headers; only routes that a function.json
+//! declares are forwarded. `POST /admin/functions/<name>` runs a timer or
+//! queue function now, as on the real host.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use warp::filters::path::FullPath;
+use warp::http::{HeaderMap, Method, Response, StatusCode};
+use warp::{Filter, Reply};
+
+use super::{Invoker, run_once};
+use crate::host::function_json::{FunctionDef, Trigger};
+use crate::host::{HOST_VERSION_HEADER, HostError, INVOCATION_ID_HEADER, LOCAL_HOST_VERSION};
+use crate::routes::match_route;
+
+/// The host's request size limit (100 MB).
+const MAX_REQUEST_BYTES: u64 = 100 * 1024 * 1024;
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub(super) fn serve(
+    listen: SocketAddr,
+    functions: Arc<Vec<FunctionDef>>,
+    prefix: String,
+    invoker: Arc<Invoker>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, impl Future<Output = ()> + Send + 'static), HostError> {
+    let admin = {
+        let functions = functions.clone();
+        let invoker = invoker.clone();
+        warp::post()
+            .and(warp::path!("admin" / "functions" / String))
+            .and(warp::body::content_length_limit(64 * 1024))
+            .and(warp::body::bytes())
+            .map(move |name: String, body: Bytes| {
+                let Some(def) = functions
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(&name))
+                    .cloned()
+                else {
+                    return StatusCode::NOT_FOUND.into_response();
+                };
+                if matches!(def.trigger, Trigger::Http { .. }) {
+                    return StatusCode::BAD_REQUEST.into_response();
+                }
+                let input = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("input").and_then(|i| i.as_str()).map(str::to_owned))
+                    .unwrap_or_default();
+                let invoker = invoker.clone();
+                tokio::spawn(async move {
+                    let _ = run_once(&invoker, &def, &input).await;
+                });
+                StatusCode::ACCEPTED.into_response()
+            })
+    };
+    let forward = warp::path::full()
+        .and(warp::method())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(
+            move |path: FullPath, method: Method, query: String, headers: HeaderMap, body| {
+                let functions = functions.clone();
+                let invoker = invoker.clone();
+                let prefix = prefix.clone();
+                async move {
+                    forward(
+                        &functions, &prefix, &invoker, path, method, query, headers, body,
+                    )
+                    .await
+                }
+            },
+        );
+    let routes = admin
+        .or(forward)
+        .unify()
+        .recover(|_| async { Ok::<_, Infallible>(StatusCode::NOT_FOUND.into_response()) })
+        .unify();
+    let (addr, server) =
+        crate::server::serve_filter(routes, listen, shutdown).map_err(|e| HostError::Config {
+            path: listen.to_string(),
+            message: format!("cannot listen: {e}"),
+        })?;
+    Ok((addr, server))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    functions: &[FunctionDef],
+    prefix: &str,
+    invoker: &Invoker,
+    path: FullPath,
+    method: Method,
+    query: String,
+    headers: HeaderMap,
+    body: impl futures::Stream<Item = Result<impl bytes::Buf, warp::Error>> + Unpin,
+) -> warp::reply::Response {
+    let relative = path
+        .as_str()
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(prefix))
+        .and_then(|p| p.strip_prefix('/'));
+    let lower = method.as_str().to_ascii_lowercase();
+    let function = relative.and_then(|rel| {
+        functions.iter().find(|f| match &f.trigger {
+            Trigger::Http { methods, route, .. } => {
+                (methods.is_empty() || methods.contains(&lower))
+                    && match_route(route, rel).is_some()
+            }
+            _ => false,
+        })
+    });
+    let Some(function) = function else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let body = match collect(body).await {
+        Ok(b) => b,
+        Err(status) => return status.into_response(),
+    };
+    let mut url = invoker.handler().clone();
+    url.set_path(path.as_str());
+    url.set_query(if query.is_empty() { None } else { Some(&query) });
+    let invocation_id = uuid::Uuid::new_v4().to_string();
+    let mut request = invoker.client().request(method, url).body(body);
+    for (name, value) in headers.iter() {
+        if !HOP_BY_HOP.contains(&name.as_str()) && name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    request = request
+        .header(INVOCATION_ID_HEADER, &invocation_id)
+        .header(HOST_VERSION_HEADER, LOCAL_HOST_VERSION);
+    match request.send().await {
+        Ok(res) => {
+            let status = res.status();
+            let mut out = Response::builder().status(status);
+            for (name, value) in res.headers() {
+                if !HOP_BY_HOP.contains(&name.as_str()) && name != "content-length" {
+                    out = out.header(name, value);
+                }
+            }
+            let bytes = res.bytes().await.unwrap_or_default();
+            tracing::debug!(function = %function.name, %invocation_id, status = status.as_u16(), "forwarded");
+            out.body(bytes.into())
+                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        }
+        Err(e) => {
+            tracing::error!(function = %function.name, error = %e, "the handler did not answer");
+            StatusCode::BAD_GATEWAY.into_response()
+        }
+    }
+}
+
+async fn collect<B: bytes::Buf>(
+    body: impl futures::Stream<Item = Result<B, warp::Error>> + Unpin,
+) -> Result<Bytes, StatusCode> {
+    use futures::StreamExt;
+    let mut body = body;
+    let mut buf = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
+        if (buf.len() + chunk.remaining()) as u64 > MAX_REQUEST_BYTES {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            buf.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(Bytes::from(buf))
+}

@@ -1,0 +1,350 @@
+//! The route table: every function the app serves, and how it is triggered.
+//! `functions/<Name>/function.json` declares the same functions for the
+//! host; a test checks the two agree both ways. The warp filter tree is built
+//! from this table.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use futures::{Stream, StreamExt};
+use tracing::Instrument;
+use warp::filters::BoxedFilter;
+use warp::filters::path::FullPath;
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::functions;
+use crate::host::INVOCATION_ID_HEADER;
+use crate::host::invoke::{InvokeRequest, InvokeResponse};
+use crate::http::{HttpRequest, HttpResponse};
+
+pub type HttpHandler = fn(App, HttpRequest) -> BoxFuture<'static, Result<HttpResponse, AppError>>;
+pub type InvokeHandler =
+    fn(App, InvokeRequest) -> BoxFuture<'static, Result<InvokeResponse, AppError>>;
+
+/// The HTTP functions' route prefix (host.json `extensions.http.routePrefix`).
+pub const ROUTE_PREFIX: &str = "api";
+/// Invocation payloads: a queue message is at most 64 KiB, even encoded twice.
+const MAX_INVOKE_BODY: usize = 1024 * 1024;
+
+pub enum Trigger {
+    Http {
+        methods: &'static [&'static str],
+        route: &'static str,
+        max_body: usize,
+        handler: HttpHandler,
+    },
+    Timer {
+        schedule: &'static str,
+        handler: InvokeHandler,
+    },
+    Queue {
+        queue: &'static str,
+        handler: InvokeHandler,
+    },
+}
+
+pub struct Route {
+    pub function: &'static str,
+    pub trigger: Trigger,
+}
+
+pub static ROUTES: &[Route] = &[
+    Route {
+        function: "Health",
+        trigger: Trigger::Http {
+            methods: &["get"],
+            route: "health",
+            max_body: 0,
+            handler: |app, req| Box::pin(functions::health::run(app, req)),
+        },
+    },
+    Route {
+        function: "StripeWebhook",
+        trigger: Trigger::Http {
+            methods: &["post"],
+            route: "billing/stripe",
+            max_body: functions::stripe_webhook::MAX_BODY_BYTES,
+            handler: |app, req| Box::pin(functions::stripe_webhook::run(app, req)),
+        },
+    },
+    Route {
+        function: "BillingEvents",
+        trigger: Trigger::Queue {
+            queue: functions::stripe_webhook::QUEUE,
+            handler: |app, req| Box::pin(functions::billing_events::run(app, req)),
+        },
+    },
+    Route {
+        function: "BillingDunning",
+        trigger: Trigger::Timer {
+            schedule: "0 30 2 * * *",
+            handler: |app, req| Box::pin(functions::billing_dunning::run(app, req)),
+        },
+    },
+];
+
+#[derive(Debug)]
+struct MethodNotAllowed;
+impl warp::reject::Reject for MethodNotAllowed {}
+
+/// Matches a route template (`tenants/{id}/teams`) against a path relative
+/// to the prefix; returns the parameters.
+pub fn match_route(template: &str, path: &str) -> Option<HashMap<String, String>> {
+    let t: Vec<&str> = template.split('/').collect();
+    let p: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut params = HashMap::new();
+    for (ts, ps) in t.iter().zip(&p) {
+        match ts.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) if !ps.is_empty() => {
+                let value = percent_decode(ps)?;
+                params.insert(name.split(':').next().unwrap_or(name).to_owned(), value);
+            }
+            Some(_) => return None,
+            None if ts.eq_ignore_ascii_case(ps) => {}
+            None => return None,
+        }
+    }
+    Some(params)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The whole filter tree: `GET /` for the host's readiness poll, one filter
+/// per HTTP function under `/api/`, one `POST /<Name>` per other function.
+pub fn filter(app: App) -> BoxedFilter<(Response,)> {
+    let ready = warp::path::end()
+        .and(warp::get())
+        .map(|| warp::reply::with_status("ok", StatusCode::OK).into_response())
+        .boxed();
+    ROUTES
+        .iter()
+        .map(|route| match &route.trigger {
+            Trigger::Http {
+                methods,
+                route: template,
+                max_body,
+                handler,
+            } => http_filter(
+                app.clone(),
+                route.function,
+                methods,
+                template,
+                *max_body,
+                *handler,
+            ),
+            Trigger::Timer { handler, .. } | Trigger::Queue { handler, .. } => {
+                invoke_filter(app.clone(), route.function, *handler)
+            }
+        })
+        .fold(ready, |acc, f| acc.or(f).unify().boxed())
+        .recover(handle_rejection)
+        .unify()
+        .boxed()
+}
+
+fn invocation_id(headers: &HeaderMap) -> String {
+    headers
+        .get(INVOCATION_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn http_filter(
+    app: App,
+    function: &'static str,
+    methods: &'static [&'static str],
+    template: &'static str,
+    max_body: usize,
+    handler: HttpHandler,
+) -> BoxedFilter<(Response,)> {
+    let prefix = format!("/{ROUTE_PREFIX}/");
+    warp::path::full()
+        .and(warp::method())
+        .and_then(move |path: FullPath, method: Method| {
+            let prefix = prefix.clone();
+            async move {
+                let params = path.as_str().strip_prefix(&prefix).and_then(|rest| match_route(template, rest)).ok_or_else(warp::reject::not_found)?;
+                let lower = method.as_str().to_ascii_lowercase();
+                if !methods.is_empty() && !methods.contains(&lower.as_str()) {
+                    return Err(warp::reject::custom(MethodNotAllowed));
+                }
+                Ok::<_, Rejection>((path, method, params))
+            }
+        })
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(move |(path, method, params): (FullPath, Method, HashMap<String, String>), query: String, headers: HeaderMap, body| {
+            let app = app.clone();
+            let invocation_id = invocation_id(&headers);
+            let span = tracing::info_span!("invocation", function, invocation_id = %invocation_id, tenant_id = tracing::field::Empty);
+            async move {
+                let result = async {
+                    let body = read_limited(body, &headers, max_body).await?;
+                    let query = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+                    let req = HttpRequest { method, path: path.as_str().to_owned(), query, params, headers, body, invocation_id };
+                    handler(app, req).await
+                }
+                .await;
+                render_http(result)
+            }
+            .instrument(span)
+        })
+        .boxed()
+}
+
+fn invoke_filter(
+    app: App,
+    function: &'static str,
+    handler: InvokeHandler,
+) -> BoxedFilter<(Response,)> {
+    warp::post()
+        .and(warp::path(function))
+        .and(warp::path::end())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(move |headers: HeaderMap, body| {
+            let app = app.clone();
+            let invocation_id = invocation_id(&headers);
+            let span = tracing::info_span!("invocation", function, invocation_id = %invocation_id, tenant_id = tracing::field::Empty);
+            async move {
+                let result = async {
+                    let body = read_limited(body, &headers, MAX_INVOKE_BODY).await?;
+                    let req: InvokeRequest = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(format!("invocation payload: {e}")))?;
+                    handler(app, req).await
+                }
+                .await;
+                match result {
+                    Ok(res) => warp::reply::json(&res).into_response(),
+                    Err(e) => {
+                        // A non-2xx status fails the invocation: the host retries
+                        // queue messages and finally moves them to the poison queue.
+                        log_error(&e);
+                        let res = InvokeResponse::ok().log(format!("failed: {}", e.public_detail()));
+                        warp::reply::with_status(warp::reply::json(&res), StatusCode::INTERNAL_SERVER_ERROR).into_response()
+                    }
+                }
+            }
+            .instrument(span)
+        })
+        .boxed()
+}
+
+fn log_error(e: &AppError) {
+    if e.status().is_server_error() {
+        tracing::error!(error = %e, status = e.status().as_u16(), "request failed");
+    } else {
+        tracing::warn!(error = %e, status = e.status().as_u16(), "request rejected");
+    }
+}
+
+fn render_http(result: Result<HttpResponse, AppError>) -> Response {
+    match result {
+        Ok(res) => {
+            let mut response = Response::new(res.body.into());
+            *response.status_mut() = res.status;
+            *response.headers_mut() = res.headers;
+            response
+        }
+        Err(e) => {
+            log_error(&e);
+            problem_response(&e)
+        }
+    }
+}
+
+fn problem_response(e: &AppError) -> Response {
+    let mut response =
+        warp::reply::with_status(warp::reply::json(&e.problem()), e.status()).into_response();
+    response.headers_mut().insert(
+        "content-type",
+        warp::http::HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+/// Reads a body up to `limit` bytes: a declared length over the limit is
+/// refused before reading, a chunked body as soon as it passes the limit.
+async fn read_limited<S, B>(body: S, headers: &HeaderMap, limit: usize) -> Result<Bytes, AppError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: bytes::Buf,
+{
+    if let Some(len) = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(AppError::PayloadTooLarge { limit });
+    }
+    let mut body = body;
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk =
+            chunk.map_err(|e| AppError::BadRequest(format!("reading the body: {e}")))?;
+        if buf.len() + chunk.remaining() > limit {
+            return Err(AppError::PayloadTooLarge { limit });
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            buf.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
+    let error = if rejection.is_not_found() {
+        AppError::NotFound
+    } else if rejection.find::<MethodNotAllowed>().is_some()
+        || rejection.find::<warp::reject::MethodNotAllowed>().is_some()
+    {
+        AppError::MethodNotAllowed
+    } else {
+        AppError::BadRequest(format!("{rejection:?}"))
+    };
+    tracing::debug!(status = error.status().as_u16(), "no route");
+    Ok(problem_response(&error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_templates_match_whole_segments_and_capture_parameters() {
+        assert!(match_route("health", "health").is_some());
+        assert!(match_route("health", "health/").is_some());
+        assert!(match_route("health", "healthz").is_none());
+        assert!(match_route("billing/stripe", "billing").is_none());
+        let p = match_route("tenants/{id}/teams", "tenants/a%20b/teams").unwrap();
+        assert_eq!(p["id"], "a b");
+        assert!(match_route("tenants/{id}", "tenants/").is_none());
+    }
+
+    #[test]
+    fn every_function_name_is_unique() {
+        let mut names: Vec<_> = ROUTES.iter().map(|r| r.function).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ROUTES.len());
+    }
+}

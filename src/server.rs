@@ -1,0 +1,139 @@
+//! Running the binary: the handler server alone (under the Functions host),
+//! or the handler plus the local host (`handler local`), with logging set up
+//! for each and a clean shutdown on Ctrl-C / SIGTERM.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use url::Url;
+
+use crate::app::App;
+use crate::config::{RunMode, Settings};
+use crate::host::function_json::FunctionDef;
+use crate::host::host_json::HostJson;
+use crate::host::local::{LocalHost, LocalHostConfig};
+use crate::routes;
+
+/// JSON logs under the host (one object a line, for the host's log stream),
+/// readable lines under `handler local`. `RUST_LOG` overrides the level.
+pub fn init_tracing(mode: RunMode) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn,azure_core=warn")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match mode {
+        RunMode::Host => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        RunMode::Local => builder.compact().with_target(false).try_init(),
+    };
+}
+
+/// Binds the handler's routes on `addr`; returns the bound address and the
+/// server future, which ends once `shutdown` turns true.
+pub fn bind(
+    app: App,
+    addr: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, impl Future<Output = ()> + Send + 'static)> {
+    serve_filter(routes::filter(app), addr, shutdown)
+        .with_context(|| format!("listening on {addr}"))
+}
+
+/// Binds `addr` (failing cleanly, not panicking, when it is taken) and
+/// serves `filter` until `shutdown` turns true.
+pub fn serve_filter<F>(
+    filter: F,
+    addr: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, impl Future<Output = ()> + Send + 'static)>
+where
+    F: warp::Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
+    let std_listener = std::net::TcpListener::bind(addr)?;
+    std_listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(std_listener)?;
+    let bound = listener.local_addr()?;
+    let server = warp::serve(filter)
+        .incoming(listener)
+        .graceful(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .run();
+    Ok((bound, server))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// `handler`: serve on 127.0.0.1:`FUNCTIONS_CUSTOMHANDLER_PORT` for the host.
+pub async fn run_under_host(settings: Settings) -> anyhow::Result<()> {
+    let port = settings.port;
+    let app = App::build(settings).await?;
+    let (tx, rx) = watch::channel(false);
+    let (addr, server) = bind(app, SocketAddr::from(([127, 0, 0, 1], port)), rx)?;
+    tracing::info!(%addr, "handler listening for the Functions host");
+    let server = tokio::spawn(server);
+    shutdown_signal().await;
+    let _ = tx.send(true);
+    let _ = server.await;
+    Ok(())
+}
+
+/// Where `handler local` finds the function app.
+pub struct LocalLayout {
+    pub functions_dir: PathBuf,
+    pub host_json: PathBuf,
+}
+
+/// `handler local`: the handler on a private port, the local host in front
+/// of it on `settings.port`, until Ctrl-C.
+pub async fn run_local(settings: Settings, layout: LocalLayout) -> anyhow::Result<()> {
+    let functions = FunctionDef::load_dir(&layout.functions_dir)
+        .with_context(|| format!("reading {}", layout.functions_dir.display()))?;
+    let host = HostJson::load(&layout.host_json)?;
+    let listen = SocketAddr::from(([127, 0, 0, 1], settings.port));
+    let app = App::build(settings).await?;
+    let queues = app.queues.clone();
+    let (tx, rx) = watch::channel(false);
+    let (handler_addr, server) = bind(app, SocketAddr::from(([127, 0, 0, 1], 0)), rx)?;
+    let server = tokio::spawn(server);
+    let handler =
+        Url::parse(&format!("http://{handler_addr}/")).expect("a socket address makes a URL");
+    let local = LocalHost::start(LocalHostConfig {
+        functions,
+        host,
+        handler,
+        listen,
+        queues,
+    })
+    .await?;
+    tracing::info!(
+        "ready: try curl http://{}/api/health  (Ctrl-C to stop)",
+        local.addr
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing invocations in flight; queued messages stay queued");
+    local.shutdown().await;
+    let _ = tx.send(true);
+    let _ = server.await;
+    Ok(())
+}
