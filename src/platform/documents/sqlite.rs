@@ -117,6 +117,42 @@ impl SqliteDocuments {
         .await
         .map_err(|e| PlatformError::backend(SERVICE, format!("blocking task failed: {e}")))?
     }
+
+    /// Inserts a row after purging an expired one with the same key;
+    /// `on_conflict` decides what a live duplicate does.
+    async fn insert(
+        &self,
+        container: Container,
+        doc: &Document,
+        on_conflict: &'static str,
+    ) -> PlatformResult<Document> {
+        let row = Row::new(container, doc)?;
+        let doc = doc.clone();
+        self.run(move |conn, now| {
+            let tx = conn.transaction().map_err(sql_error)?;
+            row.purge_expired(&tx, now)?;
+            let sql = format!(
+                "INSERT INTO documents (container, tenant_id, id, kind, body, etag, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) {on_conflict}"
+            );
+            tx.execute(
+                &sql,
+                params![
+                    row.container,
+                    row.tenant_id,
+                    row.id,
+                    row.kind,
+                    row.body,
+                    row.etag,
+                    row.expires_at(now)
+                ],
+            )
+            .map_err(sql_error)?;
+            tx.commit().map_err(sql_error)?;
+            Ok(row.written(&doc))
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -157,29 +193,8 @@ impl Documents for SqliteDocuments {
     }
 
     async fn create(&self, container: Container, doc: &Document) -> PlatformResult<Document> {
-        let row = Row::new(container, doc)?;
-        let doc = doc.clone();
-        self.run(move |conn, now| {
-            let tx = conn.transaction().map_err(sql_error)?;
-            row.purge_expired(&tx, now)?;
-            tx.execute(
-                "INSERT INTO documents (container, tenant_id, id, kind, body, etag, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    row.container,
-                    row.tenant_id,
-                    row.id,
-                    row.kind,
-                    row.body,
-                    row.etag,
-                    row.expires_at(now)
-                ],
-            )
-            .map_err(sql_error)?;
-            tx.commit().map_err(sql_error)?;
-            Ok(row.written(&doc))
-        })
-        .await
+        // A live duplicate violates the primary key: `sql_error` makes that `Conflict`.
+        self.insert(container, doc, "").await
     }
 
     async fn replace(
@@ -223,31 +238,13 @@ impl Documents for SqliteDocuments {
     }
 
     async fn upsert(&self, container: Container, doc: &Document) -> PlatformResult<Document> {
-        let row = Row::new(container, doc)?;
-        let doc = doc.clone();
-        self.run(move |conn, now| {
-            let tx = conn.transaction().map_err(sql_error)?;
-            row.purge_expired(&tx, now)?;
-            tx.execute(
-                "INSERT INTO documents (container, tenant_id, id, kind, body, etag, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (container, tenant_id, id) DO UPDATE SET
-                 kind = excluded.kind, body = excluded.body, etag = excluded.etag,
-                 expires_at = excluded.expires_at",
-                params![
-                    row.container,
-                    row.tenant_id,
-                    row.id,
-                    row.kind,
-                    row.body,
-                    row.etag,
-                    row.expires_at(now)
-                ],
-            )
-            .map_err(sql_error)?;
-            tx.commit().map_err(sql_error)?;
-            Ok(row.written(&doc))
-        })
+        self.insert(
+            container,
+            doc,
+            "ON CONFLICT (container, tenant_id, id) DO UPDATE SET
+             kind = excluded.kind, body = excluded.body, etag = excluded.etag,
+             expires_at = excluded.expires_at",
+        )
         .await
     }
 
