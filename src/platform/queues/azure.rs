@@ -20,8 +20,8 @@ use azure_storage_queue::models::{
 };
 use time::OffsetDateTime;
 
-use super::local::{validate_message_text, visibility_secs};
 use super::{QueueMessage, QueueName, Queues};
+use super::{validate_message_text, visibility_secs};
 use crate::platform::storage_account::{StorageAccount, StorageConfigError, map_storage_error};
 use crate::platform::{PlatformError, PlatformResult};
 

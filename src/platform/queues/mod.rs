@@ -20,6 +20,44 @@ use super::{PlatformError, PlatformResult};
 
 /// The largest message a Storage queue takes (64 KiB).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// The longest visibility timeout or send delay a Storage queue takes.
+const MAX_VISIBILITY_SECS: u64 = 7 * 24 * 3600;
+
+/// Checks what both implementations accept: at most [`MAX_MESSAGE_BYTES`]
+/// of UTF-8, and only characters XML 1.0 can carry (Storage Queues speak
+/// XML, so the service would reject the others).
+pub fn validate_message_text(text: &str) -> PlatformResult<()> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(PlatformError::Invalid(format!(
+            "queue message of {} bytes exceeds {MAX_MESSAGE_BYTES}",
+            text.len()
+        )));
+    }
+    let xml_char = |c: char| {
+        matches!(c, '\t' | '\n' | '\r')
+            || ('\u{20}'..='\u{D7FF}').contains(&c)
+            || ('\u{E000}'..='\u{FFFD}').contains(&c)
+            || c >= '\u{10000}'
+    };
+    if let Some(bad) = text.chars().find(|c| !xml_char(*c)) {
+        return Err(PlatformError::Invalid(format!(
+            "queue message contains {bad:?}, which XML cannot carry"
+        )));
+    }
+    Ok(())
+}
+
+/// A visibility timeout in whole seconds, rounded up as the service works
+/// in seconds; `min_secs` is 1 for receive and 0 for release/send delay.
+pub fn visibility_secs(visibility: Duration, min_secs: u64) -> PlatformResult<u64> {
+    let secs = visibility.as_secs() + u64::from(visibility.subsec_nanos() > 0);
+    if secs > MAX_VISIBILITY_SECS {
+        return Err(PlatformError::Invalid(
+            "visibility timeout longer than 7 days".into(),
+        ));
+    }
+    Ok(secs.max(min_secs))
+}
 
 /// A valid Azure queue name: 3-63 characters, lower-case letters, digits and
 /// single hyphens, starting and ending with a letter or digit.
