@@ -30,7 +30,11 @@ pub fn init_tracing(mode: RunMode) {
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        RunMode::Local => builder.compact().with_target(false).try_init(),
+        RunMode::Local => builder
+            .compact()
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
     };
 }
 
