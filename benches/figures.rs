@@ -127,8 +127,47 @@ async fn send(client: &reqwest::Client, url: &str, i: u64) -> Duration {
     started.elapsed()
 }
 
+/// Pins this process (the load generator) to CPU 1, away from the handler.
+fn pin_self_to_cpu1() {
+    // SAFETY: sched_setaffinity on this process with a zeroed, filled set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(1, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Sends `rate` signed events per second for `secs` seconds (open loop) and
+/// prints the achieved rate and latency percentiles.
+async fn fixed_rate(client: &reqwest::Client, url: &str, rate: u64, secs: u64, label: &str) {
+    let total = rate * secs;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = started + Duration::from_micros(i * 1_000_000 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let client = client.clone();
+        let url = url.to_owned();
+        tasks.push(tokio::spawn(async move { send(&client, &url, i).await }));
+    }
+    let mut lat: Vec<Duration> = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        lat.push(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    println!(
+        "{label} at a fixed {rate} req/s ({total} signed events, handler on 1 core): achieved {:.0} req/s, p50 {}, p99 {}, max {}",
+        total as f64 / elapsed.as_secs_f64(),
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.99)),
+        ms(*lat.last().unwrap())
+    );
+}
+
 #[tokio::main]
 async fn main() {
+    pin_self_to_cpu1();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
@@ -165,6 +204,27 @@ async fn main() {
     );
     println!("idle RSS after start: {:.1} MiB", idle_rss as f64 / 1024.0);
 
+    // The webhook alone, as in Azure (another instance consumes the queue):
+    // `handler` under the host contract with local queues, nothing consuming.
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let _child = start(&[], port, dir.path());
+        first_200(&client, port).await;
+        let url = format!("http://127.0.0.1:{port}/api/billing/stripe");
+        for i in 0..200 {
+            send(&client, &url, 2_000_000 + i).await;
+        }
+        fixed_rate(
+            &client,
+            &url,
+            1000,
+            10,
+            "webhook direct (handler only, queue not consumed)",
+        )
+        .await;
+    }
+
     // The webhook through the local host (`handler local`), pinned to one core.
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -175,31 +235,16 @@ async fn main() {
         send(&client, &url, 1_000_000 + i).await;
     }
 
-    // Open loop: 1,000 requests/s for 10 s.
-    let rate = 1000u64;
-    let total = rate * 10;
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        let due = started + Duration::from_micros(i * 1_000_000 / rate);
-        tokio::time::sleep_until(due.into()).await;
-        let client = client.clone();
-        let url = url.clone();
-        tasks.push(tokio::spawn(async move { send(&client, &url, i).await }));
-    }
-    let mut lat: Vec<Duration> = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        lat.push(t.await.unwrap());
-    }
-    let elapsed = started.elapsed();
-    lat.sort();
-    println!(
-        "webhook at a fixed {rate} req/s ({total} signed events, handler on 1 core): achieved {:.0} req/s, p50 {}, p99 {}, max {}",
-        total as f64 / elapsed.as_secs_f64(),
-        ms(pct(&lat, 0.5)),
-        ms(pct(&lat, 0.99)),
-        ms(*lat.last().unwrap())
-    );
+    // Open loop: 1,000 requests/s for 10 s, each event also consumed by
+    // BillingEvents on the same core.
+    fixed_rate(
+        &client,
+        &url,
+        1000,
+        10,
+        "webhook via the local host, queue consumed",
+    )
+    .await;
 
     // Closed loop: 64 clients as fast as they can for 5 s.
     let deadline = Instant::now() + Duration::from_secs(5);
