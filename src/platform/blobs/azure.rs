@@ -13,7 +13,7 @@ use azure_storage_blob::models::BlobClientUploadOptions;
 use bytes::Bytes;
 use futures::StreamExt as _;
 
-use super::{Blob, Blobs, validate_blob_name, validate_container};
+use super::{Blob, Blobs, validate_blob_name, validate_container, validate_put};
 use crate::platform::storage_account::{StorageAccount, StorageConfigError, map_storage_error};
 use crate::platform::{PlatformError, PlatformResult};
 
@@ -72,13 +72,7 @@ impl Blobs for AzureBlobs {
         data: Bytes,
         content_type: &str,
     ) -> PlatformResult<()> {
-        validate_container(container)?;
-        validate_blob_name(name)?;
-        if content_type.chars().any(char::is_control) {
-            return Err(PlatformError::Invalid(format!(
-                "invalid content type {content_type:?}"
-            )));
-        }
+        validate_put(container, name, content_type)?;
         let blob = self.service.blob_client(container, name);
         let options = BlobClientUploadOptions {
             blob_content_type: Some(content_type.to_owned()),

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Blob, Blobs, validate_blob_name, validate_container};
+use super::{Blob, Blobs, validate_blob_name, validate_container, validate_put};
 use crate::platform::{PlatformError, PlatformResult};
 
 const SERVICE: &str = "blobs";
@@ -182,13 +182,7 @@ impl Blobs for FileBlobs {
         data: Bytes,
         content_type: &str,
     ) -> PlatformResult<()> {
-        validate_container(container)?;
-        validate_blob_name(name)?;
-        if content_type.chars().any(char::is_control) {
-            return Err(PlatformError::Invalid(format!(
-                "invalid content type {content_type:?}"
-            )));
-        }
+        validate_put(container, name, content_type)?;
         let container_dir = self.dir.join(container);
         let path = blob_path(&self.dir, container, name);
         let content_type = content_type.to_owned();

@@ -54,6 +54,19 @@ pub fn validate_blob_name(name: &str) -> PlatformResult<()> {
     }
 }
 
+/// What every implementation checks before a put, so that both refuse the
+/// same input and write nothing.
+pub fn validate_put(container: &str, name: &str, content_type: &str) -> PlatformResult<()> {
+    validate_container(container)?;
+    validate_blob_name(name)?;
+    if content_type.chars().any(char::is_control) {
+        return Err(PlatformError::Invalid(format!(
+            "invalid content type {content_type:?}"
+        )));
+    }
+    Ok(())
+}
+
 #[async_trait]
 pub trait Blobs: Send + Sync + 'static {
     /// Writes (or overwrites) a blob, creating the container if needed.

@@ -21,7 +21,7 @@ use azure_storage_queue::models::{
 use time::OffsetDateTime;
 
 use super::{QueueMessage, QueueName, Queues};
-use super::{validate_message_text, visibility_secs};
+use super::{validate_message_text, validate_receive_count, visibility_secs};
 use crate::platform::storage_account::{StorageAccount, StorageConfigError, map_storage_error};
 use crate::platform::{PlatformError, PlatformResult};
 
@@ -158,11 +158,7 @@ impl Queues for AzureQueues {
         max: u32,
         visibility: Duration,
     ) -> PlatformResult<Vec<QueueMessage>> {
-        if !(1..=32).contains(&max) {
-            return Err(PlatformError::Invalid(format!(
-                "can receive 1 to 32 messages at a time, not {max}"
-            )));
-        }
+        validate_receive_count(max)?;
         let options = QueueClientReceiveMessagesOptions {
             number_of_messages: Some(i32::try_from(max).unwrap_or(32)),
             visibility_timeout: Some(secs_i32(visibility_secs(visibility, 1)?)),

@@ -18,7 +18,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use super::{QueueMessage, QueueName, Queues, validate_message_text, visibility_secs};
+use super::{
+    QueueMessage, QueueName, Queues, validate_message_text, validate_receive_count, visibility_secs,
+};
 use crate::platform::clock::Clock;
 use crate::platform::{PlatformError, PlatformResult};
 
@@ -182,11 +184,7 @@ impl Queues for LocalQueues {
         max: u32,
         visibility: Duration,
     ) -> PlatformResult<Vec<QueueMessage>> {
-        if !(1..=32).contains(&max) {
-            return Err(PlatformError::Invalid(format!(
-                "can receive 1 to 32 messages at a time, not {max}"
-            )));
-        }
+        validate_receive_count(max)?;
         let lease_ms = secs_ms(visibility_secs(visibility, 1)?);
         let name = queue.as_str().to_owned();
         self.with_db(move |db, now| {

@@ -59,6 +59,17 @@ pub fn visibility_secs(visibility: Duration, min_secs: u64) -> PlatformResult<u6
     Ok(secs.max(min_secs))
 }
 
+/// A receive takes 1 to 32 messages, as Storage Queues allow.
+pub fn validate_receive_count(max: u32) -> PlatformResult<()> {
+    if (1..=32).contains(&max) {
+        Ok(())
+    } else {
+        Err(PlatformError::Invalid(format!(
+            "can receive 1 to 32 messages at a time, not {max}"
+        )))
+    }
+}
+
 /// A valid Azure queue name: 3-63 characters, lower-case letters, digits and
 /// single hyphens, starting and ending with a letter or digit.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
