@@ -89,6 +89,14 @@ pub static ROUTES: &[Route] = &[
     },
 ];
 
+/// The queues the app's queue functions read (and so the app writes to).
+pub fn trigger_queues() -> impl Iterator<Item = &'static str> {
+    ROUTES.iter().filter_map(|r| match r.trigger {
+        Trigger::Queue { queue, .. } => Some(queue),
+        _ => None,
+    })
+}
+
 #[derive(Debug)]
 struct MethodNotAllowed;
 impl warp::reject::Reject for MethodNotAllowed {}

@@ -15,6 +15,7 @@ use crate::config::{RunMode, Settings};
 use crate::host::function_json::FunctionDef;
 use crate::host::host_json::HostJson;
 use crate::host::local::{LocalHost, LocalHostConfig};
+use crate::platform::queues::QueueName;
 use crate::routes;
 
 /// JSON logs under the host (one object a line, for the host's log stream),
@@ -73,6 +74,23 @@ where
     Ok((bound, server))
 }
 
+/// Creates the queues the app sends to and their poison queues, so the
+/// first message never meets a missing queue (creating is idempotent).
+async fn ensure_queues(app: &App) -> anyhow::Result<()> {
+    for name in routes::trigger_queues() {
+        let queue = QueueName::parse(name).expect("the route table names valid queues");
+        app.queues
+            .ensure(&queue)
+            .await
+            .with_context(|| format!("creating queue {queue}"))?;
+        app.queues
+            .ensure(&queue.poison())
+            .await
+            .with_context(|| format!("creating queue {}", queue.poison()))?;
+    }
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -92,6 +110,7 @@ async fn shutdown_signal() {
 pub async fn run_under_host(settings: Settings) -> anyhow::Result<()> {
     let port = settings.port;
     let app = App::build(settings).await?;
+    ensure_queues(&app).await?;
     let (tx, rx) = watch::channel(false);
     let (addr, server) = bind(app, SocketAddr::from(([127, 0, 0, 1], port)), rx)?;
     tracing::info!(%addr, "handler listening for the Functions host");
@@ -116,6 +135,7 @@ pub async fn run_local(settings: Settings, layout: LocalLayout) -> anyhow::Resul
     let host = HostJson::load(&layout.host_json)?;
     let listen = SocketAddr::from(([127, 0, 0, 1], settings.port));
     let app = App::build(settings).await?;
+    ensure_queues(&app).await?;
     let queues = app.queues.clone();
     let (tx, rx) = watch::channel(false);
     let (handler_addr, server) = bind(app, SocketAddr::from(([127, 0, 0, 1], 0)), rx)?;

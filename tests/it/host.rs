@@ -338,6 +338,7 @@ async fn the_binary_serves_the_host_on_its_port_and_stops_on_a_signal() {
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [1u8; 32]),
         )
         .env("REGION_NAME", "westeurope")
+        .env("STRIPE_WEBHOOK_SECRET", "whsec_host_mode")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -347,6 +348,33 @@ async fn the_binary_serves_the_host_on_its_port_and_stops_on_a_signal() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["region"], "westeurope");
     assert_eq!(body["checks"]["documents"]["status"], "up");
+    // A signed webhook is verified and enqueued at once (the queue exists
+    // from the start; under the host nothing local consumes it).
+    let event = br#"{"id":"evt_h","object":"event","type":"invoice.paid","created":1,"data":{"object":{"id":"in_1"}}}"#.to_vec();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/billing/stripe"))
+        .header(
+            "stripe-signature",
+            crate::support::app::stripe_signature(&event, "whsec_host_mode", now),
+        )
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let queues =
+        LocalQueues::open(&dir.path().join("queues.sqlite"), Arc::new(SystemClock)).unwrap();
+    assert_eq!(
+        queues
+            .count(&QueueName::parse("billing-events").unwrap())
+            .await
+            .unwrap(),
+        1
+    );
     interrupt(&child);
     let out = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
