@@ -167,17 +167,15 @@ async fn fixed_rate(client: &reqwest::Client, url: &str, rate: u64, secs: u64, l
 
 #[tokio::main]
 async fn main() {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     pin_self_to_cpu1();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    println!(
-        "salestim figures (release build, this machine: {} cores)",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
+    println!("salestim figures (release build, this machine: {cores} cores)");
     println!(
         "binary size: {:.1} MiB ({BIN})",
         std::fs::metadata(BIN).unwrap().len() as f64 / 1048576.0

@@ -26,6 +26,7 @@ use crate::platform::{PlatformError, PlatformResult};
 
 const SERVICE: &str = "queues";
 /// How long a message lives, as in Storage Queues by default.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 const TIME_TO_LIVE: time::Duration = time::Duration::days(7);
 
 const SCHEMA: &str = "
@@ -85,8 +86,15 @@ impl LocalQueues {
         db.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_error)?;
         db.execute_batch(SCHEMA).map_err(db_error)?;
+        // Checkpoints (the only fsyncs in WAL + NORMAL) run on a thread of
+        // their own, so no send waits behind one.
+        db.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db_error)?;
+        let checkpointer = Connection::open(path).map_err(db_error)?;
+        let db = Arc::new(Mutex::new(db));
+        spawn_checkpointer(checkpointer, Arc::downgrade(&db));
         Ok(LocalQueues {
-            db: Arc::new(Mutex::new(db)),
+            db,
             clock,
             wakers: Mutex::new(HashMap::new()),
         })
@@ -110,6 +118,25 @@ impl LocalQueues {
         })
         .await
         .map_err(|e| PlatformError::backend(SERVICE, e))?
+    }
+}
+
+/// Checkpoints the WAL into the database every second (PASSIVE: it never
+/// blocks a writer) until the queues are dropped.
+fn spawn_checkpointer(conn: Connection, alive: std::sync::Weak<Mutex<Connection>>) {
+    let run = move || {
+        while alive.strong_count() > 0 {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "local queues: WAL checkpoint failed; retried");
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("queues-checkpoint".into())
+        .spawn(run)
+    {
+        tracing::warn!(error = %e, "local queues: no checkpoint thread; the WAL grows until restart");
     }
 }
 
