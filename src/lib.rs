@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod billing;
+pub mod bot;
 pub mod config;
 pub mod error;
 pub mod functions;

@@ -3,6 +3,7 @@
 
 mod billing;
 mod blobs;
+mod bot_auth;
 mod cache;
 mod documents;
 mod health;

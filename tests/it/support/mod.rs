@@ -4,6 +4,7 @@
 pub mod app;
 pub mod azurite;
 pub mod azurite_oauth;
+pub mod botframework;
 pub mod cosmos;
 pub mod keyvault;
 pub mod redis;

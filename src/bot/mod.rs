@@ -1,0 +1,6 @@
+//! Bot Framework: inbound token validation (`auth`), with the signing keys
+//! from the channel's OpenID metadata (`openid`). The connector client,
+//! activities and command routing build on these.
+
+pub mod auth;
+pub mod openid;

@@ -1,0 +1,109 @@
+//! A Bot Framework channel stand-in on 127.0.0.1: OpenID metadata and a JWKS
+//! (keys generated at test time, with `endorsements`), and a token minter
+//! that signs like the channel does. It counts key-set fetches.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use url::Url;
+use warp::Filter;
+
+pub const ISSUER: &str = "https://api.botframework.com";
+
+pub struct ChannelKey {
+    pub kid: String,
+    pub private: RsaPrivateKey,
+    pub endorsements: Vec<String>,
+}
+
+impl ChannelKey {
+    pub fn generate(kid: &str, endorsements: &[&str]) -> Self {
+        let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("an RSA key");
+        ChannelKey {
+            kid: kid.into(),
+            private,
+            endorsements: endorsements.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    pub fn public(&self) -> RsaPublicKey {
+        self.private.to_public_key()
+    }
+
+    fn jwk(&self) -> Value {
+        let public = self.public();
+        json!({"kty": "RSA", "use": "sig", "kid": self.kid, "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+               "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()), "endorsements": self.endorsements})
+    }
+
+    /// Signs `claims` with this key (RS256), as the channel does.
+    pub fn sign(&self, claims: &Value) -> String {
+        let pem = self
+            .private
+            .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+            .expect("PEM");
+        let key = EncodingKey::from_rsa_pem(pem.as_bytes()).expect("an RSA signing key");
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key).expect("signs")
+    }
+}
+
+pub struct Channel {
+    pub metadata_url: Url,
+    pub keys: Arc<Mutex<Vec<Value>>>,
+    pub key_fetches: Arc<AtomicUsize>,
+    _stop: watch::Sender<bool>,
+}
+
+impl Channel {
+    pub async fn start(keys: &[&ChannelKey]) -> Channel {
+        let jwks = Arc::new(Mutex::new(keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let jwks_uri = format!("{base}/keys");
+        let metadata = warp::path("openid").map(move || warp::reply::json(&json!({"issuer": ISSUER, "jwks_uri": jwks_uri, "id_token_signing_alg_values_supported": ["RS256"]})));
+        let served = jwks.clone();
+        let counter = fetches.clone();
+        let keys_route = warp::path("keys").map(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            warp::reply::json(&json!({"keys": served.lock().unwrap().clone()}))
+        });
+        let (stop, rx) = watch::channel(false);
+        let (_, server) = salestim::server::serve_filter(
+            metadata.or(keys_route),
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            rx,
+        )
+        .expect("binds");
+        tokio::spawn(server);
+        Channel {
+            metadata_url: Url::parse(&format!("{base}/openid")).unwrap(),
+            keys: jwks,
+            key_fetches: fetches,
+            _stop: stop,
+        }
+    }
+
+    pub fn publish(&self, key: &ChannelKey) {
+        self.keys.lock().unwrap().push(key.jwk());
+    }
+
+    pub fn fetches(&self) -> usize {
+        self.key_fetches.load(Ordering::SeqCst)
+    }
+}
