@@ -2,5 +2,7 @@
 //! from the channel's OpenID metadata (`openid`). The connector client,
 //! activities and command routing build on these.
 
+pub mod activity;
 pub mod auth;
+pub mod connector;
 pub mod openid;

@@ -4,6 +4,7 @@
 mod billing;
 mod blobs;
 mod bot_auth;
+mod bot_connector;
 mod cache;
 mod documents;
 mod health;

@@ -5,6 +5,7 @@ pub mod app;
 pub mod azurite;
 pub mod azurite_oauth;
 pub mod botframework;
+pub mod connector;
 pub mod cosmos;
 pub mod keyvault;
 pub mod redis;

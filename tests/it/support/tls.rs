@@ -106,3 +106,83 @@ fn validity() -> (time::OffsetDateTime, time::OffsetDateTime) {
     let now = time::OffsetDateTime::now_utc();
     (now - time::Duration::days(1), now + time::Duration::days(1))
 }
+
+/// One request as an HTTPS stand-in sees it.
+pub struct SeenRequest {
+    pub method: String,
+    /// Path and query, as sent (still percent-encoded).
+    pub target: String,
+    pub headers: hyper::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// Serves `handler` over HTTPS with this PKI's leaf on a free loopback port,
+/// until the returned task is aborted. The handler answers (status, extra
+/// headers, body).
+pub async fn serve_https<F>(pki: &TestPki, handler: F) -> (SocketAddr, tokio::task::JoinHandle<()>)
+where
+    F: Fn(SeenRequest) -> (u16, Vec<(&'static str, String)>, String) + Send + Sync + 'static,
+{
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("an address");
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config());
+    let handler = Arc::new(handler);
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            while connections.try_join_next().is_some() {}
+            let (acceptor, handler) = (acceptor.clone(), handler.clone());
+            connections.spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let handler = handler.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|c| c.to_bytes())
+                                .unwrap_or_default();
+                            let target = parts
+                                .uri
+                                .path_and_query()
+                                .map(|p| p.as_str().to_owned())
+                                .unwrap_or_default();
+                            let (status, headers, text) = handler(SeenRequest {
+                                method: parts.method.to_string(),
+                                target,
+                                headers: parts.headers,
+                                body,
+                            });
+                            let mut response = hyper::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::from(text),
+                            ));
+                            *response.status_mut() =
+                                hyper::StatusCode::from_u16(status).expect("a valid status");
+                            response.headers_mut().insert(
+                                "content-type",
+                                "application/json".parse().expect("a header value"),
+                            );
+                            for (name, value) in headers {
+                                response
+                                    .headers_mut()
+                                    .insert(name, value.parse().expect("a header value"));
+                            }
+                            Ok::<_, hyper::Error>(response)
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}

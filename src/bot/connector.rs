@@ -1,0 +1,328 @@
+//! The Bot Connector client: the bot's own token (client credentials,
+//! cached in the shared cache until shortly before it expires), and sends,
+//! replies and updates with bounded retries that honour `Retry-After`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use super::activity::Activity;
+use crate::platform::cache::Cache;
+
+/// What JavaScript's `encodeURIComponent` leaves alone: letters, digits
+/// and `-_.!~*'()`.
+const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// Attempts per call, the first included.
+const MAX_ATTEMPTS: u32 = 4;
+/// A `Retry-After` longer than this is not waited out inside one call.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+const BASE_BACKOFF: Duration = Duration::from_millis(200);
+/// Tokens are dropped from the cache this long before they expire.
+const TOKEN_MARGIN_SECS: u64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("getting the bot token: {0}")]
+    Token(String),
+    #[error("the connector refused the request: HTTP {status}")]
+    Rejected { status: u16 },
+    #[error("the connector kept failing (HTTP {status}) after {attempts} attempts")]
+    GaveUp { status: u16, attempts: u32 },
+    #[error("the connector could not be reached: {0}")]
+    Transport(String),
+    #[error("invalid serviceUrl: {0}")]
+    ServiceUrl(String),
+}
+
+impl ConnectorError {
+    /// Worth retrying later (from a queue), rather than failing for good.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ConnectorError::GaveUp { .. } | ConnectorError::Transport(_) | ConnectorError::Token(_)
+        )
+    }
+}
+
+pub struct ConnectorConfig {
+    pub app_id: String,
+    pub app_password: SecretString,
+    /// The authority; the token endpoint is `<it>/oauth2/v2.0/token`.
+    pub login_url: Url,
+    /// The resource; `/.default` is appended for the scope.
+    pub oauth_scope: String,
+}
+
+pub struct ConnectorClient {
+    config: ConnectorConfig,
+    http: reqwest::Client,
+    cache: Arc<dyn Cache>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct ResourceResponse {
+    #[serde(default)]
+    id: String,
+}
+
+impl ConnectorClient {
+    pub fn new(config: ConnectorConfig, http: reqwest::Client, cache: Arc<dyn Cache>) -> Self {
+        ConnectorClient {
+            config,
+            http,
+            cache,
+        }
+    }
+
+    fn cache_key(&self) -> String {
+        format!(
+            "bot-token:{}:{}",
+            self.config.app_id, self.config.oauth_scope
+        )
+    }
+
+    async fn token(&self) -> Result<String, ConnectorError> {
+        let key = self.cache_key();
+        if let Ok(Some(bytes)) = self.cache.get(&key).await
+            && let Ok(token) = String::from_utf8(bytes)
+        {
+            return Ok(token);
+        }
+        let url = format!(
+            "{}/oauth2/v2.0/token",
+            self.config.login_url.as_str().trim_end_matches('/')
+        );
+        let scope = format!("{}/.default", self.config.oauth_scope.trim_end_matches('/'));
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.config.app_id.as_str()),
+            ("client_secret", self.config.app_password.expose_secret()),
+            ("scope", scope.as_str()),
+        ];
+        let res = self
+            .http
+            .post(url)
+            .form(&form)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| ConnectorError::Token(e.to_string()))?;
+        if !res.status().is_success() {
+            return Err(ConnectorError::Token(format!("HTTP {}", res.status())));
+        }
+        let token: TokenResponse = res
+            .json()
+            .await
+            .map_err(|e| ConnectorError::Token(e.to_string()))?;
+        let ttl = token.expires_in.saturating_sub(TOKEN_MARGIN_SECS);
+        if ttl > 0
+            && let Err(e) = self
+                .cache
+                .set(
+                    &key,
+                    token.access_token.as_bytes(),
+                    Duration::from_secs(ttl),
+                )
+                .await
+        {
+            tracing::warn!(error = %e, "could not cache the bot token");
+        }
+        Ok(token.access_token)
+    }
+
+    fn conversation_url(
+        service_url: &str,
+        conversation_id: &str,
+        activity_id: Option<&str>,
+    ) -> Result<Url, ConnectorError> {
+        let mut base =
+            Url::parse(service_url).map_err(|e| ConnectorError::ServiceUrl(e.to_string()))?;
+        if base.scheme() != "https" {
+            return Err(ConnectorError::ServiceUrl("must be https".into()));
+        }
+        // Encoded as botbuilder does (`encodeURIComponent`): Teams ids carry
+        // `:`, `@` and `;messageid=`, which must stay inside one segment.
+        let encode = |s: &str| percent_encoding::utf8_percent_encode(s, URI_COMPONENT).to_string();
+        let mut path = format!(
+            "{}/v3/conversations/{}/activities",
+            base.path().trim_end_matches('/'),
+            encode(conversation_id)
+        );
+        if let Some(id) = activity_id {
+            path = format!("{path}/{}", encode(id));
+        }
+        base.set_path(&path);
+        Ok(base)
+    }
+
+    /// Sends a new activity into a conversation; returns its id.
+    pub async fn send(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        activity: &Activity,
+    ) -> Result<String, ConnectorError> {
+        let url = Self::conversation_url(service_url, conversation_id, None)?;
+        self.call(reqwest::Method::POST, url, activity).await
+    }
+
+    /// Replies to `reply_to_id` in its conversation.
+    pub async fn reply(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        reply_to_id: &str,
+        activity: &Activity,
+    ) -> Result<String, ConnectorError> {
+        let url = Self::conversation_url(service_url, conversation_id, Some(reply_to_id))?;
+        self.call(reqwest::Method::POST, url, activity).await
+    }
+
+    /// Replaces an activity the bot sent (a card refresh).
+    pub async fn update(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        activity_id: &str,
+        activity: &Activity,
+    ) -> Result<String, ConnectorError> {
+        let url = Self::conversation_url(service_url, conversation_id, Some(activity_id))?;
+        self.call(reqwest::Method::PUT, url, activity).await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        activity: &Activity,
+    ) -> Result<String, ConnectorError> {
+        let mut refreshed_token = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token().await?;
+            let sent = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(&token)
+                .json(activity)
+                .timeout(Duration::from_secs(15))
+                .send()
+                .await;
+            let res = match sent {
+                Ok(res) => res,
+                Err(e) if attempt < MAX_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "connector unreachable; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => return Err(ConnectorError::Transport(e.to_string())),
+            };
+            let status = res.status();
+            if status.is_success() {
+                let body = res.bytes().await.unwrap_or_default();
+                return Ok(serde_json::from_slice::<ResourceResponse>(&body)
+                    .map(|r| r.id)
+                    .unwrap_or_default());
+            }
+            if status == reqwest::StatusCode::UNAUTHORIZED && !refreshed_token {
+                // A token revoked or rotated early: fetch a fresh one once.
+                refreshed_token = true;
+                let _ = self.cache.delete(&self.cache_key()).await;
+                continue;
+            }
+            let retryable = matches!(status.as_u16(), 412 | 429 | 500 | 502 | 503 | 504);
+            if !retryable {
+                return Err(ConnectorError::Rejected {
+                    status: status.as_u16(),
+                });
+            }
+            if attempt >= MAX_ATTEMPTS {
+                return Err(ConnectorError::GaveUp {
+                    status: status.as_u16(),
+                    attempts: attempt,
+                });
+            }
+            let wait = retry_after(&res).unwrap_or_else(|| backoff(attempt));
+            if wait > MAX_RETRY_AFTER {
+                return Err(ConnectorError::GaveUp {
+                    status: status.as_u16(),
+                    attempts: attempt,
+                });
+            }
+            tracing::info!(
+                status = status.as_u16(),
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "connector throttled or failing; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn retry_after(res: &reqwest::Response) -> Option<Duration> {
+    let value = res.headers().get("retry-after")?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Exponential back-off with up to 50% jitter.
+fn backoff(attempt: u32) -> Duration {
+    let base = BASE_BACKOFF * 2u32.saturating_pow(attempt.saturating_sub(1));
+    let jitter = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 2);
+    base + Duration::from_millis(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_ids_are_encoded_into_one_path_segment() {
+        let url = ConnectorClient::conversation_url(
+            "https://smba.trafficmanager.net/emea/",
+            "19:abc@thread.tacv2;messageid=1",
+            Some("1/2"),
+        )
+        .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://smba.trafficmanager.net/emea/v3/conversations/19%3Aabc%40thread.tacv2%3Bmessageid%3D1/activities/1%2F2"
+        );
+        let url =
+            ConnectorClient::conversation_url("https://smba.trafficmanager.net/teams", "a:1", None)
+                .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://smba.trafficmanager.net/teams/v3/conversations/a%3A1/activities"
+        );
+        assert!(ConnectorClient::conversation_url("http://evil.example/", "a:1", None).is_err());
+        assert!(ConnectorClient::conversation_url("not a url", "a:1", None).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        assert!(backoff(1) >= BASE_BACKOFF && backoff(1) <= BASE_BACKOFF * 3 / 2);
+        assert!(backoff(3) >= BASE_BACKOFF * 4);
+    }
+}
