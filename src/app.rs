@@ -9,6 +9,10 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::billing::Billing;
+use crate::bot::Bot;
+use crate::bot::auth::BotAuthenticator;
+use crate::bot::connector::{ConnectorClient, ConnectorConfig};
+use crate::bot::openid::KeySource;
 use crate::config::{RunMode, Settings};
 use crate::governance::tenants::Tenants;
 use crate::platform::blobs::Blobs;
@@ -30,6 +34,8 @@ pub struct Services {
     pub cache: Arc<dyn Cache>,
     pub keys: Arc<dyn Keys>,
     pub clock: Arc<dyn Clock>,
+    /// For outside services on the internet (Bot Framework, Graph, Stripe).
+    pub http: reqwest::Client,
 }
 
 pub struct AppInner {
@@ -42,6 +48,8 @@ pub struct AppInner {
     pub clock: Arc<dyn Clock>,
     pub tenants: Tenants,
     pub billing: Billing,
+    /// The bot, when `MicrosoftAppId` and `MicrosoftAppPassword` are set.
+    pub bot: Option<Bot>,
     /// The Stripe endpoint secrets (several while a secret is rolled).
     pub stripe_secrets: Option<Vec<SecretString>>,
 }
@@ -79,7 +87,9 @@ impl App {
                 .filter(|p| !p.expose_secret().is_empty())
                 .collect()
         });
+        let bot = bot_from_settings(&settings, &s);
         App(Arc::new(AppInner {
+            bot,
             settings,
             docs: s.docs,
             blobs: s.blobs,
@@ -201,6 +211,10 @@ impl Services {
             }
         };
 
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .context("building the HTTP client")?;
         Ok(Services {
             docs,
             blobs,
@@ -208,8 +222,28 @@ impl Services {
             cache,
             keys,
             clock,
+            http,
         })
     }
+}
+
+fn bot_from_settings(settings: &Settings, s: &Services) -> Option<Bot> {
+    let b = &settings.bot;
+    let (app_id, password) = (b.app_id.clone()?, b.app_password.clone()?);
+    let keys = KeySource::new(b.openid_metadata_url.clone(), s.http.clone());
+    let auth = BotAuthenticator::new(app_id.clone(), b.token_issuer.clone(), keys);
+    let config = ConnectorConfig {
+        app_id: app_id.clone(),
+        app_password: password,
+        login_url: b.login_url.clone(),
+        oauth_scope: b.oauth_scope.clone(),
+    };
+    let connector = ConnectorClient::new(config, s.http.clone(), s.cache.clone());
+    Some(Bot {
+        app_id,
+        auth,
+        connector,
+    })
 }
 
 fn needs_data_dir(settings: &Settings) -> bool {

@@ -15,3 +15,4 @@ pub mod ids;
 pub mod platform;
 pub mod routes;
 pub mod server;
+pub mod teams;

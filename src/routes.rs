@@ -81,6 +81,22 @@ pub static ROUTES: &[Route] = &[
         },
     },
     Route {
+        function: "BotMessages",
+        trigger: Trigger::Http {
+            methods: &["post"],
+            route: "messages",
+            max_body: functions::bot_messages::MAX_BODY_BYTES,
+            handler: |app, req| Box::pin(functions::bot_messages::run(app, req)),
+        },
+    },
+    Route {
+        function: "BotOutbox",
+        trigger: Trigger::Queue {
+            queue: functions::bot_outbox::QUEUE,
+            handler: |app, req| Box::pin(functions::bot_outbox::run(app, req)),
+        },
+    },
+    Route {
         function: "BillingDunning",
         trigger: Trigger::Timer {
             schedule: "0 30 2 * * *",

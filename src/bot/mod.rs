@@ -1,8 +1,20 @@
-//! Bot Framework: inbound token validation (`auth`), with the signing keys
-//! from the channel's OpenID metadata (`openid`). The connector client,
-//! activities and command routing build on these.
+//! Bot Framework: inbound token validation (`auth`) with the channel's
+//! OpenID keys (`openid`), the Activity model, the Connector client,
+//! conversation references and personal-chat commands.
 
 pub mod activity;
 pub mod auth;
+pub mod commands;
 pub mod connector;
+pub mod conversations;
 pub mod openid;
+
+use auth::BotAuthenticator;
+use connector::ConnectorClient;
+
+/// The bot, when its identity is configured.
+pub struct Bot {
+    pub app_id: String,
+    pub auth: BotAuthenticator,
+    pub connector: ConnectorClient,
+}

@@ -3,5 +3,7 @@
 
 pub mod billing_dunning;
 pub mod billing_events;
+pub mod bot_messages;
+pub mod bot_outbox;
 pub mod health;
 pub mod stripe_webhook;

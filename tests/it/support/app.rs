@@ -49,6 +49,17 @@ pub struct Options {
     /// Replaces the document store (for fault tests).
     pub docs: Option<Arc<dyn Documents>>,
     pub host: HostJson,
+    /// The bot's identity and endpoints: OpenID metadata URL, login URL and
+    /// the HTTP client that reaches the stand-ins.
+    pub bot: Option<BotOptions>,
+}
+
+pub struct BotOptions {
+    pub app_id: &'static str,
+    pub secret: &'static str,
+    pub openid_metadata_url: Url,
+    pub login_url: Url,
+    pub http: reqwest::Client,
 }
 
 impl Default for Options {
@@ -61,6 +72,7 @@ impl Default for Options {
             stripe_secret: Some(STRIPE_SECRET),
             docs: None,
             host,
+            bot: None,
         }
     }
 }
@@ -78,6 +90,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     ];
     if let Some(secret) = options.stripe_secret {
         values.push(("STRIPE_WEBHOOK_SECRET", secret.into()));
+    }
+    if let Some(bot) = &options.bot {
+        values.push(("MicrosoftAppId", bot.app_id.into()));
+        values.push(("MicrosoftAppPassword", bot.secret.into()));
+        values.push((
+            "ToBotFromChannelOpenIdMetadataUrl",
+            bot.openid_metadata_url.to_string(),
+        ));
+        values.push(("ToChannelFromBotLoginUrl", bot.login_url.to_string()));
     }
     let settings = Settings::from_lookup(RunMode::Local, |k| {
         values.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
@@ -102,6 +123,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         cache: Arc::new(MemoryCache::new(clock.clone())),
         keys: Arc::new(LocalKeys::from_base64(&kek).expect("a 32-byte key")),
         clock: clock.clone(),
+        http: options
+            .bot
+            .as_ref()
+            .map(|b| b.http.clone())
+            .unwrap_or_default(),
     };
     let app = App::with_services(settings, services);
     let (stop, rx) = watch::channel(false);

@@ -1,0 +1,70 @@
+//! Conversation references: what the bot needs to message a user, team or
+//! chat later (proactively), stored per tenant when the app is installed or
+//! spoken to.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::activity::Activity;
+use crate::ids::TenantId;
+use crate::platform::PlatformResult;
+use crate::platform::documents::{Container, Document, Documents};
+
+const TYPE: &str = "conversationRef";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationRef {
+    pub service_url: String,
+    pub conversation_id: String,
+    pub conversation_type: Option<String>,
+    pub bot_id: Option<String>,
+    /// The user's Entra object id, for personal chats.
+    pub user_aad_id: Option<String>,
+    pub team_id: Option<String>,
+}
+
+impl ConversationRef {
+    pub fn of(activity: &Activity) -> Option<Self> {
+        let conversation = activity.conversation.as_ref()?;
+        Some(ConversationRef {
+            service_url: activity.service_url.clone(),
+            conversation_id: conversation.id.clone(),
+            conversation_type: conversation.conversation_type.clone(),
+            bot_id: activity.recipient.as_ref().map(|r| r.id.clone()),
+            user_aad_id: activity.from.as_ref().and_then(|f| f.aad_object_id.clone()),
+            team_id: activity
+                .channel_data
+                .as_ref()
+                .and_then(|d| d.pointer("/team/id"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+        })
+    }
+
+    /// A store-safe id: conversation ids carry `:`, `@`, `;` and more.
+    fn doc_id(&self) -> String {
+        format!(
+            "conv-{}",
+            hex::encode(Sha256::digest(self.conversation_id.as_bytes()))
+        )
+    }
+}
+
+pub async fn save(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    reference: &ConversationRef,
+) -> PlatformResult<()> {
+    let doc = Document::new(tenant, TYPE, reference.doc_id(), reference)?;
+    docs.upsert(Container::Tenants, &doc).await.map(|_| ())
+}
+
+pub async fn list(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Vec<ConversationRef>> {
+    let query = crate::platform::documents::Query::of_type(TYPE);
+    docs.query(Container::Tenants, tenant, &query)
+        .await?
+        .iter()
+        .map(Document::parse)
+        .collect()
+}

@@ -1,0 +1,169 @@
+//! `BotMessages` — `POST /api/messages`, the Teams bot endpoint. Parse, then
+//! authenticate (the Bot Framework token, bound to the activity's channel and
+//! serviceUrl), then answer: replies go through the `bot-outbox` queue so the
+//! response to Teams is never held up by the Connector.
+
+use serde_json::json;
+use warp::http::StatusCode;
+
+use crate::app::App;
+use crate::bot::activity::Activity;
+use crate::bot::commands::{self, Command};
+use crate::bot::conversations::{self, ConversationRef};
+use crate::error::AppError;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::ids::TenantId;
+use crate::teams::cards;
+
+use super::bot_outbox::{self, OutboxMessage};
+
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let bot = app.bot.as_ref().ok_or(AppError::NotConfigured(
+        "the bot (MicrosoftAppId, MicrosoftAppPassword)",
+    ))?;
+    let activity: Activity = serde_json::from_slice(&req.body)
+        .map_err(|e| AppError::BadRequest(format!("not an activity: {e}")))?;
+    if activity.service_url.is_empty() || activity.channel_id.is_empty() {
+        return Err(AppError::BadRequest(
+            "an activity needs serviceUrl and channelId".into(),
+        ));
+    }
+    bot.auth
+        .authenticate(
+            req.header("authorization"),
+            &activity.channel_id,
+            &activity.service_url,
+            app.clock.as_ref(),
+        )
+        .await
+        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    let tenant = activity
+        .tenant_id()
+        .ok_or_else(|| AppError::BadRequest("the activity names no tenant".into()))?;
+    tracing::Span::current().record("tenant_id", tenant.as_str());
+
+    match activity.kind.as_str() {
+        "conversationUpdate" | "installationUpdate" => on_install(&app, &tenant, &activity).await?,
+        "message" => on_message(&app, &tenant, &activity).await?,
+        "invoke" => {
+            // Invokes (cards, messaging extensions) arrive with the later
+            // part of this issue; say so as botbuilder does for an unknown invoke.
+            tracing::info!(name = ?activity.name, "invoke not handled");
+            return Ok(HttpResponse::json(StatusCode::NOT_IMPLEMENTED, &json!({})));
+        }
+        other => tracing::debug!(kind = other, "activity ignored"),
+    }
+    Ok(HttpResponse::empty(StatusCode::OK))
+}
+
+fn bot_was_added(activity: &Activity) -> bool {
+    let bot_id = activity.recipient.as_ref().map(|r| r.id.as_str());
+    match activity.kind.as_str() {
+        "installationUpdate" => activity
+            .extra
+            .get("action")
+            .and_then(|a| a.as_str())
+            .is_some_and(|a| a.starts_with("add")),
+        _ => activity
+            .members_added
+            .iter()
+            .any(|m| Some(m.id.as_str()) == bot_id),
+    }
+}
+
+/// Whether the tenant may use the product now; `None` when it may, else
+/// the notice to show.
+async fn gate(app: &App, tenant: &TenantId) -> Result<Option<serde_json::Value>, AppError> {
+    if !app.tenants.exists(tenant).await? {
+        return Ok(Some(cards::notice(
+            "SalesTim is not set up for your organisation",
+            "Ask your Microsoft 365 administrator to sign up for SalesTim.",
+        )));
+    }
+    let entitlement = app.billing.entitlement(tenant).await?;
+    if !entitlement.active {
+        return Ok(Some(cards::notice(
+            "SalesTim is paused for your organisation",
+            &format!(
+                "The subscription is not active ({}). Your SalesTim administrator can restore it.",
+                entitlement.reason
+            ),
+        )));
+    }
+    Ok(None)
+}
+
+async fn on_install(app: &App, tenant: &TenantId, activity: &Activity) -> Result<(), AppError> {
+    if !bot_was_added(activity) {
+        return Ok(());
+    }
+    let card = match gate(app, tenant).await? {
+        Some(notice) => notice,
+        None => {
+            if let Some(reference) = ConversationRef::of(activity) {
+                conversations::save(app.docs.as_ref(), tenant, &reference).await?;
+            }
+            cards::welcome()
+        }
+    };
+    let key = format!(
+        "welcome-{}",
+        activity
+            .conversation
+            .as_ref()
+            .map(|c| c.id.as_str())
+            .unwrap_or_default()
+    );
+    bot_outbox::enqueue(
+        app,
+        &OutboxMessage::new(
+            tenant,
+            activity,
+            key,
+            false,
+            activity.reply().with_card(card),
+        ),
+    )
+    .await
+}
+
+async fn on_message(app: &App, tenant: &TenantId, activity: &Activity) -> Result<(), AppError> {
+    let card = match gate(app, tenant).await? {
+        Some(notice) => notice,
+        None => {
+            if let Some(reference) = ConversationRef::of(activity) {
+                conversations::save(app.docs.as_ref(), tenant, &reference).await?;
+            }
+            match commands::parse(activity.text.as_deref().unwrap_or_default()) {
+                Command::Help => cards::help(None),
+                Command::Unknown(text) => cards::help(Some(&text)),
+                Command::MyRequests => cards::notice(
+                    "Your team requests",
+                    "Team requests arrive with the governance features; you have none yet.",
+                ),
+                Command::MyTeams => cards::notice(
+                    "Your teams",
+                    "Team inventory arrives with the governance features; no team is tracked for you yet.",
+                ),
+                Command::RequestTeam => cards::notice(
+                    "Request a team",
+                    "Requesting a team from the bot arrives with the governance features.",
+                ),
+            }
+        }
+    };
+    let key = format!("reply-{}", activity.id.as_deref().unwrap_or_default());
+    bot_outbox::enqueue(
+        app,
+        &OutboxMessage::new(
+            tenant,
+            activity,
+            key,
+            true,
+            activity.reply().with_card(card),
+        ),
+    )
+    .await
+}
