@@ -7,6 +7,7 @@ mod bot_auth;
 mod bot_connector;
 mod bot_messages;
 mod cache;
+mod cards;
 mod documents;
 mod health;
 mod host;
