@@ -76,3 +76,23 @@ impl HttpResponse {
         self
     }
 }
+
+/// What JavaScript's `encodeURIComponent` leaves alone: letters, digits
+/// and `-_.!~*'()`.
+const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// Encodes `s` as JavaScript's `encodeURIComponent` does, as Bot Framework
+/// and Teams expect ids inside a path segment (`19:x@thread.tacv2` becomes
+/// `19%3Ax%40thread.tacv2`).
+pub fn encode_uri_component(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, URI_COMPONENT).to_string()
+}

@@ -13,19 +13,6 @@ use url::Url;
 use super::activity::Activity;
 use crate::platform::cache::Cache;
 
-/// What JavaScript's `encodeURIComponent` leaves alone: letters, digits
-/// and `-_.!~*'()`.
-const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
-
 /// Attempts per call, the first included.
 const MAX_ATTEMPTS: u32 = 4;
 /// A `Retry-After` longer than this is not waited out inside one call.
@@ -162,7 +149,7 @@ impl ConnectorClient {
         }
         // Encoded as botbuilder does (`encodeURIComponent`): Teams ids carry
         // `:`, `@` and `;messageid=`, which must stay inside one segment.
-        let encode = |s: &str| percent_encoding::utf8_percent_encode(s, URI_COMPONENT).to_string();
+        let encode = crate::http::encode_uri_component;
         let mut path = format!(
             "{}/v3/conversations/{}/activities",
             base.path().trim_end_matches('/'),
@@ -198,6 +185,35 @@ impl ConnectorClient {
         self.call(reqwest::Method::POST, url, activity).await
     }
 
+    /// Opens (or finds) the 1:1 chat between the bot and a user, for a
+    /// proactive message; returns the conversation id. The app must be
+    /// installed for the user, else the Connector answers 403.
+    pub async fn create_personal_conversation(
+        &self,
+        service_url: &str,
+        bot_id: &str,
+        user_id: &str,
+        tenant_id: &str,
+    ) -> Result<String, ConnectorError> {
+        let mut url =
+            Url::parse(service_url).map_err(|e| ConnectorError::ServiceUrl(e.to_string()))?;
+        if url.scheme() != "https" {
+            return Err(ConnectorError::ServiceUrl("must be https".into()));
+        }
+        url.set_path(&format!(
+            "{}/v3/conversations",
+            url.path().trim_end_matches('/')
+        ));
+        let body = serde_json::json!({
+            "isGroup": false,
+            "bot": {"id": bot_id},
+            "members": [{"id": user_id}],
+            "tenantId": tenant_id,
+            "channelData": {"tenant": {"id": tenant_id}},
+        });
+        self.call(reqwest::Method::POST, url, &body).await
+    }
+
     /// Replaces an activity the bot sent (a card refresh).
     pub async fn update(
         &self,
@@ -214,7 +230,7 @@ impl ConnectorClient {
         &self,
         method: reqwest::Method,
         url: Url,
-        activity: &Activity,
+        body: &impl serde::Serialize,
     ) -> Result<String, ConnectorError> {
         let mut refreshed_token = false;
         let mut attempt = 0;
@@ -225,7 +241,7 @@ impl ConnectorClient {
                 .http
                 .request(method.clone(), url.clone())
                 .bearer_auth(&token)
-                .json(activity)
+                .json(body)
                 .timeout(Duration::from_secs(15))
                 .send()
                 .await;

@@ -2,3 +2,4 @@
 //! well-structured serde values, never string templates).
 
 pub mod cards;
+pub mod deep_links;

@@ -167,3 +167,21 @@ async fn a_bad_secret_or_a_refused_request_is_an_error_not_a_retry_loop() {
         .unwrap_err();
     assert!(matches!(err, ConnectorError::ServiceUrl(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_personal_conversation_is_created_for_proactive_messages() {
+    let standin = ConnectorStandIn::start().await;
+    let connector = client(&standin, SECRET);
+    let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let id = connector
+        .create_personal_conversation(&standin.service_url, "28:bot", "29:user", tenant)
+        .await
+        .unwrap();
+    assert_eq!(id, "act-1");
+    let sent = standin.sent();
+    assert_eq!(sent[0].path, "/emea/v3/conversations");
+    assert_eq!(
+        sent[0].activity,
+        json!({"isGroup": false, "bot": {"id": "28:bot"}, "members": [{"id": "29:user"}], "tenantId": tenant, "channelData": {"tenant": {"id": tenant}}})
+    );
+}
