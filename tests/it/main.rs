@@ -12,5 +12,6 @@ mod documents;
 mod health;
 mod host;
 mod keys;
+mod manifest;
 mod queues;
 mod support;
