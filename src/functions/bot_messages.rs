@@ -95,75 +95,84 @@ async fn gate(app: &App, tenant: &TenantId) -> Result<Option<serde_json::Value>,
     Ok(None)
 }
 
+/// Gates the tenant; when it may use the product, remembers the
+/// conversation for proactive messages. `Some(notice)` when it may not.
+async fn admit(
+    app: &App,
+    tenant: &TenantId,
+    activity: &Activity,
+) -> Result<Option<serde_json::Value>, AppError> {
+    if let Some(notice) = gate(app, tenant).await? {
+        return Ok(Some(notice));
+    }
+    if let Some(reference) = ConversationRef::of(activity) {
+        conversations::save(app.docs.as_ref(), tenant, &reference).await?;
+    }
+    Ok(None)
+}
+
+/// Queues `card` for `activity`'s conversation (threaded when `as_reply`).
+async fn answer(
+    app: &App,
+    tenant: &TenantId,
+    activity: &Activity,
+    key: String,
+    as_reply: bool,
+    card: serde_json::Value,
+) -> Result<(), AppError> {
+    let message = OutboxMessage::new(
+        tenant,
+        activity,
+        key,
+        as_reply,
+        activity.reply().with_card(card),
+    );
+    bot_outbox::enqueue(app, &message).await
+}
+
 async fn on_install(app: &App, tenant: &TenantId, activity: &Activity) -> Result<(), AppError> {
     if !bot_was_added(activity) {
         return Ok(());
     }
-    let card = match gate(app, tenant).await? {
-        Some(notice) => notice,
-        None => {
-            if let Some(reference) = ConversationRef::of(activity) {
-                conversations::save(app.docs.as_ref(), tenant, &reference).await?;
-            }
-            cards::welcome()
-        }
-    };
-    let key = format!(
-        "welcome-{}",
-        activity
-            .conversation
-            .as_ref()
-            .map(|c| c.id.as_str())
-            .unwrap_or_default()
-    );
-    bot_outbox::enqueue(
+    let card = admit(app, tenant, activity)
+        .await?
+        .unwrap_or_else(cards::welcome);
+    let conversation = activity
+        .conversation
+        .as_ref()
+        .map(|c| c.id.as_str())
+        .unwrap_or_default();
+    answer(
         app,
-        &OutboxMessage::new(
-            tenant,
-            activity,
-            key,
-            false,
-            activity.reply().with_card(card),
-        ),
+        tenant,
+        activity,
+        format!("welcome-{conversation}"),
+        false,
+        card,
     )
     .await
 }
 
 async fn on_message(app: &App, tenant: &TenantId, activity: &Activity) -> Result<(), AppError> {
-    let card = match gate(app, tenant).await? {
+    let card = match admit(app, tenant, activity).await? {
         Some(notice) => notice,
-        None => {
-            if let Some(reference) = ConversationRef::of(activity) {
-                conversations::save(app.docs.as_ref(), tenant, &reference).await?;
-            }
-            match commands::parse(activity.text.as_deref().unwrap_or_default()) {
-                Command::Help => cards::help(None),
-                Command::Unknown(text) => cards::help(Some(&text)),
-                Command::MyRequests => cards::notice(
-                    "Your team requests",
-                    "Team requests arrive with the governance features; you have none yet.",
-                ),
-                Command::MyTeams => cards::notice(
-                    "Your teams",
-                    "Team inventory arrives with the governance features; no team is tracked for you yet.",
-                ),
-                Command::RequestTeam => cards::notice(
-                    "Request a team",
-                    "Requesting a team from the bot arrives with the governance features.",
-                ),
-            }
-        }
+        None => match commands::parse(activity.text.as_deref().unwrap_or_default()) {
+            Command::Help => cards::help(None),
+            Command::Unknown(text) => cards::help(Some(&text)),
+            Command::MyRequests => cards::notice(
+                "Your team requests",
+                "Team requests arrive with the governance features; you have none yet.",
+            ),
+            Command::MyTeams => cards::notice(
+                "Your teams",
+                "Team inventory arrives with the governance features; no team is tracked for you yet.",
+            ),
+            Command::RequestTeam => cards::notice(
+                "Request a team",
+                "Requesting a team from the bot arrives with the governance features.",
+            ),
+        },
     };
     let key = format!("reply-{}", activity.id.as_deref().unwrap_or_default());
-    bot_outbox::enqueue(
-        app,
-        &OutboxMessage::new(
-            tenant,
-            activity,
-            key,
-            true,
-            activity.reply().with_card(card),
-        ),
-    )
-    .await
+    answer(app, tenant, activity, key, true, card).await
 }
