@@ -270,7 +270,8 @@ fn invoke_filter(
 }
 
 fn log_error(e: &AppError) {
-    if e.status().is_server_error() {
+    // A feature left unconfigured is the operator's choice, not a failure.
+    if e.status().is_server_error() && !matches!(e, AppError::NotConfigured(_)) {
         tracing::error!(error = %e, status = e.status().as_u16(), "request failed");
     } else {
         tracing::warn!(error = %e, status = e.status().as_u16(), "request rejected");
