@@ -71,6 +71,20 @@ pub struct CosmosDocuments {
 }
 
 impl CosmosDocuments {
+    /// One tenant's partition, or every partition when `tenant` is `None`.
+    async fn select(
+        &self,
+        container: Container,
+        tenant: Option<&TenantId>,
+        query: &Query,
+    ) -> PlatformResult<Vec<Document>> {
+        if !query.should_run()? {
+            return Ok(Vec::new());
+        }
+        let client = self.container(container).await?;
+        run_query(&client, tenant, query).await
+    }
+
     /// Wraps a client that the caller built (tests build one on the SDK's
     /// in-memory emulator).
     pub fn new(client: CosmosClient, database: &str) -> Self {
@@ -313,12 +327,7 @@ impl Documents for CosmosDocuments {
         tenant: &TenantId,
         query: &Query,
     ) -> PlatformResult<Vec<Document>> {
-        query.validate()?;
-        if query.limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        let client = self.container(container).await?;
-        run_query(&client, Some(tenant), query).await
+        self.select(container, Some(tenant), query).await
     }
 
     async fn query_all_tenants(
@@ -326,12 +335,7 @@ impl Documents for CosmosDocuments {
         container: Container,
         query: &Query,
     ) -> PlatformResult<Vec<Document>> {
-        query.validate()?;
-        if query.limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        let client = self.container(container).await?;
-        run_query(&client, None, query).await
+        self.select(container, None, query).await
     }
 
     async fn ping(&self) -> PlatformResult<()> {

@@ -197,6 +197,13 @@ impl Query {
         self
     }
 
+    /// Validates the query for an implementation about to run it; `false`
+    /// when nothing can be returned (a limit of 0), so there is nothing to run.
+    pub fn should_run(&self) -> PlatformResult<bool> {
+        self.validate()?;
+        Ok(self.limit != Some(0))
+    }
+
     /// Rejects field paths that are not plain (dotted) identifiers, so that
     /// no implementation ever pastes caller text into a query language.
     pub fn validate(&self) -> PlatformResult<()> {

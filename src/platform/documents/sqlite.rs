@@ -49,6 +49,21 @@ pub struct SqliteDocuments {
 }
 
 impl SqliteDocuments {
+    /// One tenant's partition, or every partition when `tenant` is `None`.
+    async fn select(
+        &self,
+        container: Container,
+        tenant: Option<&TenantId>,
+        query: &Query,
+    ) -> PlatformResult<Vec<Document>> {
+        if !query.should_run()? {
+            return Ok(Vec::new());
+        }
+        let (tenant, query) = (tenant.map(|t| t.as_str().to_owned()), query.clone());
+        self.run(move |conn, now| run_query(conn, now, container.name(), tenant, &query))
+            .await
+    }
+
     /// Opens (or creates) the database file, creating its parent folders.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> PlatformResult<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -275,13 +290,7 @@ impl Documents for SqliteDocuments {
         tenant: &TenantId,
         query: &Query,
     ) -> PlatformResult<Vec<Document>> {
-        query.validate()?;
-        if query.limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        let (tenant, query) = (tenant.as_str().to_owned(), query.clone());
-        self.run(move |conn, now| run_query(conn, now, container.name(), Some(tenant), &query))
-            .await
+        self.select(container, Some(tenant), query).await
     }
 
     async fn query_all_tenants(
@@ -289,13 +298,7 @@ impl Documents for SqliteDocuments {
         container: Container,
         query: &Query,
     ) -> PlatformResult<Vec<Document>> {
-        query.validate()?;
-        if query.limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        let query = query.clone();
-        self.run(move |conn, now| run_query(conn, now, container.name(), None, &query))
-            .await
+        self.select(container, None, query).await
     }
 
     async fn ping(&self) -> PlatformResult<()> {
