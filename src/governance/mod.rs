@@ -1,6 +1,11 @@
-//! The governance domain. For now: tenants (the customers) and the audit
-//! trail; templates, requests, approvals, provisioning and sweeps build on
-//! these. No HTTP here.
+//! The governance domain: tenants (the customers), the audit trail, people,
+//! templates and team requests; the team catalog the bot searches. No HTTP
+//! here.
 
 pub mod audit;
+pub mod catalog;
+pub mod people;
+pub mod requests;
+pub mod teams;
+pub mod templates;
 pub mod tenants;
