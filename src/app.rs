@@ -24,6 +24,7 @@ use crate::platform::keys::Keys;
 use crate::platform::queues::Queues;
 use crate::platform::storage_account::StorageAccount;
 use crate::platform::{azure_credential, blobs, cache, documents, keys, queues};
+use crate::teams::links::AppLinks;
 
 /// The platform services, built from settings or handed in by tests.
 #[derive(Clone)]
@@ -52,6 +53,8 @@ pub struct AppInner {
     pub bot: Option<Bot>,
     /// The Stripe endpoint secrets (several while a secret is rolled).
     pub stripe_secrets: Option<Vec<SecretString>>,
+    /// Links into the product (its tabs and pages) for cards.
+    pub links: AppLinks,
 }
 
 /// A cheap handle on the app, cloned into every request.
@@ -88,7 +91,12 @@ impl App {
                 .collect()
         });
         let bot = bot_from_settings(&settings, &s);
+        let links = AppLinks::new(
+            settings.teams_app_id.clone(),
+            settings.public_hostname.as_deref(),
+        );
         App(Arc::new(AppInner {
+            links,
             bot,
             settings,
             docs: s.docs,

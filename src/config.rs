@@ -95,6 +95,11 @@ pub struct Settings {
     pub stripe_webhook_secret: Option<SecretString>,
     pub stripe_api_key: Option<SecretString>,
     pub intercom_identity_secret: Option<SecretString>,
+    /// The Teams app's manifest id (`TEAMS_APP_ID`), for deep links into its tabs.
+    pub teams_app_id: Option<String>,
+    /// The public host name (`SALESTIM_PUBLIC_HOSTNAME`) of the app's pages,
+    /// for links on cards and for recognising our own links when unfurling.
+    pub public_hostname: Option<String>,
     /// Days a tenant keeps working after a failed payment.
     pub billing_grace_days: u32,
 }
@@ -231,6 +236,26 @@ impl Settings {
                 .unwrap_or_else(|| "https://api.botframework.com".into()),
         };
 
+        let teams_app_id = get("TEAMS_APP_ID");
+        if let Some(id) = &teams_app_id
+            && uuid::Uuid::parse_str(id).is_err()
+        {
+            return Err(invalid(
+                "TEAMS_APP_ID",
+                "must be the Teams app's GUID (the manifest id)",
+            ));
+        }
+        let public_hostname = get("SALESTIM_PUBLIC_HOSTNAME");
+        if let Some(host) = &public_hostname
+            && (host.contains(['/', ':', '@', ' '])
+                || url::Url::parse(&format!("https://{host}/")).is_err())
+        {
+            return Err(invalid(
+                "SALESTIM_PUBLIC_HOSTNAME",
+                "must be a bare host name such as salestim.example.com",
+            ));
+        }
+
         let stripe_webhook_secret = secret("STRIPE_WEBHOOK_SECRET");
         if let Some(s) = &stripe_webhook_secret
             && !s.expose_secret().starts_with("whsec_")
@@ -271,6 +296,8 @@ impl Settings {
             stripe_webhook_secret,
             stripe_api_key: secret("STRIPE_API_KEY"),
             intercom_identity_secret: secret("INTERCOM_IDENTITY_SECRET"),
+            teams_app_id,
+            public_hostname,
             billing_grace_days,
         })
     }

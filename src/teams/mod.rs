@@ -1,5 +1,5 @@
-//! Teams-facing rendering: Adaptive Cards (version 1.5, built as
-//! well-structured serde values, never string templates).
+//! Teams presentation: Adaptive Cards, deep links and the product's own links.
 
 pub mod cards;
 pub mod deep_links;
+pub mod links;

@@ -1,7 +1,12 @@
 //! Every Adaptive Card the code can produce is valid Adaptive Card 1.5
 //! (the official schema, recorded in tests/fixtures with its licence).
 
+use salestim::governance::people::Person;
+use salestim::governance::requests::{Decision, RequestForm, RequestState, TeamRequest};
+use salestim::governance::teams::{Renewal, TeamRecord};
+use salestim::governance::templates::{StoredTemplate, Template};
 use salestim::teams::cards;
+use salestim::teams::links::AppLinks;
 use serde_json::{Value, json};
 
 use crate::support::app::repo_root;
@@ -18,8 +23,159 @@ fn validator() -> jsonschema::Validator {
     jsonschema::draft6::new(&schema).expect("the schema compiles")
 }
 
+fn person(n: u8, name: &str) -> Person {
+    Person::new(format!("00000000-0000-0000-0000-0000000000{n:02x}"), name)
+}
+
+fn template(approvers: Vec<Person>) -> StoredTemplate {
+    StoredTemplate {
+        id: "project".into(),
+        template: Template {
+            name: "Project *launch*".into(),
+            description: "For projects".into(),
+            version: 2,
+            approvers,
+            active: true,
+        },
+    }
+}
+
+fn request(state: RequestState) -> TeamRequest {
+    let now = time::OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap();
+    TeamRequest {
+        id: "req-1".into(),
+        requester: person(1, "Bob"),
+        requester_id: person(1, "Bob").aad_object_id,
+        template_id: "project".into(),
+        template_name: "Project".into(),
+        template_version: 2,
+        display_name: "Falcon <launch>".into(),
+        description: "Launch".into(),
+        justification: "Customer".into(),
+        approvers: vec![person(2, "Alice"), person(3, "Dave")],
+        state,
+        decision: (state != RequestState::Submitted).then(|| Decision {
+            by: person(2, "Alice"),
+            at: now,
+            approved: state == RequestState::Approved,
+            comment: "ok [really]".into(),
+        }),
+        created_at: now,
+        origin_conversation: None,
+    }
+}
+
+fn team(renewal: Renewal) -> TeamRecord {
+    TeamRecord {
+        group_id: "11111111-1111-1111-1111-111111111111".into(),
+        display_name: "Falcon".into(),
+        description: "The Falcon project".into(),
+        web_url: Some(
+            "https://teams.microsoft.com/l/team/19%3Ax%40thread.tacv2/conversations?groupId=g"
+                .into(),
+        ),
+        owners: vec![person(2, "Alice")],
+        template_id: None,
+        expires_at: Some(time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap()),
+        renewal_days: Some(180),
+        renewal,
+    }
+}
+
 fn every_card() -> Vec<(&'static str, Value)> {
+    let links = AppLinks::new(
+        Some("6a1c47a5-8a45-4f0e-9c59-2d5f0b1d8a11".into()),
+        Some("salestim.example.com"),
+    );
+    let no_links = AppLinks::default();
+    let templates = vec![template(vec![person(2, "Alice")]), template(vec![])];
+    let prefill = RequestForm {
+        template_id: "project".into(),
+        display_name: "Falcon".into(),
+        ..RequestForm::default()
+    };
+    let alice = person(2, "Alice").aad_object_id;
+    let bob = person(1, "Bob").aad_object_id;
+    let waiting = request(RequestState::Submitted);
     vec![
+        (
+            "request form",
+            cards::request_form(&templates, &prefill, &[]),
+        ),
+        (
+            "request form with problems",
+            cards::request_form(
+                &templates,
+                &RequestForm::default(),
+                &["Give the team a name.".into()],
+            ),
+        ),
+        (
+            "request form without templates",
+            cards::request_form(&[], &prefill, &[]),
+        ),
+        ("open request form", cards::open_request_form()),
+        (
+            "approval, approver's view",
+            cards::approval(&waiting, Some(&alice), &links),
+        ),
+        (
+            "approval, requester's view",
+            cards::approval(&waiting, Some(&bob), &no_links),
+        ),
+        (
+            "approval, anyone's view",
+            cards::approval(&waiting, None, &links),
+        ),
+        (
+            "approval, approved",
+            cards::approval(&request(RequestState::Approved), Some(&alice), &links),
+        ),
+        (
+            "approval, rejected",
+            cards::approval(&request(RequestState::Rejected), None, &links),
+        ),
+        (
+            "request status",
+            cards::request_status(&request(RequestState::Cancelled), &links),
+        ),
+        (
+            "my requests",
+            cards::my_requests(&[waiting.clone(), request(RequestState::Approved)], &links),
+        ),
+        ("my requests, none", cards::my_requests(&[], &links)),
+        (
+            "team expiring, owner's view",
+            cards::team_expiring(&team(Renewal::Pending), Some(&alice)),
+        ),
+        (
+            "team expiring, anyone's view",
+            cards::team_expiring(&team(Renewal::Pending), None),
+        ),
+        (
+            "team renewed",
+            cards::team_expiring(&team(Renewal::Renewed), Some(&alice)),
+        ),
+        (
+            "team let expire",
+            cards::team_expiring(&team(Renewal::Declined), None),
+        ),
+        (
+            "team summary",
+            cards::team_summary(&team(Renewal::Pending), &links),
+        ),
+        ("template summary", cards::template_summary(&templates[0])),
+        ("my teams", cards::my_teams(&[team(Renewal::Pending)])),
+        ("my teams, none", cards::my_teams(&[])),
+        ("error", cards::error("Something failed", "Try again")),
+        (
+            "notice with link",
+            cards::notice_with_link(
+                "Paused",
+                "Text",
+                links.admin().as_ref().map(|u| ("Admin", u)),
+            ),
+        ),
         ("welcome", cards::welcome()),
         ("help", cards::help(None)),
         (

@@ -1,7 +1,15 @@
-//! Adaptive Card builders. Every card the code can produce is one of these
-//! functions, so a test can list and check them all.
+//! Adaptive Card builders (version 1.5, well-structured serde values, never
+//! string templates). Every card the code can produce comes from a function
+//! here, so a test can list and check them all against the schema.
+
+mod request;
+mod team;
+
+pub use request::{approval, my_requests, open_request_form, request_form, request_status};
+pub use team::{my_teams, team_expiring, team_summary, template_summary};
 
 use serde_json::{Value, json};
+use url::Url;
 
 pub const VERSION: &str = "1.5";
 
@@ -16,8 +24,46 @@ pub const COMMANDS: [(&str, &str); 4] = [
     ),
 ];
 
+/// Verbs of the `Action.Execute` buttons on our cards, and the `action`
+/// of the `Action.Submit` ones, as the invoke handlers route them.
+pub mod verbs {
+    pub const REQUEST_REFRESH: &str = "request.refresh";
+    pub const REQUEST_APPROVE: &str = "request.approve";
+    pub const REQUEST_REJECT: &str = "request.reject";
+    pub const REQUEST_CANCEL: &str = "request.cancel";
+    pub const TEAM_REFRESH: &str = "team.refresh";
+    pub const TEAM_RENEW: &str = "team.renew";
+    pub const TEAM_LET_EXPIRE: &str = "team.letExpire";
+    /// `Action.Submit` of the request form (task module submit).
+    pub const REQUEST_SUBMIT: &str = "request.submit";
+    /// `Action.Submit` that opens the request form (task module fetch).
+    pub const REQUEST_FORM: &str = "request.form";
+}
+
+/// Refresh lists at most this many users (a Teams limit).
+pub const MAX_REFRESH_USERS: usize = 60;
+
 fn card(body: Vec<Value>) -> Value {
     json!({"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "version": VERSION, "body": body})
+}
+
+fn with_actions(mut card: Value, actions: Vec<Value>) -> Value {
+    if !actions.is_empty() {
+        card["actions"] = Value::Array(actions);
+    }
+    card
+}
+
+/// Makes the card refresh itself (`Action.Execute` with `verb`) for these
+/// users, so each of them sees their own view.
+fn with_refresh(mut card: Value, verb: &str, data: Value, user_mris: Vec<String>) -> Value {
+    let mut users = user_mris;
+    users.sort();
+    users.dedup();
+    users.truncate(MAX_REFRESH_USERS);
+    card["refresh"] =
+        json!({"action": {"type": "Action.Execute", "verb": verb, "data": data}, "userIds": users});
+    card
 }
 
 fn heading(text: &str) -> Value {
@@ -26,6 +72,52 @@ fn heading(text: &str) -> Value {
 
 fn paragraph(text: &str) -> Value {
     json!({"type": "TextBlock", "text": text, "wrap": true})
+}
+
+fn subtle(text: &str) -> Value {
+    json!({"type": "TextBlock", "text": text, "wrap": true, "isSubtle": true, "spacing": "None"})
+}
+
+fn attention(text: &str) -> Value {
+    json!({"type": "TextBlock", "text": text, "wrap": true, "color": "Attention"})
+}
+
+fn facts(pairs: &[(&str, String)]) -> Value {
+    json!({"type": "FactSet", "facts": pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(t, v)| json!({"title": t, "value": v})).collect::<Vec<_>>()})
+}
+
+fn open_url(title: &str, url: &Url) -> Value {
+    json!({"type": "Action.OpenUrl", "title": title, "url": url.as_str()})
+}
+
+fn execute(title: &str, verb: &str, data: Value, style: Option<&str>) -> Value {
+    let mut action = json!({"type": "Action.Execute", "title": title, "verb": verb, "data": data});
+    if let Some(style) = style {
+        action["style"] = style.into();
+    }
+    action
+}
+
+/// Text people typed, shortened for a card; Adaptive Card TextBlocks render
+/// a subset of Markdown, so the characters that start formatting are escaped.
+fn quoted(text: &str, max: usize) -> String {
+    let mut shown: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        shown.push('…');
+    }
+    let mut out = String::with_capacity(shown.len());
+    for c in shown.chars() {
+        if matches!(c, '*' | '_' | '[' | ']' | '`' | '#' | '<' | '>' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn date(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    at.format(&format).unwrap_or_default()
 }
 
 fn command_list() -> Value {
@@ -48,18 +140,35 @@ pub fn welcome() -> Value {
 pub fn help(unknown: Option<&str>) -> Value {
     let mut body = Vec::new();
     if let Some(text) = unknown {
-        let shown: String = text.chars().take(60).collect();
-        body.push(paragraph(&format!("Sorry, I don't know \"{shown}\" yet.")));
+        body.push(paragraph(&format!(
+            "Sorry, I don't know \"{}\" yet.",
+            quoted(text, 60)
+        )));
     }
     body.push(heading("Here is what I can do"));
     body.push(command_list());
     card(body)
 }
 
-/// A plain notice (a command whose feature is not available yet, or a
-/// tenant that cannot use the product now).
+/// A plain notice, with a link when there is somewhere to go.
 pub fn notice(title: &str, text: &str) -> Value {
     card(vec![heading(title), paragraph(text)])
+}
+
+/// A notice with a button to `link` (e.g. the admin page for a paused tenant).
+pub fn notice_with_link(title: &str, text: &str, link: Option<(&str, &Url)>) -> Value {
+    let actions = link
+        .map(|(label, url)| vec![open_url(label, url)])
+        .unwrap_or_default();
+    with_actions(notice(title, text), actions)
+}
+
+/// Something went wrong with what the user asked; says what and what to do.
+pub fn error(title: &str, detail: &str) -> Value {
+    card(vec![
+        json!({"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true, "color": "Attention"}),
+        paragraph(detail),
+    ])
 }
 
 #[cfg(test)]
@@ -76,5 +185,24 @@ mod tests {
             COMMANDS.len()
         );
         assert_eq!(c["version"], "1.5");
+    }
+
+    #[test]
+    fn markdown_in_user_text_is_escaped() {
+        assert_eq!(quoted("**bold** [x](y)", 100), r"\*\*bold\*\* \[x\](y)");
+        assert_eq!(quoted("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn refresh_lists_each_user_once_and_at_most_sixty() {
+        let users: Vec<String> = (0..70)
+            .map(|i| format!("8:orgid:{i:03}"))
+            .chain(["8:orgid:000".into()])
+            .collect();
+        let c = with_refresh(card(vec![]), "v", json!({}), users);
+        let ids = c["refresh"]["userIds"].as_array().unwrap();
+        assert_eq!(ids.len(), MAX_REFRESH_USERS);
+        assert_eq!(ids[0], "8:orgid:000");
+        assert_eq!(ids[1], "8:orgid:001");
     }
 }
