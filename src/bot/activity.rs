@@ -104,6 +104,14 @@ impl Activity {
         }
     }
 
+    /// An empty message (proactive: the outbox fills in the conversation).
+    pub fn message() -> Activity {
+        Activity {
+            kind: "message".into(),
+            ..Default::default()
+        }
+    }
+
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
         self.text = Some(text.into());
         self

@@ -32,7 +32,11 @@ impl ConversationRef {
             conversation_id: conversation.id.clone(),
             conversation_type: conversation.conversation_type.clone(),
             bot_id: activity.recipient.as_ref().map(|r| r.id.clone()),
-            user_aad_id: activity.from.as_ref().and_then(|f| f.aad_object_id.clone()),
+            user_aad_id: activity
+                .from
+                .as_ref()
+                .and_then(|f| f.aad_object_id.as_deref())
+                .map(str::to_ascii_lowercase),
             team_id: activity
                 .channel_data
                 .as_ref()
@@ -67,4 +71,25 @@ pub async fn list(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Vec
         .iter()
         .map(Document::parse)
         .collect()
+}
+
+/// The bot's 1:1 chat with a user (by Entra object id), if the user has the
+/// app installed and has talked to it or installed it since.
+pub async fn personal_for(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    aad_object_id: &str,
+) -> PlatformResult<Option<ConversationRef>> {
+    let query = crate::platform::documents::Query::of_type(TYPE)
+        .with("conversationType", "personal")
+        .with("userAadId", aad_object_id.to_ascii_lowercase())
+        .limit(1);
+    match docs
+        .query(Container::Tenants, tenant, &query)
+        .await?
+        .first()
+    {
+        Some(doc) => doc.parse().map(Some),
+        None => Ok(None),
+    }
 }

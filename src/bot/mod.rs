@@ -7,6 +7,8 @@ pub mod auth;
 pub mod commands;
 pub mod connector;
 pub mod conversations;
+pub mod gate;
+pub mod invokes;
 pub mod openid;
 
 use auth::BotAuthenticator;

@@ -3,14 +3,16 @@
 //! serviceUrl), then answer: replies go through the `bot-outbox` queue so the
 //! response to Teams is never held up by the Connector.
 
-use serde_json::json;
 use warp::http::StatusCode;
 
 use crate::app::App;
 use crate::bot::activity::Activity;
 use crate::bot::commands::{self, Command};
 use crate::bot::conversations::{self, ConversationRef};
+use crate::bot::gate;
+use crate::bot::invokes;
 use crate::error::AppError;
+use crate::governance::{requests, teams};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::ids::TenantId;
 use crate::teams::cards;
@@ -48,10 +50,8 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
         "conversationUpdate" | "installationUpdate" => on_install(&app, &tenant, &activity).await?,
         "message" => on_message(&app, &tenant, &activity).await?,
         "invoke" => {
-            // Invokes (cards, messaging extensions) arrive with the later
-            // part of this issue; say so as botbuilder does for an unknown invoke.
-            tracing::info!(name = ?activity.name, "invoke not handled");
-            return Ok(HttpResponse::json(StatusCode::NOT_IMPLEMENTED, &json!({})));
+            let reply = invokes::handle(&app, &tenant, &activity).await?;
+            return Ok(HttpResponse::json(reply.status, &reply.body));
         }
         other => tracing::debug!(kind = other, "activity ignored"),
     }
@@ -73,28 +73,6 @@ fn bot_was_added(activity: &Activity) -> bool {
     }
 }
 
-/// Whether the tenant may use the product now; `None` when it may, else
-/// the notice to show.
-async fn gate(app: &App, tenant: &TenantId) -> Result<Option<serde_json::Value>, AppError> {
-    if !app.tenants.exists(tenant).await? {
-        return Ok(Some(cards::notice(
-            "SalesTim is not set up for your organisation",
-            "Ask your Microsoft 365 administrator to sign up for SalesTim.",
-        )));
-    }
-    let entitlement = app.billing.entitlement(tenant).await?;
-    if !entitlement.active {
-        return Ok(Some(cards::notice(
-            "SalesTim is paused for your organisation",
-            &format!(
-                "The subscription is not active ({}). Your SalesTim administrator can restore it.",
-                entitlement.reason
-            ),
-        )));
-    }
-    Ok(None)
-}
-
 /// Gates the tenant; when it may use the product, remembers the
 /// conversation for proactive messages. `Some(notice)` when it may not.
 async fn admit(
@@ -102,8 +80,9 @@ async fn admit(
     tenant: &TenantId,
     activity: &Activity,
 ) -> Result<Option<serde_json::Value>, AppError> {
-    if let Some(notice) = gate(app, tenant).await? {
-        return Ok(Some(notice));
+    if let Some(closed) = gate::closed(app, tenant).await? {
+        tracing::info!(reason = %closed.title, "activity from a tenant that cannot use the product now");
+        return Ok(Some(closed.card(app)));
     }
     if let Some(reference) = ConversationRef::of(activity) {
         conversations::save(app.docs.as_ref(), tenant, &reference).await?;
@@ -153,24 +132,47 @@ async fn on_install(app: &App, tenant: &TenantId, activity: &Activity) -> Result
     .await
 }
 
+/// How many of their requests `my requests` lists.
+const MY_REQUESTS: usize = 10;
+
+fn user_id(activity: &Activity) -> Option<String> {
+    activity
+        .from
+        .as_ref()
+        .and_then(|f| f.aad_object_id.as_deref())
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .map(str::to_ascii_lowercase)
+}
+
+fn no_user() -> serde_json::Value {
+    cards::error(
+        "I can't tell who you are",
+        "Teams did not say which account sent this; try again from the Teams app.",
+    )
+}
+
 async fn on_message(app: &App, tenant: &TenantId, activity: &Activity) -> Result<(), AppError> {
     let card = match admit(app, tenant, activity).await? {
         Some(notice) => notice,
         None => match commands::parse(activity.text.as_deref().unwrap_or_default()) {
             Command::Help => cards::help(None),
             Command::Unknown(text) => cards::help(Some(&text)),
-            Command::MyRequests => cards::notice(
-                "Your team requests",
-                "Team requests arrive with the governance features; you have none yet.",
-            ),
-            Command::MyTeams => cards::notice(
-                "Your teams",
-                "Team inventory arrives with the governance features; no team is tracked for you yet.",
-            ),
-            Command::RequestTeam => cards::notice(
-                "Request a team",
-                "Requesting a team from the bot arrives with the governance features.",
-            ),
+            Command::MyRequests => match user_id(activity) {
+                Some(user) => {
+                    let mine =
+                        requests::list_for_requester(app.docs.as_ref(), tenant, &user, MY_REQUESTS)
+                            .await?;
+                    cards::my_requests(&mine, &app.links)
+                }
+                None => no_user(),
+            },
+            Command::MyTeams => match user_id(activity) {
+                Some(user) => {
+                    cards::my_teams(&teams::owned_by(app.docs.as_ref(), tenant, &user).await?)
+                }
+                None => no_user(),
+            },
+            Command::RequestTeam => cards::open_request_form(),
         },
     };
     let key = format!("reply-{}", activity.id.as_deref().unwrap_or_default());

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::bot::activity::Activity;
 use crate::bot::connector::ConnectorError;
+use crate::bot::conversations::ConversationRef;
 use crate::error::AppError;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::ids::TenantId;
@@ -52,6 +53,25 @@ impl OutboxMessage {
                 .map(|c| c.id.clone())
                 .unwrap_or_default(),
             reply_to_id: if as_reply { incoming.id.clone() } else { None },
+            activity,
+        }
+    }
+}
+
+impl OutboxMessage {
+    /// A proactive message into a stored conversation.
+    pub fn to_conversation(
+        tenant: &TenantId,
+        reference: &ConversationRef,
+        key: String,
+        activity: Activity,
+    ) -> Self {
+        OutboxMessage {
+            tenant_id: tenant.clone(),
+            key,
+            service_url: reference.service_url.clone(),
+            conversation_id: reference.conversation_id.clone(),
+            reply_to_id: None,
             activity,
         }
     }

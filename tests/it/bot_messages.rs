@@ -13,14 +13,18 @@ use crate::support::app::{BotOptions, Options, TestApp, spawn_app_with, wait_unt
 use crate::support::botframework::{Channel, ChannelKey, ISSUER};
 use crate::support::connector::{APP_ID, ConnectorStandIn, SECRET};
 
-struct Bot {
-    app: TestApp,
-    channel: Channel,
-    key: ChannelKey,
-    connector: ConnectorStandIn,
+pub(crate) struct Bot {
+    pub app: TestApp,
+    pub channel: Channel,
+    pub key: ChannelKey,
+    pub connector: ConnectorStandIn,
 }
 
-async fn spawn_bot() -> Bot {
+pub(crate) async fn spawn_bot() -> Bot {
+    spawn_bot_with(Vec::new()).await
+}
+
+pub(crate) async fn spawn_bot_with(settings: Vec<(&'static str, String)>) -> Bot {
     let key = ChannelKey::generate("teams-key", &["msteams"]);
     let channel = Channel::start(&[&key]).await;
     let connector = ConnectorStandIn::start().await;
@@ -33,6 +37,7 @@ async fn spawn_bot() -> Bot {
     };
     let app = spawn_app_with(Options {
         bot: Some(bot),
+        settings,
         ..Options::default()
     })
     .await;
@@ -45,12 +50,12 @@ async fn spawn_bot() -> Bot {
 }
 
 impl Bot {
-    fn token(&self) -> String {
+    pub(crate) fn token(&self) -> String {
         let now = self.app.now();
         self.key.sign(&json!({"iss": ISSUER, "aud": APP_ID, "exp": now + 3600, "nbf": now - 5, "serviceurl": self.connector.service_url}))
     }
 
-    fn activity(&self, tenant: &TenantId, kind: &str, text: Option<&str>) -> Value {
+    pub(crate) fn activity(&self, tenant: &TenantId, kind: &str, text: Option<&str>) -> Value {
         json!({
             "type": kind, "id": format!("act-in-{}", uuid::Uuid::new_v4().simple()), "channelId": "msteams", "serviceUrl": self.connector.service_url,
             "from": {"id": "29:user", "aadObjectId": "00000000-0000-0000-0000-0000000000aa"}, "recipient": {"id": format!("28:{APP_ID}")},
@@ -59,7 +64,7 @@ impl Bot {
         })
     }
 
-    async fn post(&self, body: &Value, token: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn post(&self, body: &Value, token: Option<&str>) -> reqwest::Response {
         let mut req = self.app.http.post(self.app.url("api/messages")).json(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -67,7 +72,7 @@ impl Bot {
         req.send().await.unwrap()
     }
 
-    async fn active_tenant(&self) -> TenantId {
+    pub(crate) async fn active_tenant(&self) -> TenantId {
         let tenant = self.app.add_tenant("Contoso").await;
         let now = self.app.now();
         let event = json!({"id": format!("evt_{}", uuid::Uuid::new_v4().simple()), "object": "event", "type": "customer.subscription.updated", "created": now,
@@ -77,7 +82,7 @@ impl Bot {
         tenant
     }
 
-    async fn delivered(&self, n: usize) -> Vec<crate::support::connector::Sent> {
+    pub(crate) async fn delivered(&self, n: usize) -> Vec<crate::support::connector::Sent> {
         wait_until(Duration::from_secs(20), || async {
             self.connector.sent().len() >= n
         })
@@ -86,7 +91,7 @@ impl Bot {
     }
 }
 
-fn card_texts(activity: &Value) -> String {
+pub(crate) fn card_texts(activity: &Value) -> String {
     activity["attachments"][0]["content"]["body"].to_string()
 }
 

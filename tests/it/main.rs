@@ -5,6 +5,7 @@ mod billing;
 mod blobs;
 mod bot_auth;
 mod bot_connector;
+mod bot_invokes;
 mod bot_messages;
 mod cache;
 mod cards;

@@ -52,6 +52,8 @@ pub struct Options {
     /// The bot's identity and endpoints: OpenID metadata URL, login URL and
     /// the HTTP client that reaches the stand-ins.
     pub bot: Option<BotOptions>,
+    /// More settings, by name.
+    pub settings: Vec<(&'static str, String)>,
 }
 
 pub struct BotOptions {
@@ -73,6 +75,7 @@ impl Default for Options {
             docs: None,
             host,
             bot: None,
+            settings: Vec::new(),
         }
     }
 }
@@ -100,6 +103,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ));
         values.push(("ToChannelFromBotLoginUrl", bot.login_url.to_string()));
     }
+    values.extend(options.settings);
     let settings = Settings::from_lookup(RunMode::Local, |k| {
         values.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
     })
