@@ -9,10 +9,10 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::billing::Billing;
-use crate::bot::Bot;
 use crate::bot::auth::BotAuthenticator;
 use crate::bot::connector::{ConnectorClient, ConnectorConfig};
 use crate::bot::openid::KeySource;
+use crate::bot::{Bot, Inbound};
 use crate::config::{RunMode, Settings};
 use crate::governance::tenants::Tenants;
 use crate::platform::blobs::Blobs;
@@ -49,7 +49,8 @@ pub struct AppInner {
     pub clock: Arc<dyn Clock>,
     pub tenants: Tenants,
     pub billing: Billing,
-    /// The bot, when `MicrosoftAppId` and `MicrosoftAppPassword` are set.
+    /// The bot, when `MicrosoftAppId` and `MicrosoftAppPassword` are set
+    /// (or `SALESTIM_BOT_AUTH_DISABLED` under `handler local`).
     pub bot: Option<Bot>,
     /// The Stripe endpoint secrets (several while a secret is rolled).
     pub stripe_secrets: Option<Vec<SecretString>>,
@@ -237,19 +238,39 @@ impl Services {
 
 fn bot_from_settings(settings: &Settings, s: &Services) -> Option<Bot> {
     let b = &settings.bot;
+    if b.auth_disabled {
+        // Settings refuse this outside `handler local`; refuse it here too,
+        // whoever built the settings.
+        if settings.mode != RunMode::Local {
+            tracing::error!(
+                "SALESTIM_BOT_AUTH_DISABLED is ignored outside `handler local`: the bot stays off"
+            );
+            return None;
+        }
+        for warning in settings.startup_warnings() {
+            tracing::warn!("{warning}");
+        }
+        return Some(Bot {
+            inbound: Inbound::Disabled,
+            connector: ConnectorClient::without_credentials(s.http.clone(), s.cache.clone()),
+        });
+    }
     let (app_id, password) = (b.app_id.clone()?, b.app_password.clone()?);
     let keys = KeySource::new(b.openid_metadata_url.clone(), s.http.clone());
-    let auth = BotAuthenticator::new(app_id.clone(), b.token_issuer.clone(), keys);
+    let mut auth = BotAuthenticator::new(app_id.clone(), b.token_issuer.clone(), keys);
+    if let Some(entra) = &b.entra {
+        let keys = KeySource::new(entra.openid_metadata_url.clone(), s.http.clone());
+        auth = auth.with_entra(entra.issuers.clone(), keys);
+    }
     let config = ConnectorConfig {
-        app_id: app_id.clone(),
+        app_id,
         app_password: password,
         login_url: b.login_url.clone(),
         oauth_scope: b.oauth_scope.clone(),
     };
     let connector = ConnectorClient::new(config, s.http.clone(), s.cache.clone());
     Some(Bot {
-        app_id,
-        auth,
+        inbound: Inbound::Token(auth),
         connector,
     })
 }

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+mod bot;
+pub use bot::{AUTH_DISABLED_WARNING, AppType, BotSettings, EntraTrust};
+
 /// Who runs the binary: the Functions host, or a developer's `handler local`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunMode {
@@ -49,26 +52,6 @@ pub struct CosmosSettings {
     pub key: Option<SecretString>,
     pub database: String,
     pub preferred_regions: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AppType {
-    MultiTenant,
-    SingleTenant,
-    UserAssignedMsi,
-}
-
-/// The bot's identity and the Bot Framework endpoints (botbuilder's names).
-#[derive(Clone, Debug)]
-pub struct BotSettings {
-    pub app_id: Option<String>,
-    pub app_password: Option<SecretString>,
-    pub app_type: AppType,
-    pub app_tenant_id: Option<String>,
-    pub openid_metadata_url: Url,
-    pub token_issuer: String,
-    pub login_url: Url,
-    pub oauth_scope: String,
 }
 
 #[derive(Clone, Debug)]
@@ -195,46 +178,9 @@ impl Settings {
             ));
         }
 
-        let app_type = match get("MicrosoftAppType")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("multitenant") => AppType::MultiTenant,
-            Some("singletenant") => AppType::SingleTenant,
-            Some("userassignedmsi") => AppType::UserAssignedMsi,
-            Some(other) => {
-                return Err(invalid(
-                    "MicrosoftAppType",
-                    format!("must be MultiTenant, SingleTenant or UserAssignedMSI, not {other:?}"),
-                ));
-            }
-        };
-        let app_tenant_id = get("MicrosoftAppTenantId");
-        if app_type != AppType::MultiTenant && app_tenant_id.is_none() {
-            return Err(invalid(
-                "MicrosoftAppTenantId",
-                "is required for a SingleTenant or UserAssignedMSI bot",
-            ));
-        }
-        let bot = BotSettings {
-            app_id: get("MicrosoftAppId"),
-            app_password: secret("MicrosoftAppPassword"),
-            app_type,
-            app_tenant_id,
-            openid_metadata_url: url(
-                "ToBotFromChannelOpenIdMetadataUrl",
-                "https://login.botframework.com/v1/.well-known/openidconfiguration",
-            )?,
-            token_issuer: get("ToBotFromChannelTokenIssuer")
-                .unwrap_or_else(|| "https://api.botframework.com".into()),
-            login_url: url(
-                "ToChannelFromBotLoginUrl",
-                "https://login.microsoftonline.com/botframework.com",
-            )?,
-            oauth_scope: get("ToChannelFromBotOAuthScope")
-                .unwrap_or_else(|| "https://api.botframework.com".into()),
-        };
+        let entra_authority_host =
+            url("ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com")?;
+        let bot = bot::from_lookup(mode, &get, &entra_authority_host)?;
 
         let teams_app_id = get("TEAMS_APP_ID");
         if let Some(id) = &teams_app_id
@@ -292,7 +238,7 @@ impl Settings {
             appinsights_connection_string: secret("APPLICATIONINSIGHTS_CONNECTION_STRING"),
             bot,
             graph_base_url: url("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0")?,
-            entra_authority_host: url("ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com")?,
+            entra_authority_host,
             stripe_webhook_secret,
             stripe_api_key: secret("STRIPE_API_KEY"),
             intercom_identity_secret: secret("INTERCOM_IDENTITY_SECRET"),
@@ -300,6 +246,15 @@ impl Settings {
             public_hostname,
             billing_grace_days,
         })
+    }
+
+    /// What start-up must say loudly: settings that weaken the service.
+    pub fn startup_warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        if self.bot.auth_disabled {
+            warnings.push(AUTH_DISABLED_WARNING);
+        }
+        warnings
     }
 }
 
@@ -387,7 +342,7 @@ mod tests {
 
     #[test]
     fn malformed_values_name_their_setting() {
-        let cases: [(&str, &str); 8] = [
+        let cases: [(&str, &str); 9] = [
             ("FUNCTIONS_CUSTOMHANDLER_PORT", "seventy"),
             ("COSMOS_ENDPOINT", "not a url"),
             ("REDIS_URL", "http://cache:6379"),
@@ -396,6 +351,7 @@ mod tests {
             ("STRIPE_WEBHOOK_SECRET", "sk_test_123"),
             ("SALESTIM_BILLING_GRACE_DAYS", "-1"),
             ("GRAPH_BASE_URL", "ftp://graph"),
+            ("ToBotFromEmulatorOpenIdMetadataUrl", "not a url"),
         ];
         for (setting, value) in cases {
             let err = settings(RunMode::Local, &[(setting, value)]).unwrap_err();

@@ -134,6 +134,7 @@ pub async fn run_local(settings: Settings, layout: LocalLayout) -> anyhow::Resul
         .with_context(|| format!("reading {}", layout.functions_dir.display()))?;
     let host = HostJson::load(&layout.host_json)?;
     let listen = SocketAddr::from(([127, 0, 0, 1], settings.port));
+    let warnings = settings.startup_warnings();
     let app = App::build(settings).await?;
     ensure_queues(&app).await?;
     let queues = app.queues.clone();
@@ -154,6 +155,10 @@ pub async fn run_local(settings: Settings, layout: LocalLayout) -> anyhow::Resul
         "ready: try curl http://{}/api/health  (Ctrl-C to stop)",
         local.addr
     );
+    // Said when the app was built, and again here, last, where it is seen.
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing invocations in flight; queued messages stay queued");
     local.shutdown().await;

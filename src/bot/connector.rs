@@ -1,6 +1,10 @@
 //! The Bot Connector client: the bot's own token (client credentials,
 //! cached in the shared cache until shortly before it expires), and sends,
 //! replies and updates with bounded retries that honour `Retry-After`.
+//!
+//! A bot without credentials (`handler local` with authentication disabled)
+//! sends with no `Authorization` header, as botbuilder does; the serviceUrl
+//! is checked the same either way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +59,8 @@ pub struct ConnectorConfig {
 }
 
 pub struct ConnectorClient {
-    config: ConnectorConfig,
+    /// `None`: no credentials, requests go out without a token.
+    config: Option<ConnectorConfig>,
     http: reqwest::Client,
     cache: Arc<dyn Cache>,
 }
@@ -75,21 +80,36 @@ struct ResourceResponse {
 impl ConnectorClient {
     pub fn new(config: ConnectorConfig, http: reqwest::Client, cache: Arc<dyn Cache>) -> Self {
         ConnectorClient {
-            config,
+            config: Some(config),
             http,
             cache,
         }
     }
 
-    fn cache_key(&self) -> String {
-        format!(
-            "bot-token:{}:{}",
-            self.config.app_id, self.config.oauth_scope
-        )
+    /// A client that sends without a token (local testing with
+    /// authentication disabled; the real Connector refuses it).
+    pub fn without_credentials(http: reqwest::Client, cache: Arc<dyn Cache>) -> Self {
+        ConnectorClient {
+            config: None,
+            http,
+            cache,
+        }
     }
 
-    async fn token(&self) -> Result<String, ConnectorError> {
-        let key = self.cache_key();
+    fn cache_key(config: &ConnectorConfig) -> String {
+        format!("bot-token:{}:{}", config.app_id, config.oauth_scope)
+    }
+
+    /// The bearer token to send, or `None` for a client without credentials.
+    async fn token(&self) -> Result<Option<String>, ConnectorError> {
+        match &self.config {
+            Some(config) => self.fetch_token(config).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn fetch_token(&self, config: &ConnectorConfig) -> Result<String, ConnectorError> {
+        let key = Self::cache_key(config);
         if let Ok(Some(bytes)) = self.cache.get(&key).await
             && let Ok(token) = String::from_utf8(bytes)
         {
@@ -97,13 +117,13 @@ impl ConnectorClient {
         }
         let url = format!(
             "{}/oauth2/v2.0/token",
-            self.config.login_url.as_str().trim_end_matches('/')
+            config.login_url.as_str().trim_end_matches('/')
         );
-        let scope = format!("{}/.default", self.config.oauth_scope.trim_end_matches('/'));
+        let scope = format!("{}/.default", config.oauth_scope.trim_end_matches('/'));
         let form = [
             ("grant_type", "client_credentials"),
-            ("client_id", self.config.app_id.as_str()),
-            ("client_secret", self.config.app_password.expose_secret()),
+            ("client_id", config.app_id.as_str()),
+            ("client_secret", config.app_password.expose_secret()),
             ("scope", scope.as_str()),
         ];
         let res = self
@@ -236,11 +256,11 @@ impl ConnectorClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let token = self.token().await?;
-            let sent = self
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(&token)
+            let mut request = self.http.request(method.clone(), url.clone());
+            if let Some(token) = self.token().await? {
+                request = request.bearer_auth(token);
+            }
+            let sent = request
                 .json(body)
                 .timeout(Duration::from_secs(15))
                 .send()
@@ -261,10 +281,13 @@ impl ConnectorClient {
                     .map(|r| r.id)
                     .unwrap_or_default());
             }
-            if status == reqwest::StatusCode::UNAUTHORIZED && !refreshed_token {
+            if status == reqwest::StatusCode::UNAUTHORIZED
+                && !refreshed_token
+                && let Some(config) = &self.config
+            {
                 // A token revoked or rotated early: fetch a fresh one once.
                 refreshed_token = true;
-                let _ = self.cache.delete(&self.cache_key()).await;
+                let _ = self.cache.delete(&Self::cache_key(config)).await;
                 continue;
             }
             let retryable = matches!(status.as_u16(), 412 | 429 | 500 | 502 | 503 | 504);

@@ -11,12 +11,47 @@ pub mod gate;
 pub mod invokes;
 pub mod openid;
 
-use auth::BotAuthenticator;
+use crate::config::AUTH_DISABLED_WARNING;
+use crate::platform::clock::Clock;
+use auth::{AuthError, BotAuthenticator, BotClaims};
 use connector::ConnectorClient;
 
-/// The bot, when its identity is configured.
+/// The bot, when its identity is configured (or, under `handler local`
+/// only, when authentication is explicitly disabled).
 pub struct Bot {
-    pub app_id: String,
-    pub auth: BotAuthenticator,
+    pub inbound: Inbound,
     pub connector: ConnectorClient,
+}
+
+/// How activities sent to the bot are authenticated.
+pub enum Inbound {
+    /// By the Bot Framework token (and, for a SingleTenant bot, Entra ID).
+    Token(BotAuthenticator),
+    /// Not at all: `SALESTIM_BOT_AUTH_DISABLED` under `handler local`.
+    Disabled,
+}
+
+impl Bot {
+    /// Authenticates an activity from `channel_id` whose `serviceUrl` is
+    /// `service_url`; `Ok(None)` when authentication is disabled (any
+    /// `Authorization` header is then ignored: there is no app id to check
+    /// it against).
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        channel_id: &str,
+        service_url: &str,
+        clock: &dyn Clock,
+    ) -> Result<Option<BotClaims>, AuthError> {
+        match &self.inbound {
+            Inbound::Token(auth) => auth
+                .authenticate(authorization, channel_id, service_url, clock)
+                .await
+                .map(Some),
+            Inbound::Disabled => {
+                tracing::warn!(%channel_id, %service_url, "{AUTH_DISABLED_WARNING}");
+                Ok(None)
+            }
+        }
+    }
 }

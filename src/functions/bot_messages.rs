@@ -32,15 +32,14 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
             "an activity needs serviceUrl and channelId".into(),
         ));
     }
-    bot.auth
-        .authenticate(
-            req.header("authorization"),
-            &activity.channel_id,
-            &activity.service_url,
-            app.clock.as_ref(),
-        )
-        .await
-        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    bot.authenticate(
+        req.header("authorization"),
+        &activity.channel_id,
+        &activity.service_url,
+        app.clock.as_ref(),
+    )
+    .await
+    .map_err(|e| AppError::Unauthorized(e.to_string()))?;
     let tenant = activity
         .tenant_id()
         .ok_or_else(|| AppError::BadRequest("the activity names no tenant".into()))?;

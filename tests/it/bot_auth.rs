@@ -1,5 +1,6 @@
 //! The forged-token matrix: every way a token can be wrong is refused, with
-//! the channel stand-in serving real keys made at test time.
+//! the channel stand-in serving real keys made at test time; and the same
+//! for the Entra ID tokens a SingleTenant bot also accepts.
 
 use std::sync::Arc;
 
@@ -9,10 +10,14 @@ use salestim::platform::clock::{Clock, ManualClock};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::support::botframework::{Channel, ChannelKey, ISSUER};
+use crate::support::botframework::{Channel, ChannelKey, ISSUER, entra_issuers};
 
 const APP_ID: &str = "5f6d1e0a-1111-4d5b-9c55-0123456789ab";
 const SERVICE_URL: &str = "https://smba.trafficmanager.net/emea/";
+
+/// The bot's own tenant (a SingleTenant bot), and someone else's.
+const TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+const OTHER_TENANT: &str = "0b9a3f4c-2d1e-4f5a-8b7c-6d5e4f3a2b1c";
 
 struct Fixture {
     auth: BotAuthenticator,
@@ -22,6 +27,7 @@ struct Fixture {
     webchat_only: ChannelKey,
 }
 
+/// A MultiTenant bot: the Bot Framework is its only issuer.
 async fn fixture() -> Fixture {
     let teams = ChannelKey::generate("teams-key", &["msteams", "webchat"]);
     let webchat_only = ChannelKey::generate("webchat-key", &["webchat"]);
@@ -34,6 +40,50 @@ async fn fixture() -> Fixture {
         channel,
         teams,
         webchat_only,
+    }
+}
+
+/// A SingleTenant bot in [`TENANT`]: the Bot Framework, and Entra ID in its
+/// tenant (a second stand-in, with its own keys).
+struct SingleTenant {
+    bf: Fixture,
+    entra: Channel,
+    entra_key: ChannelKey,
+}
+
+async fn single_tenant() -> SingleTenant {
+    let mut bf = fixture().await;
+    let entra_key = ChannelKey::entra("entra-key");
+    let entra = Channel::start_entra(TENANT, &[&entra_key]).await;
+    let keys = KeySource::new(entra.metadata_url.clone(), reqwest::Client::new());
+    bf.auth = bf.auth.with_entra(entra_issuers(TENANT).to_vec(), keys);
+    SingleTenant {
+        bf,
+        entra,
+        entra_key,
+    }
+}
+
+impl SingleTenant {
+    /// What Entra ID issues to the bot asking for a token for itself: v2.0
+    /// names the requester in `azp`, and there is no `serviceurl`.
+    fn v2_claims(&self) -> Value {
+        let now = self.bf.clock.now().unix_timestamp();
+        let [v2, _] = entra_issuers(TENANT);
+        json!({"iss": v2, "aud": APP_ID, "azp": APP_ID, "ver": "2.0", "tid": TENANT,
+               "exp": now + 3600, "nbf": now - 10, "iat": now - 10})
+    }
+
+    /// A v1.0 token names the requester in `appid`.
+    fn v1_claims(&self) -> Value {
+        let now = self.bf.clock.now().unix_timestamp();
+        let [_, v1] = entra_issuers(TENANT);
+        json!({"iss": v1, "aud": APP_ID, "appid": APP_ID, "ver": "1.0", "tid": TENANT,
+               "exp": now + 3600, "nbf": now - 10, "iat": now - 10})
+    }
+
+    async fn check(&self, token: &str) -> Result<(), AuthError> {
+        self.bf.check(token).await
     }
 }
 
@@ -264,7 +314,7 @@ async fn unknown_key_ids_cannot_make_the_endpoint_hammer_the_key_server() {
         let forged = ChannelKey {
             kid: format!("made-up-{i}"),
             private: f.teams.private.clone(),
-            endorsements: vec![],
+            endorsements: None,
         };
         assert_eq!(
             f.check(&forged.sign(&f.claims())).await,
@@ -287,4 +337,188 @@ async fn unknown_key_ids_cannot_make_the_endpoint_hammer_the_key_server() {
     f.clock.advance(time::Duration::hours(25));
     assert_eq!(f.check(&rotated.sign(&f.claims())).await, Ok(()));
     assert_eq!(f.channel.fetches(), 3);
+}
+
+#[tokio::test]
+async fn a_single_tenant_bot_accepts_entra_tokens_from_its_own_tenant() {
+    let st = single_tenant().await;
+    let sign = |c: &Value| st.entra_key.sign(c);
+    assert_eq!(
+        st.check(&sign(&st.v2_claims())).await,
+        Ok(()),
+        "v2.0 issuer"
+    );
+    assert_eq!(
+        st.check(&sign(&st.v1_claims())).await,
+        Ok(()),
+        "v1.0 (sts.windows.net) issuer"
+    );
+    assert_eq!(
+        st.check(&sign(&with(
+            st.v2_claims(),
+            "serviceurl",
+            json!(SERVICE_URL)
+        )))
+        .await,
+        Ok(()),
+        "a serviceurl that matches"
+    );
+    // The Bot Framework keeps working as before, keys kept apart.
+    assert_eq!(st.check(&st.bf.teams.sign(&st.bf.claims())).await, Ok(()));
+    assert_eq!(st.entra.fetches(), 1);
+    assert_eq!(st.bf.channel.fetches(), 1);
+}
+
+#[tokio::test]
+async fn entra_tokens_are_refused_each_for_its_reason() {
+    let st = single_tenant().await;
+    let now = st.bf.clock.now().unix_timestamp();
+    let sign = |c: &Value| st.entra_key.sign(c);
+    let [other_v2, other_v1] = entra_issuers(OTHER_TENANT);
+    let without = |mut c: Value, key: &str| {
+        c.as_object_mut().unwrap().remove(key);
+        c
+    };
+    let cases: Vec<(&str, String, AuthError)> = vec![
+        (
+            "another tenant's v2.0 issuer",
+            sign(&with(st.v2_claims(), "iss", json!(other_v2))),
+            AuthError::Issuer,
+        ),
+        (
+            "another tenant's v1.0 issuer",
+            sign(&with(st.v1_claims(), "iss", json!(other_v1))),
+            AuthError::Issuer,
+        ),
+        (
+            "the common endpoint's issuer",
+            sign(&with(
+                st.v2_claims(),
+                "iss",
+                json!("https://login.microsoftonline.com/common/v2.0"),
+            )),
+            AuthError::Issuer,
+        ),
+        (
+            "the v1.0 issuer shape on the v2.0 host",
+            sign(&with(
+                st.v2_claims(),
+                "iss",
+                json!(format!("https://login.microsoftonline.com/{TENANT}/")),
+            )),
+            AuthError::Issuer,
+        ),
+        (
+            "audience of another app",
+            sign(&with(
+                st.v2_claims(),
+                "aud",
+                json!("0000aaaa-1111-2222-3333-444455556666"),
+            )),
+            AuthError::Audience,
+        ),
+        (
+            "audience as an api:// URI (botbuilder checks the bare app id)",
+            sign(&with(
+                st.v2_claims(),
+                "aud",
+                json!(format!("api://{APP_ID}")),
+            )),
+            AuthError::Audience,
+        ),
+        (
+            "audience Microsoft Graph",
+            sign(&with(
+                st.v1_claims(),
+                "aud",
+                json!("https://graph.microsoft.com"),
+            )),
+            AuthError::Audience,
+        ),
+        (
+            "serviceurl present and different",
+            sign(&with(
+                st.v2_claims(),
+                "serviceurl",
+                json!("https://attacker.example/"),
+            )),
+            AuthError::ServiceUrl,
+        ),
+        (
+            "requested by another application (v2.0 azp)",
+            sign(&with(
+                st.v2_claims(),
+                "azp",
+                json!("0000aaaa-1111-2222-3333-444455556666"),
+            )),
+            AuthError::Caller,
+        ),
+        (
+            "requested by another application (v1.0 appid)",
+            sign(&with(
+                st.v1_claims(),
+                "appid",
+                json!("0000aaaa-1111-2222-3333-444455556666"),
+            )),
+            AuthError::Caller,
+        ),
+        (
+            "v2.0 naming the requester only in appid",
+            sign(&with(
+                without(st.v2_claims(), "azp"),
+                "appid",
+                json!(APP_ID),
+            )),
+            AuthError::Caller,
+        ),
+        (
+            "no version claim",
+            sign(&without(st.v1_claims(), "ver")),
+            AuthError::Caller,
+        ),
+        (
+            "expired",
+            sign(&with(st.v2_claims(), "exp", json!(now - 301))),
+            AuthError::Expired,
+        ),
+        (
+            "an Entra issuer signed with a Bot Framework key",
+            st.bf.teams.sign(&st.v2_claims()),
+            AuthError::UnknownKey,
+        ),
+        (
+            "the Bot Framework issuer signed with the Entra key",
+            sign(&st.bf.claims()),
+            AuthError::UnknownKey,
+        ),
+        (
+            "signed by a stranger's key of the same kid",
+            ChannelKey::entra("entra-key").sign(&st.v2_claims()),
+            AuthError::Signature,
+        ),
+    ];
+    for (name, token, expected) in cases {
+        assert_eq!(st.check(&token).await, Err(expected), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_multi_tenant_bot_refuses_entra_issued_tokens() {
+    let f = fixture().await;
+    let entra_key = ChannelKey::entra("entra-key");
+    let entra = Channel::start_entra(TENANT, &[&entra_key]).await;
+    let now = f.clock.now().unix_timestamp();
+    for iss in entra_issuers(TENANT) {
+        let token = entra_key.sign(
+            &json!({"iss": iss, "aud": APP_ID, "azp": APP_ID, "appid": APP_ID,
+            "ver": "2.0", "exp": now + 3600, "nbf": now - 10, "serviceurl": SERVICE_URL}),
+        );
+        assert_eq!(f.check(&token).await, Err(AuthError::Issuer), "{iss}");
+    }
+    assert_eq!(
+        f.channel.fetches(),
+        0,
+        "an untrusted issuer is refused before any key is fetched"
+    );
+    assert_eq!(entra.fetches(), 0);
 }

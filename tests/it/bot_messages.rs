@@ -18,23 +18,70 @@ pub(crate) struct Bot {
     pub channel: Channel,
     pub key: ChannelKey,
     pub connector: ConnectorStandIn,
+    /// The bot's tenant's Entra ID (a SingleTenant bot) and its key.
+    pub entra: Option<(Channel, ChannelKey)>,
+}
+
+/// The bot's own tenant, for a SingleTenant bot.
+const BOT_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+enum Identity {
+    MultiTenant,
+    /// In [`BOT_TENANT`], logging in there through `ENTRA_AUTHORITY_HOST`
+    /// (the connector stand-in) and trusting that tenant's Entra ID.
+    SingleTenant,
+    /// No identity, `SALESTIM_BOT_AUTH_DISABLED=true` (`handler local`).
+    AuthDisabled,
 }
 
 pub(crate) async fn spawn_bot() -> Bot {
-    spawn_bot_with(Vec::new()).await
+    spawn(Identity::MultiTenant, Vec::new()).await
 }
 
+/// A multi-tenant bot with more settings.
 pub(crate) async fn spawn_bot_with(settings: Vec<(&'static str, String)>) -> Bot {
+    spawn(Identity::MultiTenant, settings).await
+}
+
+async fn spawn(identity: Identity, settings: Vec<(&'static str, String)>) -> Bot {
     let key = ChannelKey::generate("teams-key", &["msteams"]);
     let channel = Channel::start(&[&key]).await;
-    let connector = ConnectorStandIn::start().await;
-    let bot = BotOptions {
+    let connector = match identity {
+        Identity::AuthDisabled => ConnectorStandIn::start_accepting_anonymous().await,
+        _ => ConnectorStandIn::start().await,
+    };
+    let mut bot = BotOptions {
         app_id: APP_ID,
         secret: SECRET,
         openid_metadata_url: channel.metadata_url.clone(),
-        login_url: connector.login_url.clone(),
+        login_url: Some(connector.login_url.clone()),
         http: connector.client.clone(),
+        auth_disabled: false,
+        settings: vec![],
     };
+    let mut entra = None;
+    match identity {
+        Identity::MultiTenant => {}
+        Identity::SingleTenant => {
+            let entra_key = ChannelKey::entra("entra-key");
+            let entra_channel = Channel::start_entra(BOT_TENANT, &[&entra_key]).await;
+            bot.login_url = None;
+            bot.settings = vec![
+                ("MicrosoftAppType", "SingleTenant".into()),
+                ("MicrosoftAppTenantId", BOT_TENANT.into()),
+                (
+                    "ENTRA_AUTHORITY_HOST",
+                    connector.authority_host().to_string(),
+                ),
+                (
+                    "ToBotFromEmulatorOpenIdMetadataUrl",
+                    entra_channel.metadata_url.to_string(),
+                ),
+            ];
+            entra = Some((entra_channel, entra_key));
+        }
+        Identity::AuthDisabled => bot.auth_disabled = true,
+    }
     let app = spawn_app_with(Options {
         bot: Some(bot),
         settings,
@@ -46,6 +93,7 @@ pub(crate) async fn spawn_bot_with(settings: Vec<(&'static str, String)>) -> Bot
         channel,
         key,
         connector,
+        entra,
     }
 }
 
@@ -206,10 +254,14 @@ async fn forged_tokens_malformed_and_oversized_activities_are_refused_and_change
     let now = bot.app.now();
     let forged = stranger.sign(&json!({"iss": ISSUER, "aud": APP_ID, "exp": now + 3600, "serviceurl": bot.connector.service_url}));
     let other_bot = bot.key.sign(&json!({"iss": ISSUER, "aud": "another-bot", "exp": now + 3600, "serviceurl": bot.connector.service_url}));
+    // A MultiTenant bot trusts the Bot Framework only.
+    let entra = ChannelKey::entra("entra-key").sign(&json!({"iss": format!("https://login.microsoftonline.com/{BOT_TENANT}/v2.0"),
+        "aud": APP_ID, "azp": APP_ID, "ver": "2.0", "exp": now + 3600, "serviceurl": bot.connector.service_url}));
     for (name, token) in [
         ("no token", None),
         ("forged signature", Some(forged)),
         ("another bot's token", Some(other_bot)),
+        ("an Entra ID token", Some(entra)),
     ] {
         let res = bot.post(&activity, token.as_deref()).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
@@ -290,4 +342,104 @@ async fn without_a_bot_identity_the_endpoint_answers_503() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn a_single_tenant_bot_answers_an_entra_token_and_logs_in_to_its_own_tenant() {
+    let bot = spawn(Identity::SingleTenant, Vec::new()).await;
+    let tenant = bot.active_tenant().await;
+    let (entra, entra_key) = bot.entra.as_ref().unwrap();
+    let now = bot.app.now();
+    // A v1.0 token the bot requested for itself: no serviceurl claim.
+    let token = entra_key.sign(
+        &json!({"iss": format!("https://sts.windows.net/{BOT_TENANT}/"), "aud": APP_ID,
+        "appid": APP_ID, "ver": "1.0", "tid": BOT_TENANT, "exp": now + 3600, "nbf": now - 5}),
+    );
+    let res = bot
+        .post(
+            &bot.activity(&tenant, "message", Some("help")),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let sent = bot.delivered(1).await;
+    assert!(card_texts(&sent[0].activity).contains("my requests"));
+    assert!(sent[0].authorization.starts_with("Bearer tok-"));
+    assert_eq!(
+        bot.connector.token_paths(),
+        [format!("/{BOT_TENANT}/oauth2/v2.0/token")],
+        "the token comes from the bot's own tenant"
+    );
+    assert_eq!(entra.fetches(), 1);
+    // The Bot Framework still works for it.
+    let res = bot
+        .post(
+            &bot.activity(&tenant, "message", Some("help")),
+            Some(&bot.token()),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    bot.delivered(2).await;
+    // Another tenant's Entra ID is not trusted.
+    let other = entra_key.sign(
+        &json!({"iss": "https://sts.windows.net/0b9a3f4c-2d1e-4f5a-8b7c-6d5e4f3a2b1c/",
+        "aud": APP_ID, "appid": APP_ID, "ver": "1.0", "exp": now + 3600}),
+    );
+    let res = bot
+        .post(
+            &bot.activity(&tenant, "message", Some("help")),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn with_authentication_disabled_locally_a_message_without_a_token_is_answered_without_one() {
+    let bot = spawn(Identity::AuthDisabled, Vec::new()).await;
+    let tenant = bot.active_tenant().await;
+    let activity = bot.activity(&tenant, "message", Some("help"));
+    let res = bot.post(&activity, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let sent = bot.delivered(1).await;
+    assert_eq!(
+        sent[0].path,
+        format!(
+            "/emea/v3/conversations/a%3A1personal-chat/activities/{}",
+            activity["id"].as_str().unwrap()
+        )
+    );
+    assert!(card_texts(&sent[0].activity).contains("my requests"));
+    assert_eq!(sent[0].authorization, "", "no Authorization header");
+    assert_eq!(bot.connector.token_requests(), 0);
+
+    // The serviceUrl is checked as ever: the bot sends to https only.
+    let mut plain_http = bot.activity(&tenant, "message", Some("help"));
+    plain_http["serviceUrl"] = json!(bot.connector.service_url.replace("https://", "http://"));
+    assert_eq!(bot.post(&plain_http, None).await.status(), StatusCode::OK);
+    bot.app.drain("bot-outbox").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bot.connector.sent().len(), 1, "nothing sent to http");
+    assert_eq!(bot.app.queue_len("bot-outbox-poison").await, 0);
+}
+
+#[tokio::test]
+async fn without_an_identity_or_the_local_switch_an_activity_without_a_token_is_not_taken() {
+    let app = crate::support::app::spawn_app().await;
+    let tenant = app.add_tenant("Contoso").await;
+    let activity = json!({"type": "message", "id": "act-1", "channelId": "msteams", "serviceUrl": "https://smba.trafficmanager.net/emea/",
+        "from": {"id": "29:user"}, "recipient": {"id": format!("28:{APP_ID}")},
+        "conversation": {"id": "a:1personal-chat", "tenantId": tenant.as_str()},
+        "channelData": {"tenant": {"id": tenant.as_str()}}, "text": "help"});
+    let res = app
+        .http
+        .post(app.url("api/messages"))
+        .json(&activity)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = res.json().await.unwrap();
+    assert!(problem.to_string().contains("not configured"), "{problem}");
+    assert_eq!(app.queue_len("bot-outbox").await, 0);
 }

@@ -60,8 +60,14 @@ pub struct BotOptions {
     pub app_id: &'static str,
     pub secret: &'static str,
     pub openid_metadata_url: Url,
-    pub login_url: Url,
+    /// `ToChannelFromBotLoginUrl`; `None` leaves it to the app type.
+    pub login_url: Option<Url>,
     pub http: reqwest::Client,
+    /// No identity at all and `SALESTIM_BOT_AUTH_DISABLED=true` (the local
+    /// testing mode); `app_id` and `secret` are then not set.
+    pub auth_disabled: bool,
+    /// More settings (`MicrosoftAppType`, `ENTRA_AUTHORITY_HOST`, ...).
+    pub settings: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -95,13 +101,20 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         values.push(("STRIPE_WEBHOOK_SECRET", secret.into()));
     }
     if let Some(bot) = &options.bot {
-        values.push(("MicrosoftAppId", bot.app_id.into()));
-        values.push(("MicrosoftAppPassword", bot.secret.into()));
+        if bot.auth_disabled {
+            values.push(("SALESTIM_BOT_AUTH_DISABLED", "true".into()));
+        } else {
+            values.push(("MicrosoftAppId", bot.app_id.into()));
+            values.push(("MicrosoftAppPassword", bot.secret.into()));
+        }
         values.push((
             "ToBotFromChannelOpenIdMetadataUrl",
             bot.openid_metadata_url.to_string(),
         ));
-        values.push(("ToChannelFromBotLoginUrl", bot.login_url.to_string()));
+        if let Some(login_url) = &bot.login_url {
+            values.push(("ToChannelFromBotLoginUrl", login_url.to_string()));
+        }
+        values.extend(bot.settings.iter().cloned());
     }
     values.extend(options.settings);
     let settings = Settings::from_lookup(RunMode::Local, |k| {

@@ -1,6 +1,8 @@
 //! A Bot Framework channel stand-in on 127.0.0.1: OpenID metadata and a JWKS
 //! (keys generated at test time, with `endorsements`), and a token minter
-//! that signs like the channel does. It counts key-set fetches.
+//! that signs like the channel does. It counts key-set fetches. The same
+//! server stands in for Entra ID's OpenID configuration of one tenant
+//! ([`Channel::start_entra`]), whose keys carry no `endorsements`.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -19,19 +21,35 @@ use warp::Filter;
 
 pub const ISSUER: &str = "https://api.botframework.com";
 
+/// Entra ID's v2.0 and v1.0 token issuers for `tenant`.
+pub fn entra_issuers(tenant: &str) -> [String; 2] {
+    [
+        format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+        format!("https://sts.windows.net/{tenant}/"),
+    ]
+}
+
 pub struct ChannelKey {
     pub kid: String,
     pub private: RsaPrivateKey,
-    pub endorsements: Vec<String>,
+    /// `None`: an Entra ID key, published without `endorsements`.
+    pub endorsements: Option<Vec<String>>,
 }
 
 impl ChannelKey {
     pub fn generate(kid: &str, endorsements: &[&str]) -> Self {
+        let mut key = Self::entra(kid);
+        key.endorsements = Some(endorsements.iter().map(|s| s.to_string()).collect());
+        key
+    }
+
+    /// A key as Entra ID publishes it: no `endorsements`.
+    pub fn entra(kid: &str) -> Self {
         let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("an RSA key");
         ChannelKey {
             kid: kid.into(),
             private,
-            endorsements: endorsements.iter().map(|s| s.to_string()).collect(),
+            endorsements: None,
         }
     }
 
@@ -41,8 +59,12 @@ impl ChannelKey {
 
     fn jwk(&self) -> Value {
         let public = self.public();
-        json!({"kty": "RSA", "use": "sig", "kid": self.kid, "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
-               "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()), "endorsements": self.endorsements})
+        let mut jwk = json!({"kty": "RSA", "use": "sig", "kid": self.kid, "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+               "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be())});
+        if let Some(endorsements) = &self.endorsements {
+            jwk["endorsements"] = json!(endorsements);
+        }
+        jwk
     }
 
     /// Signs `claims` with this key (RS256), as the channel does.
@@ -66,7 +88,18 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// The Bot Framework channel's OpenID metadata and keys.
     pub async fn start(keys: &[&ChannelKey]) -> Channel {
+        Self::serve(ISSUER.to_owned(), keys).await
+    }
+
+    /// Entra ID's OpenID configuration and keys for `tenant`.
+    pub async fn start_entra(tenant: &str, keys: &[&ChannelKey]) -> Channel {
+        let [v2, _] = entra_issuers(tenant);
+        Self::serve(v2, keys).await
+    }
+
+    async fn serve(issuer: String, keys: &[&ChannelKey]) -> Channel {
         let jwks = Arc::new(Mutex::new(keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()));
         let fetches = Arc::new(AtomicUsize::new(0));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -76,7 +109,7 @@ impl Channel {
             .port();
         let base = format!("http://127.0.0.1:{port}");
         let jwks_uri = format!("{base}/keys");
-        let metadata = warp::path("openid").map(move || warp::reply::json(&json!({"issuer": ISSUER, "jwks_uri": jwks_uri, "id_token_signing_alg_values_supported": ["RS256"]})));
+        let metadata = warp::path("openid").map(move || warp::reply::json(&json!({"issuer": issuer, "jwks_uri": jwks_uri, "id_token_signing_alg_values_supported": ["RS256"]})));
         let served = jwks.clone();
         let counter = fetches.clone();
         let keys_route = warp::path("keys").map(move || {

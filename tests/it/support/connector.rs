@@ -1,6 +1,8 @@
 //! A Bot Connector and its token endpoint on 127.0.0.1 over HTTPS (as
 //! `bot.test`): it issues tokens for the right secret, records every activity
-//! the bot sends, and answers 429s and 500s on demand.
+//! the bot sends, and answers 429s and 500s on demand. Like the real one it
+//! refuses a request without the bot's token, unless started as the local
+//! connector of a test tool (Agents Playground, Emulator), which takes them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -23,7 +25,11 @@ pub struct Sent {
 
 #[derive(Default)]
 struct State {
+    /// Take activities sent without a token.
+    anonymous: bool,
     token_requests: usize,
+    /// The path of each token request (the authority it names).
+    token_paths: Vec<String>,
     sent: Vec<Sent>,
     /// Status and Retry-After (seconds) to answer before succeeding again.
     failures: VecDeque<(u16, Option<u64>)>,
@@ -51,6 +57,7 @@ fn handle(state: &Mutex<State>, req: SeenRequest) -> (u16, Vec<(&'static str, St
             .collect();
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         state.token_requests += 1;
+        state.token_paths.push(req.target.clone());
         if get("grant_type") != Some("client_credentials")
             || get("client_id") != Some(APP_ID)
             || get("client_secret") != Some(SECRET)
@@ -73,7 +80,9 @@ fn handle(state: &Mutex<State>, req: SeenRequest) -> (u16, Vec<(&'static str, St
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    if !authorization.starts_with("Bearer tok-") {
+    let admitted =
+        authorization.starts_with("Bearer tok-") || (state.anonymous && authorization.is_empty());
+    if !admitted {
         return (
             401,
             vec![],
@@ -106,8 +115,22 @@ fn handle(state: &Mutex<State>, req: SeenRequest) -> (u16, Vec<(&'static str, St
 
 impl ConnectorStandIn {
     pub async fn start() -> Self {
+        Self::start_with(State::default()).await
+    }
+
+    /// A connector that also takes activities sent without a token, as the
+    /// local test tools do for a bot whose authentication is disabled.
+    pub async fn start_accepting_anonymous() -> Self {
+        Self::start_with(State {
+            anonymous: true,
+            ..State::default()
+        })
+        .await
+    }
+
+    async fn start_with(state: State) -> Self {
         let pki = TestPki::new(&[HOST]);
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(state));
         let shared = state.clone();
         let (addr, task) = serve_https(&pki, move |req| handle(&shared, req)).await;
         let client = pki.client_builder(HOST, addr).build().expect("a client");
@@ -135,5 +158,17 @@ impl ConnectorStandIn {
 
     pub fn token_requests(&self) -> usize {
         self.state.lock().unwrap().token_requests
+    }
+
+    pub fn token_paths(&self) -> Vec<String> {
+        self.state.lock().unwrap().token_paths.clone()
+    }
+
+    /// `https://bot.test:<port>`: an authority host whose token endpoint is
+    /// this stand-in's.
+    pub fn authority_host(&self) -> url::Url {
+        let mut host = self.login_url.clone();
+        host.set_path("");
+        host
     }
 }
