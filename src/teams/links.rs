@@ -17,6 +17,10 @@ pub struct AppLinks {
     pub public_base: Option<Url>,
 }
 
+/// The static tabs (manifest `entityId`s) our links open.
+pub const REQUESTS_TAB: &str = "requests";
+pub const ADMIN_TAB: &str = "admin";
+
 /// One of our pages, as found in a pasted link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OwnLink {
@@ -69,7 +73,7 @@ impl AppLinks {
             "requests/{}",
             crate::http::encode_uri_component(id)
         ));
-        self.in_app("requests", "My requests", Some(id), web)
+        self.in_app(REQUESTS_TAB, "My requests", Some(id), web)
     }
 
     /// The product's own page of a team (unfurled, and linked from cards).
@@ -83,7 +87,7 @@ impl AppLinks {
     /// The SalesTim administration page, for the notice a paused tenant sees.
     pub fn admin(&self) -> Option<Url> {
         let web = self.page("admin");
-        self.in_app("admin", "Administration", None, web)
+        self.in_app(ADMIN_TAB, "Administration", None, web)
     }
 
     /// Which of our pages `url` is, if any (same host, known path).

@@ -89,6 +89,42 @@ fn the_package_is_filled_from_settings_and_valid_against_the_manifest_schema() {
         "the manifest lists the commands the bot understands"
     );
 
+    let ids_of = |kind: &str| -> Vec<&str> {
+        manifest["composeExtensions"][0]["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["type"] == kind)
+            .map(|c| c["id"].as_str().unwrap())
+            .collect()
+    };
+    let (search, action) = salestim::bot::invokes::command_ids();
+    assert_eq!(
+        ids_of("query"),
+        search,
+        "the manifest's search commands are the ones routed"
+    );
+    assert_eq!(
+        ids_of("action"),
+        action,
+        "the manifest's action commands are the ones routed"
+    );
+    let tabs: Vec<&str> = manifest["staticTabs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["entityId"].as_str().unwrap())
+        .collect();
+    for linked in [
+        salestim::teams::links::REQUESTS_TAB,
+        salestim::teams::links::ADMIN_TAB,
+    ] {
+        assert!(
+            tabs.contains(&linked),
+            "cards link to the {linked} tab, so the manifest declares it"
+        );
+    }
+
     let mut zip = zip_entries(&dir.path().join("app.zip"));
     zip.sort_by(|a, b| a.0.cmp(&b.0));
     let names: Vec<&str> = zip.iter().map(|(n, _)| n.as_str()).collect();

@@ -12,7 +12,8 @@ use crate::error::AppError;
 use crate::governance::requests::{MAX_TEXT_CHARS, RequestForm};
 use crate::teams::cards;
 
-const COMMAND: &str = "requestTeam";
+/// The manifest's `action` command id.
+pub const COMMAND: &str = "requestTeam";
 const TITLE: &str = "Request a team";
 /// Names taken from a message are cut to a sensible length.
 const NAME_FROM_MESSAGE_CHARS: usize = 60;

@@ -16,16 +16,19 @@ use crate::teams::links::OwnLink;
 
 /// The search commands of the manifest's messaging extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SearchCommand {
+pub enum SearchCommand {
     Catalog,
 }
 
+/// The manifest's `query` command ids, with what each searches.
+pub const SEARCH_COMMANDS: [(&str, SearchCommand); 1] = [("searchTeams", SearchCommand::Catalog)];
+
 impl SearchCommand {
     fn of(id: &str) -> Option<Self> {
-        match id {
-            "searchTeams" => Some(SearchCommand::Catalog),
-            _ => None,
-        }
+        SEARCH_COMMANDS
+            .iter()
+            .find(|(known, _)| *known == id)
+            .map(|(_, command)| *command)
     }
 }
 

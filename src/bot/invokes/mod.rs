@@ -8,6 +8,18 @@ mod compose_action;
 mod compose_query;
 mod task_module;
 
+/// The messaging extension's command ids the bot answers, as the manifest
+/// must declare them: search (`query`) commands, then the action command.
+pub fn command_ids() -> (Vec<&'static str>, Vec<&'static str>) {
+    (
+        compose_query::SEARCH_COMMANDS
+            .iter()
+            .map(|(id, _)| *id)
+            .collect(),
+        vec![compose_action::COMMAND],
+    )
+}
+
 use serde_json::{Value, json};
 use warp::http::StatusCode;
 
