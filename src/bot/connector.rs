@@ -157,16 +157,31 @@ impl ConnectorClient {
         Ok(token.access_token)
     }
 
+    /// The Connector base from an activity's `serviceUrl`: https only,
+    /// except that a client without credentials (local testing) may also
+    /// reach a tool on this machine over plain http (the Agents Playground
+    /// and the Emulator listen on `http://localhost`).
+    fn service_base(&self, service_url: &str) -> Result<Url, ConnectorError> {
+        let base =
+            Url::parse(service_url).map_err(|e| ConnectorError::ServiceUrl(e.to_string()))?;
+        let loopback = match base.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        match base.scheme() {
+            "https" => Ok(base),
+            "http" if self.config.is_none() && loopback => Ok(base),
+            _ => Err(ConnectorError::ServiceUrl("must be https".into())),
+        }
+    }
+
     fn conversation_url(
-        service_url: &str,
+        mut base: Url,
         conversation_id: &str,
         activity_id: Option<&str>,
     ) -> Result<Url, ConnectorError> {
-        let mut base =
-            Url::parse(service_url).map_err(|e| ConnectorError::ServiceUrl(e.to_string()))?;
-        if base.scheme() != "https" {
-            return Err(ConnectorError::ServiceUrl("must be https".into()));
-        }
         // Encoded as botbuilder does (`encodeURIComponent`): Teams ids carry
         // `:`, `@` and `;messageid=`, which must stay inside one segment.
         let encode = crate::http::encode_uri_component;
@@ -189,7 +204,7 @@ impl ConnectorClient {
         conversation_id: &str,
         activity: &Activity,
     ) -> Result<String, ConnectorError> {
-        let url = Self::conversation_url(service_url, conversation_id, None)?;
+        let url = Self::conversation_url(self.service_base(service_url)?, conversation_id, None)?;
         self.call(reqwest::Method::POST, url, activity).await
     }
 
@@ -201,7 +216,11 @@ impl ConnectorClient {
         reply_to_id: &str,
         activity: &Activity,
     ) -> Result<String, ConnectorError> {
-        let url = Self::conversation_url(service_url, conversation_id, Some(reply_to_id))?;
+        let url = Self::conversation_url(
+            self.service_base(service_url)?,
+            conversation_id,
+            Some(reply_to_id),
+        )?;
         self.call(reqwest::Method::POST, url, activity).await
     }
 
@@ -215,11 +234,7 @@ impl ConnectorClient {
         user_id: &str,
         tenant_id: &str,
     ) -> Result<String, ConnectorError> {
-        let mut url =
-            Url::parse(service_url).map_err(|e| ConnectorError::ServiceUrl(e.to_string()))?;
-        if url.scheme() != "https" {
-            return Err(ConnectorError::ServiceUrl("must be https".into()));
-        }
+        let mut url = self.service_base(service_url)?;
         url.set_path(&format!(
             "{}/v3/conversations",
             url.path().trim_end_matches('/')
@@ -242,7 +257,11 @@ impl ConnectorClient {
         activity_id: &str,
         activity: &Activity,
     ) -> Result<String, ConnectorError> {
-        let url = Self::conversation_url(service_url, conversation_id, Some(activity_id))?;
+        let url = Self::conversation_url(
+            self.service_base(service_url)?,
+            conversation_id,
+            Some(activity_id),
+        )?;
         self.call(reqwest::Method::PUT, url, activity).await
     }
 
@@ -336,27 +355,70 @@ fn backoff(attempt: u32) -> Duration {
 mod tests {
     use super::*;
 
+    fn client(with_credentials: bool) -> ConnectorClient {
+        let clock = Arc::new(crate::platform::clock::SystemClock);
+        let cache = Arc::new(crate::platform::cache::memory::MemoryCache::new(clock));
+        let http = reqwest::Client::new();
+        if with_credentials {
+            let config = ConnectorConfig {
+                app_id: "app".into(),
+                app_password: SecretString::from("secret".to_owned()),
+                login_url: Url::parse("https://login.example/botframework.com").unwrap(),
+                oauth_scope: "https://api.botframework.com".into(),
+            };
+            ConnectorClient::new(config, http, cache)
+        } else {
+            ConnectorClient::without_credentials(http, cache)
+        }
+    }
+
+    fn url(
+        client: &ConnectorClient,
+        service_url: &str,
+        activity: Option<&str>,
+    ) -> Result<Url, ConnectorError> {
+        ConnectorClient::conversation_url(client.service_base(service_url)?, "a:1", activity)
+    }
+
     #[test]
     fn conversation_ids_are_encoded_into_one_path_segment() {
-        let url = ConnectorClient::conversation_url(
-            "https://smba.trafficmanager.net/emea/",
-            "19:abc@thread.tacv2;messageid=1",
-            Some("1/2"),
-        )
-        .unwrap();
-        assert_eq!(
-            url.as_str(),
-            "https://smba.trafficmanager.net/emea/v3/conversations/19%3Aabc%40thread.tacv2%3Bmessageid%3D1/activities/1%2F2"
-        );
-        let url =
-            ConnectorClient::conversation_url("https://smba.trafficmanager.net/teams", "a:1", None)
+        let base = client(true)
+            .service_base("https://smba.trafficmanager.net/emea/")
+            .unwrap();
+        let url_1 =
+            ConnectorClient::conversation_url(base, "19:abc@thread.tacv2;messageid=1", Some("1/2"))
                 .unwrap();
         assert_eq!(
-            url.as_str(),
+            url_1.as_str(),
+            "https://smba.trafficmanager.net/emea/v3/conversations/19%3Aabc%40thread.tacv2%3Bmessageid%3D1/activities/1%2F2"
+        );
+        assert_eq!(
+            url(&client(true), "https://smba.trafficmanager.net/teams", None)
+                .unwrap()
+                .as_str(),
             "https://smba.trafficmanager.net/teams/v3/conversations/a%3A1/activities"
         );
-        assert!(ConnectorClient::conversation_url("http://evil.example/", "a:1", None).is_err());
-        assert!(ConnectorClient::conversation_url("not a url", "a:1", None).is_err());
+    }
+
+    #[test]
+    fn service_urls_are_https_except_local_tools_when_testing_without_credentials() {
+        let (real, local) = (client(true), client(false));
+        for bad in ["http://evil.example/", "not a url", "ftp://localhost/"] {
+            assert!(url(&real, bad, None).is_err(), "{bad}");
+            assert!(url(&local, bad, None).is_err(), "{bad}");
+        }
+        for loopback in [
+            "http://localhost:56150/",
+            "http://127.0.0.1:3978/",
+            "http://[::1]:3978/",
+        ] {
+            assert!(
+                url(&real, loopback, None).is_err(),
+                "{loopback}: never with credentials"
+            );
+            assert!(url(&local, loopback, None).is_ok(), "{loopback}");
+        }
+        assert!(url(&local, "http://localhost.evil.example/", None).is_err());
     }
 
     #[test]

@@ -413,13 +413,18 @@ async fn with_authentication_disabled_locally_a_message_without_a_token_is_answe
     assert_eq!(sent[0].authorization, "", "no Authorization header");
     assert_eq!(bot.connector.token_requests(), 0);
 
-    // The serviceUrl is checked as ever: the bot sends to https only.
+    // The serviceUrl is still checked: plain http only to a tool on this
+    // machine (loopback), never to another host.
     let mut plain_http = bot.activity(&tenant, "message", Some("help"));
     plain_http["serviceUrl"] = json!(bot.connector.service_url.replace("https://", "http://"));
     assert_eq!(bot.post(&plain_http, None).await.status(), StatusCode::OK);
     bot.app.drain("bot-outbox").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(bot.connector.sent().len(), 1, "nothing sent to http");
+    assert_eq!(
+        bot.connector.sent().len(),
+        1,
+        "nothing sent over http to another host"
+    );
     assert_eq!(bot.app.queue_len("bot-outbox-poison").await, 0);
 }
 
