@@ -299,7 +299,8 @@ pub fn read_local_settings(path: &Path) -> Result<HashMap<String, String>, Confi
 mod tests {
     use super::*;
 
-    fn settings(mode: RunMode, pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    /// Settings from these pairs (shared with the submodules' tests).
+    pub(super) fn settings(mode: RunMode, pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

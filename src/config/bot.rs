@@ -188,20 +188,12 @@ fn authority_url(host: &Url, segments: &[&str]) -> Result<Url, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
-    use super::super::Settings;
     use super::*;
 
     const TENANT: &str = "72F988BF-86F1-41AF-91AB-2D7CD011DB47";
 
-    fn settings(mode: RunMode, pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(mode, |k| map.get(k).cloned())
-    }
+    use crate::config::tests::settings;
 
     #[test]
     fn a_single_tenant_bot_logs_in_to_its_tenant_and_trusts_its_entra_issuers() {
