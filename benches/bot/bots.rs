@@ -1,0 +1,225 @@
+//! Starting the bots under load, each pinned to CPU 0: SalesTim's release
+//! `handler local` (tenant registered, subscription made active) and the
+//! botbuilder comparison bot in `benches/botbuilder/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::process::{Child, Command};
+
+use crate::botframework::ISSUER;
+use crate::connector::{APP_ID, APP_SECRET};
+use crate::{BIN, KEK, OAUTH_SCOPE, ROOT, STRIPE_SECRET, Stands};
+
+/// A bot under load: its process and its messaging endpoint.
+pub(crate) struct Bot {
+    pub(crate) label: String,
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    pub(crate) log: PathBuf,
+    /// SalesTim's data directory.
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn data_dir() -> tempfile::TempDir {
+    match std::env::var_os("SALESTIM_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir).expect("SALESTIM_BENCH_DIR is writable"),
+        None => tempfile::tempdir().expect("a temp dir"),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("an address")
+        .port()
+}
+
+pub(crate) fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+pub(crate) fn pin_to_cpu(cpu: usize) {
+    // SAFETY: sched_setaffinity on the calling thread with a zeroed, filled set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// The bot gets CPU 0 to itself (all its threads), the load and stand-ins CPU 1.
+fn pinned_command(program: &Path, log: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    let log = std::fs::File::create(log).expect("a log file");
+    cmd.current_dir(ROOT)
+        .env_clear()
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true);
+    // SAFETY: sched_setaffinity on the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            pin_to_cpu(0);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+pub(crate) fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+async fn wait_for_200(http: &reqwest::Client, url: &str, bot: &Bot) {
+    let started = Instant::now();
+    loop {
+        if let Ok(res) = http.get(url).send().await
+            && res.status() == 200
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} gave no 200 on {url} within 30 s; its log ends:\n{}",
+            bot.label,
+            log_tail(&bot.log)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Starts `handler local` with the tenant registered and its subscription
+/// made active by a signed Stripe event.
+pub(crate) async fn start_salestim(http: &reqwest::Client, stands: &Stands) -> Bot {
+    let dir = data_dir();
+    let port = free_port();
+    let log = stands.files.path().join("handler.log");
+    let common = |cmd: &mut Command| {
+        cmd.env("SALESTIM_DATA_DIR", dir.path())
+            .env("SALESTIM_LOCAL_KEK", KEK)
+            .env("RUST_LOG", "warn");
+    };
+    let mut add = pinned_command(Path::new(BIN), &log);
+    common(&mut add);
+    let added = add
+        .args(["tenant", "add", &stands.tenant, "--name", "Bench"])
+        .args(["--settings", "/nonexistent"])
+        .status()
+        .await
+        .expect("handler tenant add runs");
+    assert!(added.success(), "tenant add: {}", log_tail(&log));
+
+    let mut cmd = pinned_command(Path::new(BIN), &log);
+    common(&mut cmd);
+    cmd.args(["local", "--settings", "/nonexistent"])
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)
+        .env("MicrosoftAppId", APP_ID)
+        .env("MicrosoftAppPassword", APP_SECRET)
+        .env(
+            "ToBotFromChannelOpenIdMetadataUrl",
+            stands.channel.metadata_url.as_str(),
+        )
+        .env("ToChannelFromBotLoginUrl", &stands.connector.login_url)
+        .env("SSL_CERT_FILE", stands.ca_file());
+    let bot = Bot {
+        label: "salestim (handler local)".into(),
+        child: cmd.spawn().expect("the handler starts"),
+        url: format!("http://127.0.0.1:{port}/api/messages"),
+        log,
+        _dir: Some(dir),
+    };
+    wait_for_200(http, &format!("http://127.0.0.1:{port}/api/health"), &bot).await;
+
+    let event = json!({"id": format!("evt_bench_{}", uuid::Uuid::new_v4().simple()), "object": "event",
+        "type": "customer.subscription.updated", "created": unix_now(),
+        "data": {"object": {"id": "sub_bench", "customer": "cus_bench", "status": "active",
+            "metadata": {"tenantId": stands.tenant}, "items": {"data": [{"quantity": 50, "price": {"id": "price_bench"}}]}}}});
+    let body = serde_json::to_vec(&event).expect("JSON");
+    let t = unix_now();
+    let mut mac = Hmac::<Sha256>::new_from_slice(STRIPE_SECRET.as_bytes()).expect("any key size");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(&body);
+    let signature = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
+    let res = http
+        .post(format!("http://127.0.0.1:{port}/api/billing/stripe"))
+        .header("stripe-signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("the webhook answers");
+    assert_eq!(res.status(), 200, "the Stripe event is accepted");
+    bot
+}
+
+/// Starts the botbuilder bot, or says why it cannot.
+pub(crate) async fn start_botbuilder(
+    http: &reqwest::Client,
+    stands: &Stands,
+) -> Result<Bot, String> {
+    let dir = PathBuf::from(ROOT).join("benches/botbuilder");
+    let manifest = dir.join("node_modules/botbuilder/package.json");
+    let version = std::fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .ok_or("benches/botbuilder/node_modules is missing")?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let node = std::env::split_paths(&path)
+        .map(|p| p.join("node"))
+        .find(|p| p.is_file())
+        .ok_or("`node` is not on PATH")?;
+    let port = free_port();
+    let log = stands.files.path().join("botbuilder.log");
+    let mut cmd = pinned_command(&node, &log);
+    cmd.arg(dir.join("bot.js"))
+        .env("PORT", port.to_string())
+        .env("NODE_ENV", "production")
+        .env("NODE_EXTRA_CA_CERTS", stands.ca_file())
+        .env("BENCH_CARD_FILE", stands.files.path().join("card.json"))
+        .env("MicrosoftAppId", APP_ID)
+        .env("MicrosoftAppPassword", APP_SECRET)
+        .env(
+            "ToBotFromChannelOpenIdMetadataUrl",
+            stands.channel.metadata_url.as_str(),
+        )
+        .env("ToBotFromChannelTokenIssuer", ISSUER)
+        .env("ToChannelFromBotLoginUrl", &stands.connector.login_url)
+        .env("ToChannelFromBotOAuthScope", OAUTH_SCOPE);
+    let bot = Bot {
+        label: format!("botbuilder {version} (Node {})", node_version(&node)),
+        child: cmd.spawn().map_err(|e| format!("node: {e}"))?,
+        url: format!("http://127.0.0.1:{port}/api/messages"),
+        log,
+        _dir: None,
+    };
+    wait_for_200(http, &format!("http://127.0.0.1:{port}/health"), &bot).await;
+    Ok(bot)
+}
+
+fn node_version(node: &Path) -> String {
+    std::process::Command::new(node)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
