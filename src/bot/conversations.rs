@@ -7,8 +7,9 @@ use sha2::{Digest, Sha256};
 
 use super::activity::Activity;
 use crate::ids::TenantId;
-use crate::platform::PlatformResult;
+use crate::platform::cache::Cache;
 use crate::platform::documents::{Container, Document, Documents};
+use crate::platform::{PlatformError, PlatformResult};
 
 const TYPE: &str = "conversationRef";
 
@@ -62,6 +63,36 @@ pub async fn save(
 ) -> PlatformResult<()> {
     let doc = Document::new(tenant, TYPE, reference.doc_id(), reference)?;
     docs.upsert(Container::Tenants, &doc).await.map(|_| ())
+}
+
+/// How long a saved reference is taken as known, so that every message of
+/// a chat does not rewrite the same document.
+pub const REMEMBERED_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Saves the reference unless this same reference was saved within
+/// [`REMEMBERED_FOR`] (as the shared cache says). A cache that cannot
+/// answer means: save.
+pub async fn remember(
+    docs: &dyn Documents,
+    cache: &dyn Cache,
+    tenant: &TenantId,
+    reference: &ConversationRef,
+) -> PlatformResult<()> {
+    let bytes = serde_json::to_vec(reference)
+        .map_err(|e| PlatformError::Invalid(format!("conversation reference: {e}")))?;
+    let key = format!("conv:v1:{tenant}:{}", hex::encode(Sha256::digest(&bytes)));
+    match cache.set_if_absent(&key, b"1", REMEMBERED_FOR).await {
+        Ok(false) => return Ok(()),
+        Ok(true) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cache unavailable; saving the conversation reference")
+        }
+    }
+    if let Err(e) = save(docs, tenant, reference).await {
+        let _ = cache.delete(&key).await;
+        return Err(e);
+    }
+    Ok(())
 }
 
 pub async fn list(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Vec<ConversationRef>> {

@@ -84,7 +84,7 @@ async fn admit(
         return Ok(Some(closed.card(app)));
     }
     if let Some(reference) = ConversationRef::of(activity) {
-        conversations::save(app.docs.as_ref(), tenant, &reference).await?;
+        conversations::remember(app.docs.as_ref(), app.cache.as_ref(), tenant, &reference).await?;
     }
     Ok(None)
 }

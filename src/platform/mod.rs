@@ -9,6 +9,7 @@ pub mod clock;
 pub mod documents;
 pub mod keys;
 pub mod queues;
+pub(crate) mod sqlite_cached;
 pub mod storage_account;
 
 use std::sync::Arc;

@@ -448,3 +448,51 @@ async fn without_an_identity_or_the_local_switch_an_activity_without_a_token_is_
     assert!(problem.to_string().contains("not configured"), "{problem}");
     assert_eq!(app.queue_len("bot-outbox").await, 0);
 }
+
+#[tokio::test]
+async fn the_gate_opens_as_soon_as_the_subscription_is_paid_and_a_chat_is_saved_once() {
+    use salestim::platform::documents::{Container, Query};
+    let bot = spawn_bot().await;
+    let tenant = bot.app.add_tenant("Late payer").await;
+    let say = |text: &str| {
+        let mut a = bot.activity(&tenant, "message", Some(text));
+        a["id"] = json!(format!("act-{}", uuid::Uuid::new_v4().simple()));
+        a
+    };
+    bot.post(&say("help"), Some(&bot.token())).await;
+    let sent = bot.delivered(1).await;
+    assert!(card_texts(&sent[0].activity).contains("paused"));
+
+    // The subscription starts: the very next message is served (the cached
+    // gate is forgotten when the billing event is applied).
+    let now = bot.app.now();
+    let event = json!({"id": "evt_paid", "object": "event", "type": "customer.subscription.created", "created": now,
+        "data": {"object": {"id": "sub_9", "customer": "cus_9", "status": "active", "metadata": {"tenantId": tenant.as_str()}, "items": {"data": [{"quantity": 5, "price": {"id": "p"}}]}}}});
+    assert_eq!(bot.app.stripe_event(&event).await.status(), StatusCode::OK);
+    bot.app.drain("billing-events").await;
+    bot.post(&say("help"), Some(&bot.token())).await;
+    let sent = bot.delivered(2).await;
+    assert!(card_texts(&sent[1].activity).contains("Here is what I can do"));
+
+    let stored = || async {
+        bot.app
+            .app
+            .docs
+            .query(
+                Container::Tenants,
+                &tenant,
+                &Query::of_type("conversationRef"),
+            )
+            .await
+            .unwrap()
+    };
+    let first = stored().await;
+    assert_eq!(first.len(), 1);
+    bot.post(&say("help"), Some(&bot.token())).await;
+    bot.delivered(3).await;
+    assert_eq!(
+        stored().await[0].etag,
+        first[0].etag,
+        "the same chat is not rewritten on every message"
+    );
+}

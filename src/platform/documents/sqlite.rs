@@ -13,6 +13,7 @@
 //! connection behind a mutex: the app's write rate is far below what a single
 //! SQLite connection serves, and one connection keeps writes serialised.
 
+use crate::platform::sqlite_cached::{Cached, STATEMENT_CACHE};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,6 +87,7 @@ impl SqliteDocuments {
     }
 
     fn with_connection(conn: Connection, clock: Arc<dyn Clock>) -> PlatformResult<Self> {
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch(SCHEMA).map_err(sql_error)?;
         Ok(SqliteDocuments {
             state: Arc::new(Mutex::new(State {
@@ -117,7 +119,7 @@ impl SqliteDocuments {
             if now.saturating_sub(state.last_purge_ms) >= PURGE_INTERVAL_MS {
                 let purged = state
                     .conn
-                    .execute(
+                    .exec_cached(
                         "DELETE FROM documents WHERE expires_at IS NOT NULL AND expires_at <= ?1",
                         params![now],
                     )
@@ -150,7 +152,7 @@ impl SqliteDocuments {
                 "INSERT INTO documents (container, tenant_id, id, kind, body, etag, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) {on_conflict}"
             );
-            tx.execute(
+            tx.exec_cached(
                 &sql,
                 params![
                     row.container,
@@ -191,7 +193,7 @@ impl Documents for SqliteDocuments {
                  WHERE container = :container AND tenant_id = :tenant AND id = :id AND {VISIBLE}"
             );
             let found = conn
-                .query_row(
+                .query_row_cached(
                     &sql,
                     rusqlite::named_params! {
                         ":container": container.name(), ":tenant": tenant, ":id": id, ":now": now,
@@ -228,7 +230,7 @@ impl Documents for SqliteDocuments {
                  AND etag = :expected AND {VISIBLE}"
             );
             let changed = conn
-                .execute(
+                .exec_cached(
                     &sql,
                     rusqlite::named_params! {
                         ":kind": row.kind, ":body": row.body, ":etag": row.etag,
@@ -274,7 +276,7 @@ impl Documents for SqliteDocuments {
         self.run(move |conn, now| {
             let visible = is_visible(conn, container.name(), &tenant, &id, now)?;
             // An expired row goes too, but it was already gone to readers.
-            conn.execute(
+            conn.exec_cached(
                 "DELETE FROM documents WHERE container = ?1 AND tenant_id = ?2 AND id = ?3",
                 params![container.name(), tenant, id],
             )
@@ -303,7 +305,7 @@ impl Documents for SqliteDocuments {
 
     async fn ping(&self) -> PlatformResult<()> {
         self.run(|conn, _| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
+            conn.query_row_cached("SELECT 1", [], |_| Ok(()))
                 .map_err(sql_error)
         })
         .await

@@ -8,6 +8,7 @@
 //! transaction in a WAL-mode file, so queued work survives a restart.
 //! `wait` wakes as soon as something is sent to the queue.
 
+use crate::platform::sqlite_cached::{Cached, STATEMENT_CACHE};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -85,6 +86,7 @@ impl LocalQueues {
         // can drop the last commits, and it saves an fsync per message.
         db.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_error)?;
+        db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         db.execute_batch(SCHEMA).map_err(db_error)?;
         // Checkpoints (the only fsyncs in WAL + NORMAL) run on a thread of
         // their own, so no send waits behind one.
@@ -127,7 +129,8 @@ fn spawn_checkpointer(conn: Connection, alive: std::sync::Weak<Mutex<Connection>
     let run = move || {
         while alive.strong_count() > 0 {
             std::thread::sleep(CHECKPOINT_EVERY);
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            if let Err(e) = conn.query_row_cached("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            {
                 tracing::warn!(error = %e, "local queues: WAL checkpoint failed; retried");
             }
         }
@@ -142,14 +145,14 @@ fn spawn_checkpointer(conn: Connection, alive: std::sync::Weak<Mutex<Connection>
 
 fn require_queue(db: &Connection, queue: &str) -> PlatformResult<()> {
     let exists = db
-        .query_row("SELECT 1 FROM queues WHERE name = ?1", [queue], |_| Ok(()))
+        .query_row_cached("SELECT 1 FROM queues WHERE name = ?1", [queue], |_| Ok(()))
         .optional()
         .map_err(db_error)?;
     exists.ok_or(PlatformError::NotFound)
 }
 
 fn purge_expired(db: &Connection, queue: &str, now: i64) -> PlatformResult<()> {
-    db.execute(
+    db.exec_cached(
         "DELETE FROM messages WHERE queue = ?1 AND expires_ms <= ?2",
         params![queue, now],
     )
@@ -166,7 +169,7 @@ impl Queues for LocalQueues {
     async fn ensure(&self, queue: &QueueName) -> PlatformResult<()> {
         let name = queue.as_str().to_owned();
         self.with_db(move |db, _| {
-            db.execute("INSERT OR IGNORE INTO queues (name) VALUES (?1)", [name])
+            db.exec_cached("INSERT OR IGNORE INTO queues (name) VALUES (?1)", [name])
                 .map_err(db_error)?;
             Ok(())
         })
@@ -188,7 +191,7 @@ impl Queues for LocalQueues {
         let sent_id = id.clone();
         self.with_db(move |db, now| {
             require_queue(db, &name)?;
-            db.execute(
+            db.exec_cached(
                 "INSERT INTO messages (id, queue, text, inserted_ms, expires_ms, visible_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![sent_id, name, text, now, now + ttl_ms, now + delay_ms],
@@ -220,7 +223,7 @@ impl Queues for LocalQueues {
             purge_expired(&tx, &name, now)?;
             let due: Vec<(i64, String, String, i64, i64, i64)> = {
                 let mut stmt = tx
-                    .prepare(
+                    .prepare_cached(
                         "SELECT seq, id, text, dequeue_count, inserted_ms, expires_ms
                          FROM messages WHERE queue = ?1 AND visible_ms <= ?2
                          ORDER BY seq LIMIT ?3",
@@ -244,7 +247,7 @@ impl Queues for LocalQueues {
             for (seq, id, text, dequeue_count, inserted, expires) in due {
                 let receipt = uuid::Uuid::new_v4().to_string();
                 let visible = now + lease_ms;
-                tx.execute(
+                tx.exec_cached(
                     "UPDATE messages SET pop_receipt = ?1, dequeue_count = dequeue_count + 1,
                      visible_ms = ?2 WHERE seq = ?3",
                     params![receipt, visible, seq],
@@ -274,7 +277,7 @@ impl Queues for LocalQueues {
         );
         self.with_db(move |db, _| {
             let deleted = db
-                .execute(
+                .exec_cached(
                     "DELETE FROM messages WHERE queue = ?1 AND id = ?2 AND pop_receipt = ?3",
                     params![name, id, receipt],
                 )
@@ -305,7 +308,7 @@ impl Queues for LocalQueues {
         let new_receipt = fresh.clone();
         self.with_db(move |db, now| {
             let updated = db
-                .execute(
+                .exec_cached(
                     "UPDATE messages SET pop_receipt = ?1, visible_ms = ?2
                      WHERE queue = ?3 AND id = ?4 AND pop_receipt = ?5 AND expires_ms > ?6",
                     params![fresh, now + hidden_ms, name, id, receipt, now],
@@ -327,7 +330,7 @@ impl Queues for LocalQueues {
             require_queue(db, &name)?;
             purge_expired(db, &name, now)?;
             let count: i64 = db
-                .query_row(
+                .query_row_cached(
                     "SELECT COUNT(*) FROM messages WHERE queue = ?1",
                     [&name],
                     |row| row.get(0),
@@ -339,8 +342,11 @@ impl Queues for LocalQueues {
     }
 
     async fn ping(&self) -> PlatformResult<()> {
-        self.with_db(|db, _| db.query_row("SELECT 1", [], |_| Ok(())).map_err(db_error))
-            .await
+        self.with_db(|db, _| {
+            db.query_row_cached("SELECT 1", [], |_| Ok(()))
+                .map_err(db_error)
+        })
+        .await
     }
 
     /// Wakes on a send to `queue`, or when its next hidden message becomes
@@ -355,7 +361,7 @@ impl Queues for LocalQueues {
         let next_visible = self
             .with_db(move |db, now| {
                 let next: Option<i64> = db
-                    .query_row(
+                    .query_row_cached(
                         "SELECT MIN(visible_ms) FROM messages WHERE queue = ?1 AND visible_ms > ?2",
                         params![name, now],
                         |row| row.get(0),

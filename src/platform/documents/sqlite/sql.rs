@@ -2,6 +2,7 @@
 //! for a document, and the query builder that turns a [`Query`] into bound
 //! JSON comparisons.
 
+use crate::platform::sqlite_cached::Cached;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params, params_from_iter};
 use serde_json::{Map, Value};
@@ -63,7 +64,7 @@ impl Row {
     /// Removes an expired row under this key, so that a create or upsert
     /// treats it as the absent document it already is to readers.
     pub(super) fn purge_expired(&self, conn: &Connection, now: i64) -> PlatformResult<()> {
-        conn.execute(
+        conn.exec_cached(
             "DELETE FROM documents WHERE container = ?1 AND tenant_id = ?2 AND id = ?3
              AND expires_at IS NOT NULL AND expires_at <= ?4",
             params![self.container, self.tenant_id, self.id, now],
@@ -106,7 +107,7 @@ pub(super) fn is_visible(
          AND tenant_id = :tenant AND id = :id AND {VISIBLE}"
     );
     let found = conn
-        .query_row(
+        .query_row_cached(
             &sql,
             rusqlite::named_params! {
                 ":container": container, ":tenant": tenant, ":id": id, ":now": now,
