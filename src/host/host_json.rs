@@ -16,6 +16,9 @@ pub struct HostJson {
     /// How long a failed message stays invisible before its retry.
     pub visibility_timeout: Duration,
     pub batch_size: u32,
+    /// The listener fetches a new batch when this few messages (or fewer)
+    /// are still running; the host's default is half the batch size.
+    pub new_batch_threshold: u32,
     pub max_polling_interval: Duration,
     pub message_encoding_none: bool,
     pub executable: String,
@@ -29,6 +32,7 @@ impl Default for HostJson {
             max_dequeue_count: 5,
             visibility_timeout: Duration::ZERO,
             batch_size: 16,
+            new_batch_threshold: 8,
             max_polling_interval: Duration::from_secs(60),
             message_encoding_none: false,
             executable: "handler".into(),
@@ -97,6 +101,10 @@ impl HostJson {
                 }
                 host.batch_size = n as u32;
             }
+            host.new_batch_threshold = match num("newBatchThreshold") {
+                Some(n) => u32::try_from(n).map_err(|_| "newBatchThreshold too large")?,
+                None => host.batch_size / 2,
+            };
             if let Some(d) = span("visibilityTimeout")? {
                 host.visibility_timeout = d;
             }
@@ -141,6 +149,12 @@ mod tests {
         assert_eq!(host.visibility_timeout, Duration::from_secs(2));
         assert_eq!(host.max_polling_interval, Duration::from_millis(500));
         assert!(host.forwarding && host.message_encoding_none);
+        assert_eq!(host.new_batch_threshold, 4, "half the batch by default");
+        let explicit = HostJson::parse(
+            r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"h"}},"extensions":{"queues":{"batchSize":8,"newBatchThreshold":1}}}"#,
+        )
+        .unwrap();
+        assert_eq!(explicit.new_batch_threshold, 1);
     }
 
     #[test]
@@ -150,6 +164,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((host.max_dequeue_count, host.batch_size), (5, 16));
+        assert_eq!(host.new_batch_threshold, 8);
         assert_eq!(host.route_prefix, "api");
         let err = HostJson::parse(r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"h"}},"extensions":{"queues":{"visibilityTimeout":"soon"}}}"#).unwrap_err();
         assert!(err.contains("visibilityTimeout"), "{err}");

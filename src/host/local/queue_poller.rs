@@ -1,5 +1,7 @@
 //! Feeds one queue function the way the Functions host's queue listener
-//! does: lease a batch, invoke each message concurrently, delete on success;
+//! does: lease a batch, invoke each message concurrently, and lease the next
+//! batch as soon as no more than `newBatchThreshold` are still running (so at
+//! most `batchSize + newBatchThreshold` run at once); delete on success;
 //! on failure make it visible again after `visibilityTimeout`, and after
 //! `maxDequeueCount` attempts move it to `<queue>-poison`. Polling backs off
 //! to `maxPollingInterval` while the queue is empty.
@@ -7,6 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -66,28 +70,46 @@ pub(super) async fn run(
         return;
     };
     let mut interval = MIN_POLL;
+    let threshold = host.new_batch_threshold as usize;
+    let mut running = FuturesUnordered::new();
     while !*shutdown.borrow() {
-        let batch = match queues.receive(queue, host.batch_size, LEASE).await {
-            Ok(batch) => batch,
-            Err(e) => {
-                tracing::warn!(queue = %queue, error = %e, "queue poll failed");
-                Vec::new()
+        if running.len() <= threshold {
+            let batch = match queues.receive(queue, host.batch_size, LEASE).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(queue = %queue, error = %e, "queue poll failed");
+                    Vec::new()
+                }
+            };
+            if !batch.is_empty() {
+                interval = MIN_POLL;
+                running.extend(
+                    batch.into_iter().map(|m| {
+                        process(&def, binding, queue, &host, queues.as_ref(), &invoker, m)
+                    }),
+                );
+                continue;
             }
-        };
-        if batch.is_empty() {
+            if running.is_empty() {
+                tokio::select! {
+                    _ = queues.wait(queue, interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+                interval = (interval * 2).min(host.max_polling_interval);
+                continue;
+            }
+            // Some still run and the queue is empty: wait for either.
             tokio::select! {
+                _ = running.next() => {}
                 _ = queues.wait(queue, interval) => {}
                 _ = shutdown.changed() => {}
             }
-            interval = (interval * 2).min(host.max_polling_interval);
-            continue;
+        } else {
+            running.next().await;
         }
-        interval = MIN_POLL;
-        let work = batch
-            .into_iter()
-            .map(|m| process(&def, binding, queue, &host, queues.as_ref(), &invoker, m));
-        futures::future::join_all(work).await;
     }
+    // Let what is running finish; nothing new is leased.
+    while running.next().await.is_some() {}
 }
 
 async fn process(
