@@ -63,6 +63,8 @@ pub struct LocalQueues {
     db: Arc<Mutex<Connection>>,
     clock: Arc<dyn Clock>,
     wakers: Mutex<HashMap<QueueName, Arc<Notify>>>,
+    /// When each queue's expired messages were last deleted.
+    purged_at: Mutex<HashMap<QueueName, i64>>,
 }
 
 impl std::fmt::Debug for LocalQueues {
@@ -99,7 +101,24 @@ impl LocalQueues {
             db,
             clock,
             wakers: Mutex::new(HashMap::new()),
+            purged_at: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether `receive` should delete `queue`'s expired messages now. It
+    /// does so at most every [`PURGE_EVERY_MS`]: the delete walks the whole
+    /// queue, which under a backlog cost more than the rest of a receive.
+    /// Expired messages are never handed out in between.
+    fn purge_due(&self, queue: &QueueName) -> bool {
+        let now = to_ms(self.clock.now());
+        let mut purged = self.purged_at.lock().expect("purge map lock poisoned");
+        let last = purged.entry(queue.clone()).or_insert(i64::MIN);
+        if now.saturating_sub(*last) >= PURGE_EVERY_MS {
+            *last = now;
+            true
+        } else {
+            false
+        }
     }
 
     fn waker(&self, queue: &QueueName) -> Arc<Notify> {
@@ -150,6 +169,8 @@ fn require_queue(db: &Connection, queue: &str) -> PlatformResult<()> {
         .map_err(db_error)?;
     exists.ok_or(PlatformError::NotFound)
 }
+
+const PURGE_EVERY_MS: i64 = 60_000;
 
 fn purge_expired(db: &Connection, queue: &str, now: i64) -> PlatformResult<()> {
     db.exec_cached(
@@ -217,16 +238,19 @@ impl Queues for LocalQueues {
         validate_receive_count(max)?;
         let lease_ms = secs_ms(visibility_secs(visibility, 1)?);
         let name = queue.as_str().to_owned();
+        let purge = self.purge_due(queue);
         self.with_db(move |db, now| {
             let tx = db.transaction().map_err(db_error)?;
             require_queue(&tx, &name)?;
-            purge_expired(&tx, &name, now)?;
+            if purge {
+                purge_expired(&tx, &name, now)?;
+            }
             let due: Vec<(i64, String, String, i64, i64, i64)> = {
                 let mut stmt = tx
                     .prepare_cached(
                         "SELECT seq, id, text, dequeue_count, inserted_ms, expires_ms
-                         FROM messages WHERE queue = ?1 AND visible_ms <= ?2
-                         ORDER BY seq LIMIT ?3",
+                         FROM messages WHERE queue = ?1 AND visible_ms <= ?2 AND expires_ms > ?2
+                         ORDER BY visible_ms, seq LIMIT ?3",
                     )
                     .map_err(db_error)?;
                 stmt.query_map(params![name, now, max], |row| {
