@@ -32,6 +32,8 @@ use serde_json::json;
 mod botframework;
 #[path = "bot/bots.rs"]
 mod bots;
+#[path = "common/mod.rs"]
+mod common;
 #[path = "bot/connector.rs"]
 mod connector;
 #[path = "../tests/it/support/tls.rs"]
@@ -39,7 +41,8 @@ mod connector;
 mod tls;
 
 use botframework::{Channel, ChannelKey, ISSUER};
-use bots::{Bot, log_tail, pin_to_cpu, rss_kib, start_botbuilder, start_salestim, unix_now};
+use bots::{Bot, log_tail, pin_to_cpu, start_botbuilder, start_salestim, unix_now};
+use common::rss_kib;
 use connector::{APP_ID, ConnectorStandIn};
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");

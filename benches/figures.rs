@@ -17,34 +17,12 @@ use sha2::Sha256;
 use tokio::process::{Child, Command};
 
 const SECRET: &str = "whsec_bench_secret";
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{data_dir, free_port, rss_kib};
+
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
-
-/// A fresh data directory under `SALESTIM_BENCH_DIR` (e.g. /dev/shm, to take
-/// the disk out of the figures) or the system temp dir.
-fn data_dir() -> tempfile::TempDir {
-    match std::env::var_os("SALESTIM_BENCH_DIR") {
-        Some(dir) => tempfile::tempdir_in(dir).expect("SALESTIM_BENCH_DIR is writable"),
-        None => tempfile::tempdir().expect("a temp dir"),
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// Starts the binary pinned to CPU 0 (so the load generator gets the other).
 fn start(args: &[&str], port: u16, dir: &std::path::Path) -> Child {

@@ -12,6 +12,7 @@ use sha2::Sha256;
 use tokio::process::{Child, Command};
 
 use crate::botframework::ISSUER;
+use crate::common::{data_dir, free_port};
 use crate::connector::{APP_ID, APP_SECRET};
 use crate::{BIN, KEK, OAUTH_SCOPE, ROOT, STRIPE_SECRET, Stands};
 
@@ -25,33 +26,8 @@ pub(crate) struct Bot {
     _dir: Option<tempfile::TempDir>,
 }
 
-fn data_dir() -> tempfile::TempDir {
-    match std::env::var_os("SALESTIM_BENCH_DIR") {
-        Some(dir) => tempfile::tempdir_in(dir).expect("SALESTIM_BENCH_DIR is writable"),
-        None => tempfile::tempdir().expect("a temp dir"),
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("an address")
-        .port()
-}
-
 pub(crate) fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 pub(crate) fn pin_to_cpu(cpu: usize) {
