@@ -135,12 +135,7 @@ async fn on_install(app: &App, tenant: &TenantId, activity: &Activity) -> Result
 const MY_REQUESTS: usize = 10;
 
 fn user_id(activity: &Activity) -> Option<String> {
-    activity
-        .from
-        .as_ref()
-        .and_then(|f| f.aad_object_id.as_deref())
-        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-        .map(str::to_ascii_lowercase)
+    invokes::acting_user(activity).map(|p| p.aad_object_id)
 }
 
 fn no_user() -> serde_json::Value {

@@ -122,16 +122,7 @@ pub async fn handle(
         tracing::info!(name, reason = %closed.title, "invoke from a tenant that cannot use the product now");
         return Ok(InvokeReply::ok(kind.closed(app, &closed)));
     }
-    let user = activity.from.as_ref().and_then(|f| {
-        let aad = f
-            .aad_object_id
-            .as_deref()
-            .filter(|a| uuid::Uuid::parse_str(a).is_ok())?;
-        Some(Person::new(
-            aad,
-            f.name.clone().unwrap_or_else(|| "Someone".into()),
-        ))
-    });
+    let user = acting_user(activity);
     let ctx = Ctx {
         app,
         tenant,
@@ -148,6 +139,19 @@ pub async fn handle(
         Kind::SubmitAction => compose_action::submit_action(&ctx).await?,
     };
     Ok(InvokeReply::ok(body))
+}
+
+/// Who sent the activity, when Teams says (`from.aadObjectId`, a GUID).
+pub fn acting_user(activity: &Activity) -> Option<Person> {
+    let from = activity.from.as_ref()?;
+    let aad = from
+        .aad_object_id
+        .as_deref()
+        .filter(|a| uuid::Uuid::parse_str(a).is_ok())?;
+    Some(Person::new(
+        aad,
+        from.name.clone().unwrap_or_else(|| "Someone".into()),
+    ))
 }
 
 pub(crate) fn attachment(card: Value) -> Value {
@@ -265,52 +269,48 @@ pub(crate) async fn submit_request(
     }
 }
 
-/// Sends each approver the approval card in their 1:1 chat with the bot.
-/// An approver who never installed the app cannot be reached by a bot; that
-/// is logged (installing the app for approvers comes with Graph provisioning).
+/// Queues `card` for `person`'s 1:1 chat with the bot, once per `key`.
+/// Someone who never installed the app cannot be reached by a bot; that is
+/// logged (installing the app for people comes with Graph provisioning).
+async fn send_to_person(
+    app: &App,
+    tenant: &TenantId,
+    person: &Person,
+    key: String,
+    card: Value,
+) -> Result<(), AppError> {
+    let Some(chat) =
+        conversations::personal_for(app.docs.as_ref(), tenant, &person.aad_object_id).await?
+    else {
+        tracing::warn!(user = %person.aad_object_id, %key, "no chat with the bot; not notified");
+        return Ok(());
+    };
+    let activity = Activity::message().with_card(card);
+    let message = OutboxMessage::to_conversation(tenant, &chat, key, activity);
+    bot_outbox::enqueue(app, &message).await
+}
+
+/// Sends each approver the approval card, in their own view.
 async fn notify_approvers(
     app: &App,
     tenant: &TenantId,
     request: &TeamRequest,
 ) -> Result<(), AppError> {
     for approver in &request.approvers {
-        let Some(chat) =
-            conversations::personal_for(app.docs.as_ref(), tenant, &approver.aad_object_id).await?
-        else {
-            tracing::warn!(request = %request.id, approver = %approver.aad_object_id, "approver has no chat with the bot; not notified");
-            continue;
-        };
         let card = cards::approval(request, Some(&approver.aad_object_id), &app.links);
-        let message = OutboxMessage::to_conversation(
-            tenant,
-            &chat,
-            format!("approval-{}-{}", request.id, approver.aad_object_id),
-            Activity::message().with_card(card),
-        );
-        bot_outbox::enqueue(app, &message).await?;
+        let key = format!("approval-{}-{}", request.id, approver.aad_object_id);
+        send_to_person(app, tenant, approver, key, card).await?;
     }
     Ok(())
 }
 
-/// Tells the requester, in their 1:1 chat, that their request was decided.
+/// Tells the requester that their request was decided.
 pub(crate) async fn notify_requester(
     app: &App,
     tenant: &TenantId,
     request: &TeamRequest,
 ) -> Result<(), AppError> {
-    let Some(chat) =
-        conversations::personal_for(app.docs.as_ref(), tenant, &request.requester.aad_object_id)
-            .await?
-    else {
-        tracing::warn!(request = %request.id, "requester has no chat with the bot; not notified");
-        return Ok(());
-    };
     let card = cards::request_status(request, &app.links);
-    let message = OutboxMessage::to_conversation(
-        tenant,
-        &chat,
-        format!("status-{}-{:?}", request.id, request.state),
-        Activity::message().with_card(card),
-    );
-    bot_outbox::enqueue(app, &message).await
+    let key = format!("status-{}-{:?}", request.id, request.state);
+    send_to_person(app, tenant, &request.requester, key, card).await
 }
