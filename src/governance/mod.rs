@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod naming;
 pub mod people;
 pub mod requests;
 pub mod teams;

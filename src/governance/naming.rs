@@ -1,0 +1,452 @@
+//! Naming policy: what a requested team name becomes. Pure functions, so
+//! the requester can see the final name before submitting and provisioning
+//! gets exactly the same one.
+//!
+//! - A prefix and a suffix made of fixed text and attributes (`[Department]`,
+//!   `[Country]`, `[TemplateCode]`, `[CrmRecord]`), as Entra ID's group
+//!   naming policy writes them.
+//! - Blocked words, case-insensitive, matched as whole words or anywhere.
+//! - The display name fits the policy's maximum (at most Entra's 256).
+//! - The `mailNickname` is derived from the name: allowed characters only,
+//!   at most 64, made unique against the tenant's existing ones.
+
+use serde::{Deserialize, Serialize};
+
+/// Entra ID group display names hold at most 256 characters.
+pub const MAX_DISPLAY_NAME: usize = 256;
+/// Entra ID `mailNickname` holds at most 64 characters.
+pub const MAX_MAIL_NICKNAME: usize = 64;
+/// How many numbered variants are tried before giving up on uniqueness.
+const MAX_NICKNAME_TRIES: u32 = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Attribute {
+    Department,
+    Country,
+    TemplateCode,
+    CrmRecord,
+}
+
+impl Attribute {
+    pub fn token(self) -> &'static str {
+        match self {
+            Attribute::Department => "[Department]",
+            Attribute::Country => "[Country]",
+            Attribute::TemplateCode => "[TemplateCode]",
+            Attribute::CrmRecord => "[CrmRecord]",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Part {
+    Text(String),
+    Attribute(Attribute),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockedWord {
+    pub word: String,
+    /// `true`: only as a whole word ("ass" blocks "ass", not "class").
+    pub whole_word: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamingPolicy {
+    #[serde(default)]
+    pub prefix: Vec<Part>,
+    #[serde(default)]
+    pub suffix: Vec<Part>,
+    #[serde(default)]
+    pub blocked_words: Vec<BlockedWord>,
+    /// At most [`MAX_DISPLAY_NAME`]; larger values count as that.
+    #[serde(default = "max_display_name")]
+    pub max_length: usize,
+}
+
+fn max_display_name() -> usize {
+    MAX_DISPLAY_NAME
+}
+
+impl Default for NamingPolicy {
+    fn default() -> Self {
+        NamingPolicy {
+            prefix: Vec::new(),
+            suffix: Vec::new(),
+            blocked_words: Vec::new(),
+            max_length: MAX_DISPLAY_NAME,
+        }
+    }
+}
+
+/// The requester's and the template's attributes the policy may use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attributes {
+    pub department: Option<String>,
+    pub country: Option<String>,
+    pub template_code: Option<String>,
+    pub crm_record: Option<String>,
+}
+
+impl Attributes {
+    fn get(&self, attribute: Attribute) -> Option<&str> {
+        match attribute {
+            Attribute::Department => self.department.as_deref(),
+            Attribute::Country => self.country.as_deref(),
+            Attribute::TemplateCode => self.template_code.as_deref(),
+            Attribute::CrmRecord => self.crm_record.as_deref(),
+        }
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    }
+}
+
+/// A name the policy accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamName {
+    pub display_name: String,
+    /// Derived from the display name; made unique by [`unique_nickname`].
+    pub mail_nickname: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamingError {
+    #[error("the name is empty")]
+    Empty,
+    #[error("the name contains the blocked word \"{0}\"")]
+    Blocked(String),
+    #[error("the name would be {length} characters; at most {max} are allowed")]
+    TooLong { length: usize, max: usize },
+    #[error("the naming policy needs {} and it is not known for this request", .0.token())]
+    MissingAttribute(Attribute),
+    #[error("no free mail nickname was found for \"{0}\"")]
+    NoFreeNickname(String),
+}
+
+/// Spaces collapsed, control characters dropped, ends trimmed.
+fn tidy(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn render(parts: &[Part], attributes: &Attributes) -> Result<String, NamingError> {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            Part::Text(text) => out.push_str(text),
+            Part::Attribute(a) => out.push_str(
+                attributes
+                    .get(*a)
+                    .ok_or(NamingError::MissingAttribute(*a))?,
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// The first blocked word found in `name`, case-insensitively.
+fn blocked_word<'a>(name: &str, blocked: &'a [BlockedWord]) -> Option<&'a str> {
+    let name = name.to_lowercase();
+    blocked.iter().find_map(|b| {
+        let word = b.word.trim().to_lowercase();
+        if word.is_empty() {
+            return None;
+        }
+        let found = if b.whole_word {
+            name.split(|c: char| !c.is_alphanumeric())
+                .any(|w| w == word)
+        } else {
+            name.contains(&word)
+        };
+        found.then_some(b.word.as_str())
+    })
+}
+
+/// Applies the policy to a requested name.
+pub fn apply(
+    policy: &NamingPolicy,
+    requested: &str,
+    attributes: &Attributes,
+) -> Result<TeamName, NamingError> {
+    let requested = tidy(requested);
+    if requested.is_empty() {
+        return Err(NamingError::Empty);
+    }
+    let prefix = render(&policy.prefix, attributes)?;
+    let suffix = render(&policy.suffix, attributes)?;
+    let display_name = tidy(&format!("{prefix}{requested}{suffix}"));
+    if let Some(word) = blocked_word(&display_name, &policy.blocked_words) {
+        return Err(NamingError::Blocked(word.to_owned()));
+    }
+    let max = policy.max_length.clamp(1, MAX_DISPLAY_NAME);
+    let length = display_name.chars().count();
+    if length > max {
+        return Err(NamingError::TooLong { length, max });
+    }
+    let mail_nickname = mail_nickname(&display_name);
+    Ok(TeamName {
+        display_name,
+        mail_nickname,
+    })
+}
+
+/// Whether `c` may stand in a mailNickname (a conservative subset of what
+/// Entra ID accepts: ASCII letters, digits, `-`, `_` and `.`).
+pub fn nickname_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// A mailNickname for `display_name`: accents folded where they are plain
+/// Latin letters, other characters dropped, words joined, at most
+/// [`MAX_MAIL_NICKNAME`] and never empty.
+pub fn mail_nickname(display_name: &str) -> String {
+    let mut out = String::new();
+    for c in display_name.chars() {
+        let c = fold(c);
+        if nickname_char(c) {
+            out.push(c);
+        }
+    }
+    let trimmed: String = out
+        .trim_matches('.')
+        .chars()
+        .take(MAX_MAIL_NICKNAME)
+        .collect();
+    let trimmed = trimmed.trim_end_matches('.').to_owned();
+    if trimmed.is_empty() {
+        "team".to_owned()
+    } else {
+        trimmed
+    }
+}
+
+/// The plain letter under the common Latin accented letters.
+fn fold(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'A',
+        'ç' => 'c',
+        'Ç' => 'C',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'È' | 'É' | 'Ê' | 'Ë' => 'E',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'Ì' | 'Í' | 'Î' | 'Ï' => 'I',
+        'ñ' => 'n',
+        'Ñ' => 'N',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => 'o',
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => 'O',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'Ù' | 'Ú' | 'Û' | 'Ü' => 'U',
+        'ý' | 'ÿ' => 'y',
+        'Ý' => 'Y',
+        other => other,
+    }
+}
+
+/// `base`, or `base-2`, `base-3`… (cut to fit 64), the first that `taken`
+/// does not know (compared without case, as Entra ID does).
+pub fn unique_nickname(base: &str, taken: impl Fn(&str) -> bool) -> Result<String, NamingError> {
+    let base = mail_nickname(base);
+    if !taken(&base) {
+        return Ok(base);
+    }
+    for n in 2..=MAX_NICKNAME_TRIES {
+        let tail = format!("-{n}");
+        let head: String = base.chars().take(MAX_MAIL_NICKNAME - tail.len()).collect();
+        let candidate = format!("{}{tail}", head.trim_end_matches('.'));
+        if !taken(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(NamingError::NoFreeNickname(base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> NamingPolicy {
+        NamingPolicy {
+            prefix: vec![
+                Part::Attribute(Attribute::TemplateCode),
+                Part::Text("-".into()),
+            ],
+            suffix: vec![
+                Part::Text(" (".into()),
+                Part::Attribute(Attribute::Country),
+                Part::Text(")".into()),
+            ],
+            blocked_words: vec![
+                BlockedWord {
+                    word: "CEO".into(),
+                    whole_word: true,
+                },
+                BlockedWord {
+                    word: "secret".into(),
+                    whole_word: false,
+                },
+            ],
+            max_length: 40,
+        }
+    }
+
+    fn attrs() -> Attributes {
+        Attributes {
+            template_code: Some("PRJ".into()),
+            country: Some("FR".into()),
+            ..Attributes::default()
+        }
+    }
+
+    #[test]
+    fn prefix_and_suffix_wrap_the_tidied_name() {
+        let name = apply(&policy(), "  Falcon \t launch\n", &attrs()).unwrap();
+        assert_eq!(name.display_name, "PRJ-Falcon launch (FR)");
+        assert_eq!(name.mail_nickname, "PRJ-FalconlaunchFR");
+    }
+
+    #[test]
+    fn blocked_words_match_without_case_as_words_or_anywhere() {
+        assert_eq!(
+            apply(&policy(), "ceo office", &attrs()),
+            Err(NamingError::Blocked("CEO".into()))
+        );
+        assert!(
+            apply(&policy(), "CEOs club", &attrs()).is_ok(),
+            "whole word only"
+        );
+        assert_eq!(
+            apply(&policy(), "TopSecretStuff", &attrs()),
+            Err(NamingError::Blocked("secret".into()))
+        );
+    }
+
+    #[test]
+    fn length_counts_the_whole_name_and_nothing_is_cut_silently() {
+        let ok = "x".repeat(40 - "PRJ- (FR)".len());
+        assert_eq!(
+            apply(&policy(), &ok, &attrs())
+                .unwrap()
+                .display_name
+                .chars()
+                .count(),
+            40
+        );
+        assert_eq!(
+            apply(&policy(), &format!("{ok}y"), &attrs()),
+            Err(NamingError::TooLong {
+                length: 41,
+                max: 40
+            })
+        );
+        let huge = NamingPolicy {
+            max_length: 10_000,
+            ..NamingPolicy::default()
+        };
+        assert!(matches!(
+            apply(&huge, &"n".repeat(257), &attrs()),
+            Err(NamingError::TooLong { max: 256, .. })
+        ));
+    }
+
+    #[test]
+    fn empty_names_and_missing_attributes_are_errors() {
+        assert_eq!(
+            apply(&policy(), " \u{7} ", &attrs()),
+            Err(NamingError::Empty)
+        );
+        assert_eq!(
+            apply(&policy(), "Falcon", &Attributes::default()),
+            Err(NamingError::MissingAttribute(Attribute::TemplateCode))
+        );
+    }
+
+    #[test]
+    fn nicknames_keep_allowed_characters_only() {
+        assert_eq!(
+            mail_nickname("Équipe Ventes & Marketing (Île-de-France)"),
+            "EquipeVentesMarketingIle-de-France"
+        );
+        assert_eq!(mail_nickname("東京チーム"), "team");
+        assert_eq!(mail_nickname(".hidden."), "hidden");
+        assert_eq!(mail_nickname(&"a".repeat(100)).len(), MAX_MAIL_NICKNAME);
+    }
+
+    #[test]
+    fn unique_nicknames_count_up_within_sixty_four_characters() {
+        let taken = ["falcon", "falcon-2"];
+        let is_taken = |n: &str| taken.iter().any(|t| t.eq_ignore_ascii_case(n));
+        assert_eq!(unique_nickname("Falcon", is_taken).unwrap(), "Falcon-3");
+        let long = "b".repeat(64);
+        let first = unique_nickname(&long, |n| n == long).unwrap();
+        assert_eq!(first.len(), 64);
+        assert!(first.ends_with("-2"));
+        assert!(matches!(
+            unique_nickname("x", |_| true),
+            Err(NamingError::NoFreeNickname(_))
+        ));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_policy() -> impl Strategy<Value = NamingPolicy> {
+            (
+                "[A-Za-z -]{0,8}",
+                "[A-Za-z ()]{0,8}",
+                proptest::collection::vec(("[a-zA-Z]{1,6}", any::<bool>()), 0..4),
+                1usize..300,
+            )
+                .prop_map(|(prefix, suffix, blocked, max_length)| NamingPolicy {
+                    prefix: vec![Part::Text(prefix), Part::Attribute(Attribute::Department)],
+                    suffix: vec![Part::Text(suffix)],
+                    blocked_words: blocked
+                        .into_iter()
+                        .map(|(word, whole_word)| BlockedWord { word, whole_word })
+                        .collect(),
+                    max_length,
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn accepted_names_always_satisfy_the_policy(
+                policy in any_policy(),
+                requested in "\\PC{0,300}",
+                department in "[A-Za-z]{1,10}",
+            ) {
+                let attributes = Attributes { department: Some(department.clone()), ..Attributes::default() };
+                if let Ok(name) = apply(&policy, &requested, &attributes) {
+                    let display = &name.display_name;
+                    prop_assert!(!display.is_empty());
+                    prop_assert!(display.chars().count() <= policy.max_length.min(MAX_DISPLAY_NAME));
+                    prop_assert!(display.contains(&department));
+                    prop_assert!(!display.chars().any(char::is_control));
+                    prop_assert!(blocked_word(display, &policy.blocked_words).is_none());
+                    let nick = &name.mail_nickname;
+                    prop_assert!(!nick.is_empty() && nick.len() <= MAX_MAIL_NICKNAME);
+                    prop_assert!(nick.chars().all(nickname_char));
+                    prop_assert!(!nick.starts_with('.') && !nick.ends_with('.'));
+                }
+            }
+
+            #[test]
+            fn unique_nicknames_are_valid_and_free(
+                base in "\\PC{0,100}",
+                taken in proptest::collection::hash_set("[a-z0-9-]{1,8}", 0..20),
+            ) {
+                let is_taken = |n: &str| taken.contains(&n.to_lowercase());
+                let nick = unique_nickname(&base, is_taken).unwrap();
+                prop_assert!(!is_taken(&nick));
+                prop_assert!(!nick.is_empty() && nick.len() <= MAX_MAIL_NICKNAME);
+                prop_assert!(nick.chars().all(nickname_char));
+            }
+        }
+    }
+}
