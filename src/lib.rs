@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod functions;
 pub mod governance;
+pub mod graph;
 pub mod host;
 pub mod http;
 pub mod ids;

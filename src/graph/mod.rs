@@ -1,0 +1,384 @@
+//! Microsoft Graph, app-only, per customer tenant: the one client every
+//! governance step goes through.
+//!
+//! Graph throttles per app and per tenant, and answers 429/503 with a
+//! `Retry-After`; every call here waits it out (or backs off with jitter)
+//! within a bounded number of attempts, and reports what is left as a
+//! [`GraphError`] that says whether a later retry (from the queue) is worth
+//! it. Tokens are fetched per tenant by client credentials and shared
+//! through the [`Cache`]; [`Graph::batch`] packs requests twenty at a time
+//! and re-sends only the sub-requests that were throttled. Counters
+//! ([`Graph::stats`]) let benches and tests see what the calls cost.
+//!
+//! Tokens and secrets are never logged.
+
+mod batch;
+mod error;
+mod retry;
+mod token;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+use url::Url;
+
+pub use batch::{BatchRequest, BatchResponse, MAX_BATCH};
+pub use error::GraphError;
+pub use retry::RetryPolicy;
+
+use crate::ids::TenantId;
+use crate::platform::cache::Cache;
+
+/// Per HTTP request to Graph.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// `get_all` gives up beyond this many pages (a loop over outside data is
+/// bounded; at Graph's page sizes this is far more than any tenant holds).
+const MAX_PAGES: usize = 10_000;
+
+pub struct GraphConfig {
+    /// e.g. `https://graph.microsoft.com/v1.0`.
+    pub base_url: Url,
+    /// e.g. `https://login.microsoftonline.com`; the token endpoint is
+    /// `<authority_host>/<tenantId>/oauth2/v2.0/token`.
+    pub authority_host: Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub retry: RetryPolicy,
+}
+
+/// Cheap to clone: one shared client, cache and set of counters.
+#[derive(Clone)]
+pub struct Graph {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: GraphConfig,
+    http: reqwest::Client,
+    cache: Arc<dyn Cache>,
+    /// `<origin of base_url>/.default`.
+    scope: String,
+    token_locks: token::TokenLocks,
+    stats: Counters,
+}
+
+/// Cumulative counters since the client was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GraphStats {
+    /// HTTP requests sent to Graph (token requests excluded; a `$batch`
+    /// counts 1), retries included.
+    pub requests: u64,
+    /// Sub-requests sent inside batches, re-sent ones included.
+    pub batched: u64,
+    /// 429/503 answers seen, `$batch` sub-responses included.
+    pub throttled: u64,
+    /// Requests sent again: top-level re-sends (after a throttle, a gateway
+    /// failure, a transport error or a refused token) plus sub-requests
+    /// re-sent in a later batch.
+    pub retries: u64,
+    /// Token requests.
+    pub tokens: u64,
+}
+
+#[derive(Default)]
+struct Counter(AtomicU64);
+
+impl Counter {
+    fn inc(&self) {
+        self.add(1);
+    }
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: Counter,
+    batched: Counter,
+    throttled: Counter,
+    retries: Counter,
+    tokens: Counter,
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    pub content_location: Option<String>,
+    /// `Value::Null` when the answer had no body.
+    pub body: Value,
+}
+
+/// What goes out with a request.
+enum Payload<'a> {
+    Empty,
+    Json(&'a Value),
+    Bytes {
+        content_type: &'a str,
+        bytes: bytes::Bytes,
+    },
+}
+
+impl Graph {
+    pub fn new(config: GraphConfig, http: reqwest::Client, cache: Arc<dyn Cache>) -> Graph {
+        let scope = format!(
+            "{}/.default",
+            config.base_url.origin().ascii_serialization()
+        );
+        Graph {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                cache,
+                scope,
+                token_locks: Default::default(),
+                stats: Default::default(),
+            }),
+        }
+    }
+
+    pub fn stats(&self) -> GraphStats {
+        let s = &self.inner.stats;
+        GraphStats {
+            requests: s.requests.get(),
+            batched: s.batched.get(),
+            throttled: s.throttled.get(),
+            retries: s.retries.get(),
+            tokens: s.tokens.get(),
+        }
+    }
+
+    /// GET `path` (relative to base_url, may hold a query string, e.g.
+    /// `/groups?$filter=mailNickname eq 'x'&$select=id`; or an absolute URL
+    /// that starts with base_url, as `@odata.nextLink` is). Non-2xx -> Err.
+    pub async fn get(&self, tenant: &TenantId, path: &str) -> Result<Value, GraphError> {
+        let url = resolve(&self.inner.config.base_url, path)?;
+        let res = self
+            .execute(tenant, reqwest::Method::GET, url, Payload::Empty)
+            .await?;
+        Ok(res.body)
+    }
+
+    /// GET following `@odata.nextLink` until exhausted; every `value` item.
+    pub async fn get_all(&self, tenant: &TenantId, path: &str) -> Result<Vec<Value>, GraphError> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_owned());
+        for _ in 0..MAX_PAGES {
+            let Some(link) = next.take() else {
+                return Ok(items);
+            };
+            let mut page = self.get(tenant, &link).await?;
+            match page.get_mut("value").map(Value::take) {
+                Some(Value::Array(values)) => items.extend(values),
+                _ => return Err(GraphError::Decode("a page without a `value` array".into())),
+            }
+            next = page["@odata.nextLink"].as_str().map(str::to_owned);
+        }
+        Err(GraphError::Invalid(format!(
+            "{path}: more than {MAX_PAGES} pages"
+        )))
+    }
+
+    /// Any method with an optional JSON body. 2xx -> Ok (body `Null` when
+    /// empty); non-2xx (after retries) -> Err.
+    pub async fn send(
+        &self,
+        tenant: &TenantId,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<GraphResponse, GraphError> {
+        let url = resolve(&self.inner.config.base_url, path)?;
+        let payload = body.map_or(Payload::Empty, Payload::Json);
+        self.execute(tenant, method, url, payload).await
+    }
+
+    /// PUT raw bytes (e.g. `/groups/{id}/photo/$value` as `image/png`).
+    pub async fn put_bytes(
+        &self,
+        tenant: &TenantId,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<GraphResponse, GraphError> {
+        let url = resolve(&self.inner.config.base_url, path)?;
+        let payload = Payload::Bytes {
+            content_type,
+            bytes: bytes.into(),
+        };
+        self.execute(tenant, reqwest::Method::PUT, url, payload)
+            .await
+    }
+
+    /// One request with the retry policy: 429/502/503/504 and transport
+    /// errors are sent again (after `Retry-After`, else back-off); a 401
+    /// with a cached token fetches a new token once.
+    async fn execute(
+        &self,
+        tenant: &TenantId,
+        method: reqwest::Method,
+        url: Url,
+        payload: Payload<'_>,
+    ) -> Result<GraphResponse, GraphError> {
+        let policy = self.inner.config.retry;
+        let stats = &self.inner.stats;
+        let max_attempts = policy.max_attempts.max(1);
+        let mut refreshed_token = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token(tenant).await?;
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token)
+                .timeout(REQUEST_TIMEOUT);
+            request = match &payload {
+                Payload::Empty => request,
+                Payload::Json(body) => request.json(body),
+                Payload::Bytes {
+                    content_type,
+                    bytes,
+                } => request
+                    .header(reqwest::header::CONTENT_TYPE, *content_type)
+                    .body(bytes.clone()),
+            };
+            stats.requests.inc();
+            let res = match request.send().await {
+                Ok(res) => res,
+                Err(e) => {
+                    let error = e.without_url().to_string();
+                    if attempt >= max_attempts {
+                        return Err(GraphError::Transport(error));
+                    }
+                    let wait = policy.backoff(attempt);
+                    tracing::warn!(tenant = %tenant, %method, path = url.path(), attempt,
+                        wait_ms = wait.as_millis() as u64, error, "Graph unreachable; retrying");
+                    stats.retries.inc();
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            };
+            let status = res.status().as_u16();
+            let header = |name: &str| {
+                res.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let (location, content_location) = (header("location"), header("content-location"));
+            let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
+            let bytes = res
+                .bytes()
+                .await
+                .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
+            if (200..300).contains(&status) {
+                let body = if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| GraphError::Decode(format!("{}: {e}", url.path())))?
+                };
+                return Ok(GraphResponse {
+                    status,
+                    location,
+                    content_location,
+                    body,
+                });
+            }
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if status == 401 && !refreshed_token {
+                // Revoked, or cached across a consent change: one new token.
+                refreshed_token = true;
+                tracing::info!(tenant = %tenant, "Graph refused the token; fetching a new one");
+                self.forget_token(tenant).await;
+                stats.retries.inc();
+                continue;
+            }
+            if retry::is_throttle(status) {
+                stats.throttled.inc();
+            }
+            if !retry::is_retryable(status) {
+                return Err(GraphError::from_answer(status, &body));
+            }
+            let wait = retry_after.unwrap_or_else(|| policy.backoff(attempt));
+            if attempt >= max_attempts || wait > policy.max_retry_after {
+                tracing::warn!(tenant = %tenant, %method, path = url.path(), status, attempt,
+                    wait_ms = wait.as_millis() as u64, "Graph still throttling or failing; giving up");
+                return Err(if retry::is_throttle(status) {
+                    GraphError::Throttled {
+                        status,
+                        attempts: attempt,
+                    }
+                } else {
+                    GraphError::from_answer(status, &body)
+                });
+            }
+            tracing::info!(tenant = %tenant, %method, path = url.path(), status, attempt,
+                wait_ms = wait.as_millis() as u64, "Graph throttled or failing; retrying");
+            stats.retries.inc();
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// The URL of `path`: relative to `base` (`/groups?$top=5`), or absolute
+/// but under `base` (an `@odata.nextLink`). Anything else is refused, so the
+/// tenant's token never leaves for another host.
+fn resolve(base: &Url, path: &str) -> Result<Url, GraphError> {
+    let base_str = base.as_str().trim_end_matches('/');
+    let full = if path.starts_with("https://") || path.starts_with("http://") {
+        let under_base = path
+            .strip_prefix(base_str)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+        if !under_base {
+            return Err(GraphError::Invalid(format!(
+                "an absolute URL outside {base_str}"
+            )));
+        }
+        path.to_owned()
+    } else if path.starts_with('/') {
+        format!("{base_str}{path}")
+    } else {
+        format!("{base_str}/{path}")
+    };
+    Url::parse(&full).map_err(|e| GraphError::Invalid(format!("{path}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_under_the_base_and_nowhere_else() {
+        let base = Url::parse("https://graph.microsoft.com/v1.0").unwrap();
+        let url = resolve(&base, "/groups?$filter=mailNickname eq 'x'&$select=id").unwrap();
+        assert_eq!(url.path(), "/v1.0/groups");
+        let pairs: Vec<_> = url.query_pairs().into_owned().collect();
+        assert_eq!(pairs[0], ("$filter".into(), "mailNickname eq 'x'".into()));
+        assert_eq!(
+            resolve(&base, "users/1").unwrap().as_str(),
+            "https://graph.microsoft.com/v1.0/users/1"
+        );
+        let next = "https://graph.microsoft.com/v1.0/groups?$skiptoken=abc";
+        assert_eq!(resolve(&base, next).unwrap().as_str(), next);
+        for foreign in [
+            "https://evil.example/v1.0/groups",
+            "https://graph.microsoft.com/beta/groups",
+            "https://graph.microsoft.com/v1.0.evil/groups",
+        ] {
+            assert!(
+                matches!(resolve(&base, foreign), Err(GraphError::Invalid(_))),
+                "{foreign}"
+            );
+        }
+    }
+}
