@@ -10,6 +10,7 @@ mod bot_messages;
 mod cache;
 mod cards;
 mod documents;
+mod graph;
 mod health;
 mod host;
 mod keys;

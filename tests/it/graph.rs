@@ -1,0 +1,394 @@
+//! The Graph client against the stateful Graph stand-in: one cached token
+//! per tenant, token and consent failures reported for good, paging,
+//! throttling honoured within bounds, `$batch` packing, ordering, inner
+//! retries and failed dependencies, and a team made from a group.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use salestim::graph::{BatchRequest, Graph, GraphConfig, GraphError, RetryPolicy};
+use salestim::ids::TenantId;
+use salestim::platform::cache::memory::MemoryCache;
+use salestim::platform::clock::SystemClock;
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::support::graph::{CLIENT_ID, GraphStandIn};
+
+/// Small waits, so a test never sleeps on back-off.
+fn fast(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        base_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        max_retry_after: Duration::from_secs(5),
+    }
+}
+
+fn client_with(standin: &GraphStandIn, secret: String, retry: RetryPolicy) -> Graph {
+    let config = GraphConfig {
+        base_url: standin.base_url.clone(),
+        authority_host: standin.authority_host.clone(),
+        client_id: CLIENT_ID.into(),
+        client_secret: SecretString::from(secret),
+        retry,
+    };
+    Graph::new(
+        config,
+        reqwest::Client::new(),
+        Arc::new(MemoryCache::new(Arc::new(SystemClock))),
+    )
+}
+
+fn client(standin: &GraphStandIn) -> Graph {
+    client_with(standin, standin.client_secret(), fast(4))
+}
+
+/// A consented tenant with users `u0..u{users}`.
+fn tenant(standin: &GraphStandIn, users: usize) -> TenantId {
+    let id = TenantId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    standin.add_tenant(id.as_str(), true);
+    for i in 0..users {
+        standin.add_user(
+            id.as_str(),
+            &format!("u{i}"),
+            &format!("User {i}"),
+            Some("Sales"),
+            Some("FR"),
+            None,
+        );
+    }
+    id
+}
+
+fn group_body(nick: &str, owner: &str) -> serde_json::Value {
+    json!({"displayName": nick, "mailNickname": nick, "description": "d", "groupTypes": ["Unified"],
+        "mailEnabled": true, "securityEnabled": false, "visibility": "Private",
+        "owners@odata.bind": [format!("https://graph.microsoft.com/v1.0/users('{owner}')")]})
+}
+
+#[tokio::test]
+async fn one_token_per_tenant_is_fetched_and_reused() {
+    let standin = GraphStandIn::start().await;
+    let (a, b) = (tenant(&standin, 1), tenant(&standin, 1));
+    let graph = client(&standin);
+    for t in [&a, &a, &b, &b] {
+        let user = graph.get(t, "/users/u0").await.unwrap();
+        assert_eq!(user["displayName"], "User 0");
+    }
+    assert_eq!(graph.stats().tokens, 2);
+    assert_eq!(standin.count().tokens, 2);
+    assert_eq!(graph.stats().requests, 4);
+}
+
+#[tokio::test]
+async fn an_unknown_tenant_or_a_wrong_secret_is_a_token_error_for_good() {
+    let standin = GraphStandIn::start().await;
+    let unknown = TenantId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    let err = client(&standin)
+        .get(&unknown, "/users/u0")
+        .await
+        .unwrap_err();
+    let GraphError::Token {
+        status, message, ..
+    } = &err
+    else {
+        panic!("a token error: {err:?}")
+    };
+    assert_eq!(*status, Some(400));
+    assert!(message.starts_with("AADSTS90002"), "{message}");
+    assert!(!err.is_transient());
+
+    let known = tenant(&standin, 1);
+    let wrong = client_with(&standin, "not-the-secret".into(), fast(4));
+    let err = wrong.get(&known, "/users/u0").await.unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Token { code, .. } if code == "invalid_client"),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    assert_eq!(
+        standin.count().http,
+        0,
+        "nothing reaches Graph without a token"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_that_has_not_consented_is_refused_for_good() {
+    let standin = GraphStandIn::start().await;
+    let id = TenantId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    standin.add_tenant(id.as_str(), false);
+    let err = client(&standin).get(&id, "/groups").await.unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Http { status: 403, code, .. } if code == "Authorization_RequestDenied"),
+        "{err:?}"
+    );
+    assert!(!err.is_transient() && !err.is_not_found());
+}
+
+#[tokio::test]
+async fn get_all_follows_next_links_across_pages_and_filters_work() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 1);
+    let graph = client(&standin);
+    for i in 0..5 {
+        let res = graph
+            .send(
+                &t,
+                Method::POST,
+                "/groups",
+                Some(&group_body(&format!("g{i}"), "u0")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status, 201);
+    }
+    standin.set_page_size(2);
+    standin.reset_counts();
+    let all = graph
+        .get_all(&t, "/groups?$select=id,mailNickname")
+        .await
+        .unwrap();
+    let nicks: Vec<_> = all
+        .iter()
+        .map(|g| g["mailNickname"].as_str().unwrap())
+        .collect();
+    assert_eq!(nicks, ["g0", "g1", "g2", "g3", "g4"]);
+    assert!(all[0].get("displayName").is_none(), "$select honoured");
+    let pages = standin.requests();
+    assert_eq!(pages.len(), 3);
+    assert!(pages[2].query.contains("$skiptoken=4"), "{:?}", pages[2]);
+
+    let found = graph
+        .get(&t, "/groups?$filter=mailNickname eq 'g3'&$select=id")
+        .await
+        .unwrap();
+    assert_eq!(found["value"].as_array().unwrap().len(), 1);
+    let err = graph
+        .send(&t, Method::POST, "/groups", Some(&group_body("g3", "u0")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Http { status: 400, message, .. } if message.contains("mailNickname already exists"))
+    );
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_zero_is_retried_and_counted() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 1);
+    let graph = client(&standin);
+    standin.fail_next("GET", "/users/u0", 429, 2);
+    graph.get(&t, "/users/u0").await.unwrap();
+    let stats = graph.stats();
+    assert_eq!((stats.requests, stats.throttled, stats.retries), (3, 2, 2));
+    assert_eq!(standin.count().throttled, 2);
+
+    standin.fail_next("GET", "/users/u0", 503, 1);
+    standin.fail_next("GET", "/users/u0", 504, 1);
+    graph.get(&t, "/users/u0").await.unwrap();
+    assert_eq!(graph.stats().throttled, 3, "503 is a throttle, 504 is not");
+
+    standin.fail_next("GET", "/users/u0", 500, 1);
+    let err = graph.get(&t, "/users/u0").await.unwrap_err();
+    assert!(
+        err.is_transient() && err.status() == Some(500),
+        "500 is not retried in the call: {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_of_one_second_is_waited_out() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 1);
+    let graph = client(&standin);
+    standin.set_throttle(1.0, 1);
+    let call = tokio::spawn({
+        let (graph, t) = (graph.clone(), t.clone());
+        async move { graph.get(&t, "/users/u0").await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    standin.set_throttle(0.0, 0);
+    call.await.unwrap().unwrap();
+    let seen = standin.requests();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].status, 429);
+    assert!(seen[1].at.duration_since(seen[0].at) >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_throttle_storm_beyond_the_policy_gives_a_transient_throttled_error() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 1);
+    let graph = client_with(&standin, standin.client_secret(), fast(3));
+    standin.set_throttle(1.0, 0);
+    let err = graph.get(&t, "/users/u0").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GraphError::Throttled {
+                status: 429,
+                attempts: 3
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(standin.count().http, 3);
+
+    // A Retry-After beyond the policy's limit is not waited out.
+    standin.set_throttle(1.0, 3600);
+    let err = graph.get(&t, "/users/u0").await.unwrap_err();
+    assert!(
+        matches!(err, GraphError::Throttled { attempts: 1, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_of_45_goes_in_three_posts_and_answers_in_request_order() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 45);
+    let graph = client(&standin);
+    let requests = (0..45)
+        .map(|i| BatchRequest::get(format!("r{i}"), format!("/users/u{i}")))
+        .collect();
+    let answers = graph.batch(&t, requests).await.unwrap();
+    assert_eq!(answers.len(), 45);
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.id, format!("r{i}"));
+        assert!(answer.is_success());
+        assert_eq!(answer.body["id"], format!("u{i}"));
+    }
+    let counts = standin.count();
+    assert_eq!((counts.http, counts.batched), (3, 45));
+    let stats = graph.stats();
+    assert_eq!((stats.requests, stats.batched), (3, 45));
+}
+
+#[tokio::test]
+async fn throttled_sub_requests_are_sent_again_until_they_pass() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 20);
+    let graph = client_with(&standin, standin.client_secret(), fast(12));
+    standin.set_throttle(0.3, 0);
+    let requests = (0..20)
+        .map(|i| BatchRequest::get(i.to_string(), format!("/users/u{i}")))
+        .collect();
+    let answers = graph.batch(&t, requests).await.unwrap();
+    assert!(answers.iter().all(|a| a.is_success()), "{answers:?}");
+    let (stats, counts) = (graph.stats(), standin.count());
+    assert!(stats.throttled > 0);
+    assert_eq!(stats.throttled, counts.throttled);
+    assert_eq!(stats.batched, counts.batched);
+    assert!(counts.batched > 20);
+}
+
+#[tokio::test]
+async fn a_failed_dependency_is_answered_424_and_returned_for_the_caller() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 1);
+    let graph = client(&standin);
+    let requests = vec![
+        BatchRequest::post("bad", "/groups", json!({"displayName": "no nickname"})),
+        BatchRequest::get("after", "/users/u0").depends_on("bad"),
+        BatchRequest::get("alone", "/users/u0"),
+        BatchRequest::get("missing", "/users/nobody"),
+    ];
+    let answers = graph.batch(&t, requests).await.unwrap();
+    let statuses: Vec<_> = answers.iter().map(|a| (a.id.as_str(), a.status)).collect();
+    assert_eq!(
+        statuses,
+        [
+            ("bad", 400),
+            ("after", 424),
+            ("alone", 200),
+            ("missing", 404)
+        ]
+    );
+    assert!(matches!(
+        answers[0].error(),
+        Some(GraphError::Http { status: 400, .. })
+    ));
+    assert!(answers[3].error().unwrap().is_not_found());
+    assert!(answers[2].error().is_none());
+}
+
+#[tokio::test]
+async fn a_team_is_made_from_a_group_once_its_operation_succeeds() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 2);
+    let graph = client(&standin);
+    let group = graph
+        .send(
+            &t,
+            Method::POST,
+            "/groups",
+            Some(&group_body("sales", "u0")),
+        )
+        .await
+        .unwrap();
+    let group_id = group.body["id"].as_str().unwrap().to_owned();
+    let team_body = json!({
+        "template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')",
+        "group@odata.bind": format!("https://graph.microsoft.com/v1.0/groups('{group_id}')"),
+    });
+    let created = graph
+        .send(&t, Method::POST, "/teams", Some(&team_body))
+        .await
+        .unwrap();
+    assert_eq!(created.status, 202);
+    assert_eq!(
+        created.content_location.as_deref(),
+        Some(format!("/teams('{group_id}')").as_str())
+    );
+    let operation = created.location.unwrap();
+    let team_path = format!("/teams/{group_id}");
+    assert!(graph.get(&t, &team_path).await.unwrap_err().is_not_found());
+    let first = graph.get(&t, &operation).await.unwrap();
+    assert_eq!(first["status"], "inProgress");
+    let second = graph.get(&t, &operation).await.unwrap();
+    assert_eq!(
+        (
+            second["status"].as_str(),
+            second["targetResourceId"].as_str()
+        ),
+        (Some("succeeded"), Some(group_id.as_str()))
+    );
+    assert_eq!(
+        graph.get(&t, &team_path).await.unwrap()["displayName"],
+        "sales"
+    );
+    let again = graph
+        .send(&t, Method::POST, "/teams", Some(&team_body))
+        .await
+        .unwrap_err();
+    assert_eq!(again.status(), Some(409));
+
+    let photo = graph
+        .put_bytes(
+            &t,
+            &format!("/groups/{group_id}/photo/$value"),
+            "image/png",
+            vec![0x89, b'P', b'N', b'G'],
+        )
+        .await
+        .unwrap();
+    assert_eq!(photo.status, 204);
+    let channels = graph
+        .get_all(&t, &format!("{team_path}/channels"))
+        .await
+        .unwrap();
+    assert_eq!(channels[0]["displayName"], "General");
+
+    let snapshot = standin.teams(t.as_str());
+    assert_eq!(snapshot.len(), 1);
+    let team = &snapshot[0];
+    assert!(team.is_team);
+    assert_eq!(team.owners, ["u0"]);
+    assert_eq!(team.members, ["u0"], "owners are members of a team");
+    assert_eq!(team.photo, Some(("image/png".to_owned(), 4)));
+    assert_eq!(team.channels.len(), 1);
+}
