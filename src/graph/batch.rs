@@ -303,12 +303,18 @@ impl Graph {
                 let wire: Vec<Value> = chunk.iter().map(|&c| subset[c].to_wire(&sent)).collect();
                 let body = json!({"requests": wire});
                 self.inner.stats.batched.add(chunk.len() as u64);
+                // The $batch POST may be sent again after a 502/504 when
+                // every request in it may be.
+                let idempotent = chunk
+                    .iter()
+                    .all(|&c| subset[c].method != reqwest::Method::POST);
                 let res = self
-                    .execute(
+                    .execute_with(
                         tenant,
                         reqwest::Method::POST,
                         url.clone(),
                         Payload::Json(&body),
+                        idempotent,
                     )
                     .await?;
                 let mut by_id = parse_responses(&res.body)?;

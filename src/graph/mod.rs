@@ -217,8 +217,12 @@ impl Graph {
             .await
     }
 
-    /// One request with the retry policy: 429/502/503/504 and transport
-    /// errors are sent again (after `Retry-After`, else back-off); a 401
+    /// One request with the retry policy: 429/503 are sent again (after
+    /// `Retry-After`, else back-off); so are 502/504 and transport errors,
+    /// unless the request is not `idempotent` and may have been carried out
+    /// (Graph does answer 504 for a team it created: sending the POST again
+    /// would make a second one, or fail on the first one's mailNickname).
+    /// A POST that never reached Graph (no connection) is sent again. A 401
     /// with a cached token fetches a new token once.
     async fn execute(
         &self,
@@ -226,6 +230,19 @@ impl Graph {
         method: reqwest::Method,
         url: Url,
         payload: Payload<'_>,
+    ) -> Result<GraphResponse, GraphError> {
+        let idempotent = method != reqwest::Method::POST;
+        self.execute_with(tenant, method, url, payload, idempotent)
+            .await
+    }
+
+    async fn execute_with(
+        &self,
+        tenant: &TenantId,
+        method: reqwest::Method,
+        url: Url,
+        payload: Payload<'_>,
+        idempotent: bool,
     ) -> Result<GraphResponse, GraphError> {
         let policy = self.inner.config.retry;
         let stats = &self.inner.stats;
@@ -255,8 +272,9 @@ impl Graph {
             let res = match request.send().await {
                 Ok(res) => res,
                 Err(e) => {
+                    let unsent = e.is_connect();
                     let error = e.without_url().to_string();
-                    if attempt >= max_attempts {
+                    if attempt >= max_attempts || !(idempotent || unsent) {
                         return Err(GraphError::Transport(error));
                     }
                     let wait = policy.backoff(attempt);
@@ -306,7 +324,9 @@ impl Graph {
             if retry::is_throttle(status) {
                 stats.throttled.inc();
             }
-            if !retry::is_retryable(status) {
+            let retryable =
+                retry::is_throttle(status) || (idempotent && retry::is_retryable(status));
+            if !retryable {
                 return Err(GraphError::from_answer(status, &body));
             }
             let wait = retry_after.unwrap_or_else(|| policy.backoff(attempt));
