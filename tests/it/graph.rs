@@ -392,3 +392,180 @@ async fn a_team_is_made_from_a_group_once_its_operation_succeeds() {
     assert_eq!(team.photo, Some(("image/png".to_owned(), 4)));
     assert_eq!(team.channels.len(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_callers_share_one_token_fetch_and_a_refused_token_is_replaced_once() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 1);
+    let graph = client(&standin);
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (graph, t) = (graph.clone(), t.clone());
+            tokio::spawn(async move { graph.get(&t, "/users/u0").await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(standin.count().tokens, 1);
+
+    standin.revoke_tokens();
+    graph.get(&t, "/users/u0").await.unwrap();
+    assert_eq!(standin.count().tokens, 2);
+    let statuses: Vec<_> = standin
+        .requests()
+        .iter()
+        .rev()
+        .take(2)
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(statuses, [200, 401]);
+}
+
+#[tokio::test]
+async fn the_stand_in_builds_teams_the_way_graph_does() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 3);
+    standin.add_catalog_app(t.as_str(), "app-1", "Our app");
+    standin.set_operation_polls(0);
+    let graph = client(&standin);
+    let direct = json!({
+        "template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')",
+        "displayName": "Sales & Co", "description": "d", "visibility": "public",
+        "guestSettings": {"allowCreateUpdateChannels": false},
+        "members": [{"@odata.type": "#microsoft.graph.aadUserConversationMember", "roles": ["owner"],
+            "user@odata.bind": "https://graph.microsoft.com/v1.0/users('u0')"}],
+    });
+    // Graph sometimes reports a failure for a team it did create.
+    standin.fail_after_create(1);
+    let err = graph
+        .send(&t, Method::POST, "/teams", Some(&direct))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(504));
+    let made = standin.teams(t.as_str());
+    assert_eq!(made.len(), 1);
+    assert_eq!(
+        (made[0].mail_nickname.as_str(), made[0].visibility.as_str()),
+        ("SalesCo", "Public")
+    );
+    assert_eq!(made[0].allow_guests, Some(false));
+    let team = format!("/teams/{}", made[0].group_id);
+
+    let add = json!({"values": [
+        {"@odata.type": "microsoft.graph.aadUserConversationMember", "roles": [],
+            "user@odata.bind": "https://graph.microsoft.com/v1.0/users('u1')"},
+        {"@odata.type": "microsoft.graph.aadUserConversationMember", "roles": [],
+            "user@odata.bind": "https://graph.microsoft.com/v1.0/users('ghost')"}]});
+    let added = graph
+        .send(&t, Method::POST, &format!("{team}/members/add"), Some(&add))
+        .await
+        .unwrap();
+    assert!(added.body["value"][0]["error"].is_null());
+    assert_eq!(added.body["value"][1]["error"]["code"], "NotFound");
+
+    let channel = json!({"displayName": "Deals", "description": "d", "membershipType": "standard"});
+    let made = graph
+        .send(
+            &t,
+            Method::POST,
+            &format!("{team}/channels"),
+            Some(&channel),
+        )
+        .await
+        .unwrap();
+    let channel_id = made.body["id"].as_str().unwrap().to_owned();
+    let dup = json!({"displayName": "deals"});
+    let err = graph
+        .send(&t, Method::POST, &format!("{team}/channels"), Some(&dup))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Http { code, .. } if code == "NameAlreadyExists"),
+        "{err:?}"
+    );
+
+    let tab = json!({"displayName": "Wiki page",
+        "teamsApp@odata.bind": "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps('com.microsoft.teamspace.tab.web')",
+        "configuration": {"contentUrl": "https://example.test", "websiteUrl": "https://example.test"}});
+    let tabs = format!("{team}/channels/{channel_id}/tabs");
+    graph
+        .send(&t, Method::POST, &tabs, Some(&tab))
+        .await
+        .unwrap();
+    let listed = graph
+        .get_all(&t, &format!("{tabs}?$expand=teamsApp"))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed[0]["teamsApp"]["id"],
+        "com.microsoft.teamspace.tab.web"
+    );
+
+    let install = |app: &str| json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps('{app}')")});
+    let apps = format!("{team}/installedApps");
+    graph
+        .send(&t, Method::POST, &apps, Some(&install("app-1")))
+        .await
+        .unwrap();
+    let again = graph
+        .send(&t, Method::POST, &apps, Some(&install("app-1")))
+        .await
+        .unwrap_err();
+    assert_eq!(again.status(), Some(409));
+    let unknown = graph
+        .send(&t, Method::POST, &apps, Some(&install("nope")))
+        .await
+        .unwrap_err();
+    assert!(unknown.is_not_found());
+
+    let snapshot = &standin.teams(t.as_str())[0];
+    assert_eq!(snapshot.members, ["u0", "u1"]);
+    assert_eq!(
+        snapshot.installed_apps.len(),
+        2,
+        "the built-in app and ours"
+    );
+    let deals = &snapshot.channels[1];
+    assert_eq!(
+        deals.tabs,
+        [(
+            "Wiki page".to_owned(),
+            "https://example.test".to_owned(),
+            "com.microsoft.teamspace.tab.web".to_owned()
+        )]
+    );
+
+    // Inner throttles carry their own Retry-After.
+    standin.fail_next("GET", "/users/u2", 429, 10);
+    let answers = graph
+        .batch(&t, vec![BatchRequest::get("1", "/users/u2")])
+        .await
+        .unwrap();
+    assert_eq!(answers[0].status, 429);
+    assert_eq!(answers[0].header("Retry-After"), Some("0"));
+    assert!(matches!(
+        answers[0].error(),
+        Some(GraphError::Throttled { status: 429, .. })
+    ));
+}
+
+#[tokio::test]
+async fn gateway_failures_are_retried_for_reads_but_not_for_creates() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 1);
+    let graph = client(&standin);
+    standin.fail_next("GET", "/users/u0", 504, 1);
+    graph.get(&t, "/users/u0").await.unwrap();
+    standin.fail_after_create(1);
+    let err = graph
+        .send(&t, Method::POST, "/groups", Some(&group_body("once", "u0")))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient() && err.status() == Some(504), "{err:?}");
+    assert_eq!(
+        standin.teams(t.as_str()).len(),
+        1,
+        "created once, not twice"
+    );
+}

@@ -325,6 +325,12 @@ impl GraphStandIn {
         self.state().delay = d;
     }
 
+    /// Forgets every token it issued (as after a secret rotation or a
+    /// consent change): cached tokens are then answered 401.
+    pub fn revoke_tokens(&self) {
+        self.state().tokens.clear();
+    }
+
     pub fn requests(&self) -> Vec<Seen> {
         self.state().seen.clone()
     }
