@@ -15,6 +15,7 @@ use crate::bot::openid::KeySource;
 use crate::bot::{Bot, Inbound};
 use crate::config::{RunMode, Settings};
 use crate::governance::tenants::Tenants;
+use crate::graph::{Graph, GraphConfig, RetryPolicy};
 use crate::platform::blobs::Blobs;
 use crate::platform::cache::Cache;
 use crate::platform::clock::{Clock, SystemClock};
@@ -56,6 +57,9 @@ pub struct AppInner {
     pub stripe_secrets: Option<Vec<SecretString>>,
     /// Links into the product (its tabs and pages) for cards.
     pub links: AppLinks,
+    /// Microsoft Graph in customer tenants, when the app has credentials
+    /// (`GRAPH_CLIENT_ID`/`GRAPH_CLIENT_SECRET`, or the bot's identity).
+    pub graph: Option<Graph>,
 }
 
 /// A cheap handle on the app, cloned into every request.
@@ -96,7 +100,9 @@ impl App {
             settings.teams_app_id.clone(),
             settings.public_hostname.as_deref(),
         );
+        let graph = graph_from_settings(&settings, &s);
         App(Arc::new(AppInner {
+            graph,
             links,
             bot,
             settings,
@@ -111,6 +117,22 @@ impl App {
             stripe_secrets,
         }))
     }
+}
+
+fn graph_from_settings(settings: &Settings, s: &Services) -> Option<Graph> {
+    let (Some(client_id), Some(secret)) =
+        (&settings.graph_client_id, &settings.graph_client_secret)
+    else {
+        return None;
+    };
+    let config = GraphConfig {
+        base_url: settings.graph_base_url.clone(),
+        authority_host: settings.entra_authority_host.clone(),
+        client_id: client_id.clone(),
+        client_secret: secret.clone(),
+        retry: RetryPolicy::default(),
+    };
+    Some(Graph::new(config, s.http.clone(), s.cache.clone()))
 }
 
 impl Services {

@@ -75,6 +75,11 @@ pub struct Settings {
     pub bot: BotSettings,
     pub graph_base_url: Url,
     pub entra_authority_host: Url,
+    /// The app registration that acts in customer tenants through Graph
+    /// (`GRAPH_CLIENT_ID`, `GRAPH_CLIENT_SECRET`); the bot's own identity
+    /// when absent, as most Teams apps use one registration for both.
+    pub graph_client_id: Option<String>,
+    pub graph_client_secret: Option<SecretString>,
     pub stripe_webhook_secret: Option<SecretString>,
     pub stripe_api_key: Option<SecretString>,
     pub intercom_identity_secret: Option<SecretString>,
@@ -238,6 +243,9 @@ impl Settings {
             appinsights_connection_string: secret("APPLICATIONINSIGHTS_CONNECTION_STRING"),
             bot,
             graph_base_url: url("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0")?,
+            graph_client_id: get("GRAPH_CLIENT_ID").or_else(|| get("MicrosoftAppId")),
+            graph_client_secret: secret("GRAPH_CLIENT_SECRET")
+                .or_else(|| secret("MicrosoftAppPassword")),
             entra_authority_host,
             stripe_webhook_secret,
             stripe_api_key: secret("STRIPE_API_KEY"),

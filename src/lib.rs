@@ -2,6 +2,7 @@
 //! Functions custom handler. `main.rs` parses the command line; everything
 //! else lives here. See `shared/DESIGN.md` for the map.
 
+pub mod admin;
 pub mod app;
 pub mod billing;
 pub mod bot;

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use salestim::admin;
 use salestim::app::App;
 use salestim::config::{RunMode, Settings, read_local_settings};
+use salestim::governance::people::Person;
 use salestim::ids::TenantId;
 use salestim::server::{self, LocalLayout};
 
@@ -42,6 +44,44 @@ enum Command {
         #[arg(long, default_value = "local.settings.json", global = true)]
         settings: PathBuf,
     },
+    /// Manage a tenant's team templates (operators).
+    Template {
+        #[command(subcommand)]
+        action: TemplateAction,
+        #[arg(long, default_value = "local.settings.json", global = true)]
+        settings: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateAction {
+    /// Create or replace a template from a JSON file (checked, versioned).
+    Put {
+        tenant_id: String,
+        template_id: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// A PNG or JPEG set as the picture of every team made from it.
+        #[arg(long)]
+        icon: Option<PathBuf>,
+    },
+    /// List a tenant's templates.
+    List { tenant_id: String },
+    /// Print a template as JSON.
+    Show {
+        tenant_id: String,
+        template_id: String,
+    },
+    /// Stop offering a template (requests made from it keep it).
+    Retire {
+        tenant_id: String,
+        template_id: String,
+    },
+    /// Offer a retired template again.
+    Activate {
+        tenant_id: String,
+        template_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -56,6 +96,39 @@ enum TenantAction {
     Show { tenant_id: String },
     /// List every tenant.
     List,
+    /// Change a tenant's onboarding state and policies.
+    Set {
+        tenant_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Whether a tenant admin granted the app consent.
+        #[arg(long, value_parser = ["granted", "revoked"])]
+        consent: Option<String>,
+        /// A JSON file with the whole policies document (naming, reminders, escalation, expiry).
+        #[arg(long)]
+        policies: Option<PathBuf>,
+        /// A JSON file with the tenant's naming policy.
+        #[arg(long)]
+        naming: Option<PathBuf>,
+        /// Remind approvers of a request waiting this many hours.
+        #[arg(long)]
+        reminder_hours: Option<u32>,
+        /// Escalate a request still waiting this many hours...
+        #[arg(long)]
+        escalate_hours: Option<u32>,
+        /// ...to this person (Entra object id)...
+        #[arg(long)]
+        escalate_to: Option<String>,
+        /// ...shown with this name.
+        #[arg(long, default_value = "")]
+        escalate_name: String,
+        /// Turn escalation off.
+        #[arg(long)]
+        no_escalation: bool,
+        /// Expiry, in days, of teams whose template names none.
+        #[arg(long)]
+        default_expiry_days: Option<u32>,
+    },
 }
 
 fn local_settings(path: &std::path::Path) -> Result<Settings, String> {
@@ -105,6 +178,13 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("{e:#}"))?;
                 tenant_command(&app, action).await
             }
+            Some(Command::Template { action, settings }) => {
+                server::init_tracing(RunMode::Local);
+                let app = App::build(local_settings(&settings)?)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                template_command(&app, action).await
+            }
         }
     });
     match result {
@@ -114,6 +194,44 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn template_command(app: &App, action: TemplateAction) -> Result<(), String> {
+    let parse = |id: &str| TenantId::parse(id).map_err(|e| e.to_string());
+    let out = match action {
+        TemplateAction::Put {
+            tenant_id,
+            template_id,
+            file,
+            icon,
+        } => {
+            admin::template_put(
+                app,
+                &parse(&tenant_id)?,
+                &template_id,
+                &file,
+                icon.as_deref(),
+            )
+            .await?
+        }
+        TemplateAction::List { tenant_id } => {
+            admin::template_list(app, &parse(&tenant_id)?).await?
+        }
+        TemplateAction::Show {
+            tenant_id,
+            template_id,
+        } => admin::template_show(app, &parse(&tenant_id)?, &template_id).await?,
+        TemplateAction::Retire {
+            tenant_id,
+            template_id,
+        } => admin::template_activate(app, &parse(&tenant_id)?, &template_id, false).await?,
+        TemplateAction::Activate {
+            tenant_id,
+            template_id,
+        } => admin::template_activate(app, &parse(&tenant_id)?, &template_id, true).await?,
+    };
+    println!("{out}");
+    Ok(())
 }
 
 async fn tenant_command(app: &App, action: TenantAction) -> Result<(), String> {
@@ -150,6 +268,33 @@ async fn tenant_command(app: &App, action: TenantAction) -> Result<(), String> {
                 "{}",
                 serde_json::to_string_pretty(&out).expect("serialisable")
             );
+        }
+        TenantAction::Set {
+            tenant_id,
+            name,
+            consent,
+            policies,
+            naming,
+            reminder_hours,
+            escalate_hours,
+            escalate_to,
+            escalate_name,
+            no_escalation,
+            default_expiry_days,
+        } => {
+            let id = parse(&tenant_id)?;
+            let changes = admin::TenantChanges {
+                name,
+                consent: consent.map(|c| c == "granted"),
+                policies: policies.as_deref().map(admin::policies_file).transpose()?,
+                naming: naming.as_deref().map(admin::naming_file).transpose()?,
+                reminder_hours,
+                escalate_hours,
+                escalate_to: escalate_to.map(|id| Person::new(id, escalate_name)),
+                no_escalation,
+                default_expiry_days,
+            };
+            println!("{}", admin::tenant_set(app, &id, changes).await?);
         }
         TenantAction::List => {
             for (id, tenant) in app.tenants.list().await.map_err(|e| e.to_string())? {

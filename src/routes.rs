@@ -103,6 +103,27 @@ pub static ROUTES: &[Route] = &[
             handler: |app, req| Box::pin(functions::billing_dunning::run(app, req)),
         },
     },
+    Route {
+        function: "ProvisionTeam",
+        trigger: Trigger::Queue {
+            queue: functions::provision_team::QUEUE,
+            handler: |app, req| Box::pin(functions::provision_team::run(app, req)),
+        },
+    },
+    Route {
+        function: "ProvisionTeamPoison",
+        trigger: Trigger::Queue {
+            queue: functions::provision_team::POISON_QUEUE,
+            handler: |app, req| Box::pin(functions::provision_team::run_poison(app, req)),
+        },
+    },
+    Route {
+        function: "RequestReminders",
+        trigger: Trigger::Timer {
+            schedule: functions::request_reminders::SCHEDULE,
+            handler: |app, req| Box::pin(functions::request_reminders::run(app, req)),
+        },
+    },
 ];
 
 /// The queues the app's queue functions read (and so the app writes to).

@@ -9,6 +9,7 @@ pub mod connector;
 pub mod conversations;
 pub mod gate;
 pub mod invokes;
+pub mod notify;
 pub mod openid;
 
 use crate::config::AUTH_DISABLED_WARNING;

@@ -6,4 +6,6 @@ pub mod billing_events;
 pub mod bot_messages;
 pub mod bot_outbox;
 pub mod health;
+pub mod provision_team;
+pub mod request_reminders;
 pub mod stripe_webhook;

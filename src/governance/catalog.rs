@@ -17,7 +17,7 @@ pub const MAX_PAGE: usize = 25;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
     Team(TeamRecord),
-    Template(StoredTemplate),
+    Template(Box<StoredTemplate>),
 }
 
 impl Entry {
@@ -98,7 +98,7 @@ pub async fn search(
         templates::list_active(docs, tenant)
             .await?
             .into_iter()
-            .map(Entry::Template),
+            .map(|t| Entry::Template(Box::new(t))),
     );
     Ok(rank(entries, text, skip, count))
 }
@@ -124,16 +124,15 @@ mod tests {
     }
 
     fn template(name: &str) -> Entry {
-        Entry::Template(StoredTemplate {
+        Entry::Template(Box::new(StoredTemplate {
             id: name.to_lowercase(),
             template: Template {
                 name: name.into(),
-                description: String::new(),
                 version: 1,
-                approvers: vec![],
                 active: true,
+                ..Template::default()
             },
-        })
+        }))
     }
 
     fn names(page: &Page) -> Vec<&str> {

@@ -4,8 +4,10 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod directory;
 pub mod naming;
 pub mod people;
+pub mod provisioning;
 pub mod requests;
 pub mod teams;
 pub mod templates;

@@ -82,6 +82,57 @@ impl Default for NamingPolicy {
     }
 }
 
+impl NamingPolicy {
+    /// What is wrong with the policy, for the operator saving it.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.max_length == 0 || self.max_length > MAX_DISPLAY_NAME {
+            problems.push(format!(
+                "The naming policy's maximum length is 1 to {MAX_DISPLAY_NAME}."
+            ));
+        }
+        if self.blocked_words.iter().any(|b| b.word.trim().is_empty()) {
+            problems.push("A blocked word cannot be empty.".to_owned());
+        }
+        for part in self.prefix.iter().chain(&self.suffix) {
+            if let Part::Text(text) = part
+                && text.chars().any(char::is_control)
+            {
+                problems.push("Prefix and suffix text cannot hold control characters.".to_owned());
+            }
+        }
+        problems
+    }
+
+    /// This (the tenant's) policy with a template's added inside it: the
+    /// tenant's prefix first and its suffix last, both lists of blocked
+    /// words, and the smaller maximum.
+    pub fn with(&self, inner: Option<&NamingPolicy>) -> NamingPolicy {
+        let Some(inner) = inner else {
+            return self.clone();
+        };
+        NamingPolicy {
+            prefix: self.prefix.iter().chain(&inner.prefix).cloned().collect(),
+            suffix: inner.suffix.iter().chain(&self.suffix).cloned().collect(),
+            blocked_words: self
+                .blocked_words
+                .iter()
+                .chain(&inner.blocked_words)
+                .cloned()
+                .collect(),
+            max_length: self.max_length.min(inner.max_length),
+        }
+    }
+
+    /// Whether the policy uses `attribute` (so it must be looked up).
+    pub fn uses(&self, attribute: Attribute) -> bool {
+        self.prefix
+            .iter()
+            .chain(&self.suffix)
+            .any(|p| *p == Part::Attribute(attribute))
+    }
+}
+
 /// The requester's and the template's attributes the policy may use.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Attributes {

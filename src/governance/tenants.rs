@@ -8,6 +8,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::naming::NamingPolicy;
+use super::people::Person;
 use crate::ids::TenantId;
 use crate::platform::clock::Clock;
 use crate::platform::documents::{Container, Document, Documents, Query};
@@ -22,6 +24,102 @@ pub struct Tenant {
     pub display_name: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(default)]
+    pub onboarding: Onboarding,
+    #[serde(default)]
+    pub settings: TenantSettings,
+}
+
+/// How far the tenant has come in letting the platform act in it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Onboarding {
+    /// A tenant admin granted the platform's app its Graph permissions
+    /// (admin consent); without it nothing is provisioned.
+    #[serde(default)]
+    pub admin_consent: bool,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub consented_at: Option<OffsetDateTime>,
+    /// Which app registration acts in the tenant. Only the platform's own
+    /// multi-tenant app (`GRAPH_CLIENT_ID`) exists today.
+    #[serde(default = "platform_app")]
+    pub credentials: String,
+}
+
+fn platform_app() -> String {
+    "platform".to_owned()
+}
+
+/// The tenant's governance policies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantSettings {
+    /// Applies to every team (mirrors the tenant's Entra group naming
+    /// policy, so Graph never refuses a name the product accepted).
+    #[serde(default)]
+    pub naming: NamingPolicy,
+    /// A request waiting this long for its approvers gets one reminder.
+    #[serde(default = "reminder_hours")]
+    pub reminder_after_hours: u32,
+    /// Then, this long after it began waiting, it is escalated once to
+    /// `escalate_to` (added as an approver of the waiting stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after_hours: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<Person>,
+    /// Expiry for teams whose template names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_expiry_days: Option<u32>,
+}
+
+fn reminder_hours() -> u32 {
+    48
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        TenantSettings {
+            naming: NamingPolicy::default(),
+            reminder_after_hours: reminder_hours(),
+            escalate_after_hours: None,
+            escalate_to: None,
+            default_expiry_days: None,
+        }
+    }
+}
+
+impl TenantSettings {
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = self.naming.problems();
+        if self.reminder_after_hours == 0 {
+            problems.push("The reminder period is at least 1 hour.".to_owned());
+        }
+        match (self.escalate_after_hours, &self.escalate_to) {
+            (Some(h), Some(_)) if h <= self.reminder_after_hours => problems
+                .push("Escalation comes after the reminder (more hours than it).".to_owned()),
+            (Some(_), None) => problems.push("Escalation needs someone to escalate to.".to_owned()),
+            (None, Some(_)) => {
+                problems.push("Escalation needs the hours after which it happens.".to_owned())
+            }
+            _ => {}
+        }
+        if let Some(p) = &self.escalate_to
+            && uuid::Uuid::parse_str(&p.aad_object_id).is_err()
+        {
+            problems.push(format!(
+                "\"{}\" is not an Entra object id.",
+                p.aad_object_id
+            ));
+        }
+        if self.default_expiry_days == Some(0) {
+            problems.push("Expiry is at least 1 day (or none).".to_owned());
+        }
+        problems
+    }
 }
 
 #[derive(Clone)]
@@ -36,6 +134,10 @@ pub enum TenantError {
     Exists(TenantId),
     #[error("a tenant needs a display name of 1 to 256 characters")]
     BadName,
+    #[error("tenant {0} is not registered")]
+    Unknown(TenantId),
+    #[error("the settings are not valid: {}", .0.join(" "))]
+    Invalid(Vec<String>),
     #[error(transparent)]
     Platform(#[from] PlatformError),
 }
@@ -64,6 +166,8 @@ impl Tenants {
         let tenant = Tenant {
             display_name: display_name.to_owned(),
             created_at: self.clock.now(),
+            onboarding: Onboarding::default(),
+            settings: TenantSettings::default(),
         };
         let doc = Document::new(id, TENANT_TYPE, TENANT_DOC_ID, &tenant)?;
         match self.docs.create(Container::Tenants, &doc).await {
@@ -71,6 +175,39 @@ impl Tenants {
             Err(PlatformError::Conflict) => Err(TenantError::Exists(id.clone())),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Changes a tenant under its ETag (retried when someone else wrote in
+    /// between); `change` sees the current tenant each time.
+    pub async fn update(
+        &self,
+        id: &TenantId,
+        change: impl Fn(&mut Tenant, OffsetDateTime) -> Result<(), TenantError>,
+    ) -> Result<Tenant, TenantError> {
+        for _ in 0..5 {
+            let Some(doc) = self.docs.get(Container::Tenants, id, TENANT_DOC_ID).await? else {
+                return Err(TenantError::Unknown(id.clone()));
+            };
+            let etag = doc.etag.clone().ok_or_else(|| {
+                PlatformError::backend("documents", "a read document has no ETag")
+            })?;
+            let mut tenant: Tenant = doc.parse()?;
+            change(&mut tenant, self.clock.now())?;
+            if tenant.display_name.trim().is_empty() || tenant.display_name.chars().count() > 256 {
+                return Err(TenantError::BadName);
+            }
+            let problems = tenant.settings.problems();
+            if !problems.is_empty() {
+                return Err(TenantError::Invalid(problems));
+            }
+            let doc = Document::new(id, TENANT_TYPE, TENANT_DOC_ID, &tenant)?;
+            match self.docs.replace(Container::Tenants, &doc, &etag).await {
+                Ok(_) => return Ok(tenant),
+                Err(PlatformError::PreconditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PlatformError::unavailable("documents", "the tenant keeps changing under us").into())
     }
 
     /// Every tenant, for operators (cross-partition).

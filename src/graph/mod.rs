@@ -15,7 +15,9 @@
 mod batch;
 mod error;
 mod retry;
+pub mod teams;
 mod token;
+pub mod users;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,9 +2,11 @@
 //! (the official schema, recorded in tests/fixtures with its licence).
 
 use salestim::governance::people::Person;
-use salestim::governance::requests::{Decision, RequestForm, RequestState, TeamRequest};
+use salestim::governance::requests::{
+    Decision, Provisioned, RequestForm, RequestState, Stage, TeamRequest,
+};
 use salestim::governance::teams::{Renewal, TeamRecord};
-use salestim::governance::templates::{StoredTemplate, Template};
+use salestim::governance::templates::{ApprovalRule, StoredTemplate, Template};
 use salestim::teams::cards;
 use salestim::teams::links::AppLinks;
 use serde_json::{Value, json};
@@ -27,15 +29,16 @@ fn person(n: u8, name: &str) -> Person {
     Person::new(format!("00000000-0000-0000-0000-0000000000{n:02x}"), name)
 }
 
-fn template(approvers: Vec<Person>) -> StoredTemplate {
+fn template(approval: ApprovalRule) -> StoredTemplate {
     StoredTemplate {
         id: "project".into(),
         template: Template {
             name: "Project *launch*".into(),
             description: "For projects".into(),
             version: 2,
-            approvers,
+            approval,
             active: true,
+            ..Template::default()
         },
     }
 }
@@ -49,19 +52,51 @@ fn request(state: RequestState) -> TeamRequest {
         template_id: "project".into(),
         template_name: "Project".into(),
         template_version: 2,
-        display_name: "Falcon <launch>".into(),
+        requested_name: "Falcon <launch>".into(),
+        display_name: "PRJ-Falcon <launch>".into(),
+        mail_nickname: "PRJ-Falconlaunch".into(),
         description: "Launch".into(),
         justification: "Customer".into(),
-        approvers: vec![person(2, "Alice"), person(3, "Dave")],
+        owners: vec![],
+        members: vec![person(4, "Eve")],
+        stages: vec![
+            Stage {
+                approvers: vec![person(2, "Alice"), person(3, "Dave")],
+                decision: None,
+            },
+            Stage {
+                approvers: vec![person(5, "Carol")],
+                decision: None,
+            },
+        ],
+        current_stage: 0,
         state,
-        decision: (state != RequestState::Submitted).then(|| Decision {
+        decision: (!state.is_waiting() && state != RequestState::Draft).then(|| Decision {
             by: person(2, "Alice"),
             at: now,
-            approved: state == RequestState::Approved,
+            approved: state.was_approved(),
             comment: "ok [really]".into(),
         }),
         created_at: now,
+        waiting_since: Some(now),
+        reminded: false,
+        escalated: false,
         origin_conversation: None,
+        outcome: match state {
+            RequestState::Provisioned => Some(Provisioned {
+                group_id: Some("11111111-1111-1111-1111-111111111111".into()),
+                web_url: Some("https://teams.microsoft.com/l/team/19%3Ax%40thread.tacv2/conversations?groupId=g".into()),
+                reason: None,
+                at: now,
+            }),
+            RequestState::Failed => Some(Provisioned {
+                group_id: None,
+                web_url: None,
+                reason: Some("The Teams app \"x\" is not in your organisation's app catalog.".into()),
+                at: now,
+            }),
+            _ => None,
+        },
     }
 }
 
@@ -88,7 +123,12 @@ fn every_card() -> Vec<(&'static str, Value)> {
         Some("salestim.example.com"),
     );
     let no_links = AppLinks::default();
-    let templates = vec![template(vec![person(2, "Alice")]), template(vec![])];
+    let templates = vec![
+        template(ApprovalRule::Named {
+            approvers: vec![person(2, "Alice")],
+        }),
+        template(ApprovalRule::None),
+    ];
     let prefill = RequestForm {
         template_id: "project".into(),
         display_name: "Falcon".into(),
@@ -100,7 +140,16 @@ fn every_card() -> Vec<(&'static str, Value)> {
     vec![
         (
             "request form",
-            cards::request_form(&templates, &prefill, &[]),
+            cards::request_form(&templates, &prefill, &[], None),
+        ),
+        (
+            "request form with the final name",
+            cards::request_form(
+                &templates,
+                &prefill,
+                &[],
+                Some(&request(RequestState::Draft)),
+            ),
         ),
         (
             "request form with problems",
@@ -108,11 +157,12 @@ fn every_card() -> Vec<(&'static str, Value)> {
                 &templates,
                 &RequestForm::default(),
                 &["Give the team a name.".into()],
+                None,
             ),
         ),
         (
             "request form without templates",
-            cards::request_form(&[], &prefill, &[]),
+            cards::request_form(&[], &prefill, &[], None),
         ),
         ("open request form", cards::open_request_form()),
         (
@@ -138,6 +188,25 @@ fn every_card() -> Vec<(&'static str, Value)> {
         (
             "request status",
             cards::request_status(&request(RequestState::Cancelled), &links),
+        ),
+        (
+            "request status, team created",
+            cards::request_status(&request(RequestState::Provisioned), &links),
+        ),
+        (
+            "request status, creation failed",
+            cards::request_status(&request(RequestState::Failed), &no_links),
+        ),
+        (
+            "approval, second stage waiting",
+            cards::approval(
+                &TeamRequest {
+                    current_stage: 1,
+                    ..request(RequestState::Submitted)
+                },
+                Some(&person(5, "Carol").aad_object_id),
+                &links,
+            ),
         ),
         (
             "my requests",

@@ -7,7 +7,8 @@
 
 use serde_json::Value;
 
-use super::{Ctx, card_error, card_response, notify_requester};
+use super::request_flow::after_decision;
+use super::{Ctx, card_error, card_response};
 use crate::error::AppError;
 use crate::governance::people::Person;
 use crate::governance::requests::{self, RequestError};
@@ -93,7 +94,7 @@ async fn on_request(
             if verb != verbs::REQUEST_REFRESH {
                 tracing::info!(request = %request.id, state = ?request.state, "team request decided");
                 if verb != verbs::REQUEST_CANCEL {
-                    notify_requester(app, tenant, &request).await?;
+                    after_decision(app, tenant, &request).await?;
                 }
             }
             Ok(card_response(cards::approval(&request, viewer, &app.links)))

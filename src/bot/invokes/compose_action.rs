@@ -4,13 +4,11 @@
 
 use serde_json::Value;
 
-use super::{
-    Ctx, Submitted, compose_message, compose_result, form_card, form_from, submit_request,
-    task_continue,
-};
+use super::request_flow::{Submitted, draft_id, form_card, form_from, submit_request};
+use super::{Ctx, compose_message, compose_result, task_continue};
 use crate::error::AppError;
 use crate::governance::requests::{MAX_TEXT_CHARS, RequestForm};
-use crate::teams::cards;
+use crate::teams::cards::{self, verbs};
 
 /// The manifest's `action` command id.
 pub const COMMAND: &str = "requestTeam";
@@ -96,7 +94,7 @@ pub(super) async fn fetch_task(ctx: &Ctx<'_>) -> Result<Value, AppError> {
     }
     Ok(task_continue(
         TITLE,
-        form_card(ctx, &prefill(ctx.value()), &[]).await?,
+        form_card(ctx, &prefill(ctx.value()), &[], None).await?,
     ))
 }
 
@@ -108,7 +106,13 @@ pub(super) async fn submit_action(ctx: &Ctx<'_>) -> Result<Value, AppError> {
     }
     let data = ctx.value().get("data").unwrap_or(&Value::Null);
     let form = form_from(data);
-    match submit_request(ctx, &form).await? {
+    let draft = draft_id(data);
+    let preview = data.get("action").and_then(Value::as_str) == Some(verbs::REQUEST_PREVIEW);
+    match submit_request(ctx, &form, draft.as_deref(), preview).await? {
+        Submitted::Previewed(draft) => Ok(task_continue(
+            TITLE,
+            form_card(ctx, &form, &[], Some(&draft)).await?,
+        )),
         Submitted::Done(request) => {
             let card = cards::approval(&request, None, &ctx.app.links);
             let text = format!("Team request · {}", request.state.label());
@@ -120,7 +124,7 @@ pub(super) async fn submit_action(ctx: &Ctx<'_>) -> Result<Value, AppError> {
         }
         Submitted::Refused(problems) => Ok(task_continue(
             TITLE,
-            form_card(ctx, &form, &problems).await?,
+            form_card(ctx, &form, &problems, None).await?,
         )),
     }
 }

@@ -6,6 +6,7 @@
 mod card_action;
 mod compose_action;
 mod compose_query;
+mod request_flow;
 mod task_module;
 
 /// The messaging extension's command ids the bot answers, as the manifest
@@ -24,15 +25,11 @@ use serde_json::{Value, json};
 use warp::http::StatusCode;
 
 use super::activity::{ADAPTIVE_CARD, Activity};
-use super::conversations;
 use super::gate::{self, Closed};
 use crate::app::App;
 use crate::error::AppError;
-use crate::functions::bot_outbox::{self, OutboxMessage};
 use crate::governance::people::Person;
-use crate::governance::requests::{self, RequestError, RequestForm, TeamRequest};
 use crate::ids::TenantId;
-use crate::teams::cards;
 
 /// What goes back to Teams: the HTTP status and the JSON body.
 #[derive(Debug, PartialEq)]
@@ -194,123 +191,4 @@ pub(crate) fn compose_result(items: Vec<(Value, String, String)>) -> Value {
         })
         .collect();
     json!({"composeExtension": {"type": "result", "attachmentLayout": "list", "attachments": attachments}})
-}
-
-/// The string field `name` of a submitted form (missing or not a string: empty).
-fn field(data: &Value, name: &str) -> String {
-    data.get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-pub(crate) fn form_from(data: &Value) -> RequestForm {
-    RequestForm {
-        template_id: field(data, "templateId"),
-        display_name: field(data, "displayName"),
-        description: field(data, "description"),
-        justification: field(data, "justification"),
-    }
-}
-
-/// The request form with the tenant's templates.
-pub(crate) async fn form_card(
-    ctx: &Ctx<'_>,
-    prefill: &RequestForm,
-    problems: &[String],
-) -> Result<Value, AppError> {
-    let templates =
-        crate::governance::templates::list_active(ctx.app.docs.as_ref(), ctx.tenant).await?;
-    Ok(cards::request_form(&templates, prefill, problems))
-}
-
-/// What submitting the form came to.
-pub(crate) enum Submitted {
-    Done(Box<TeamRequest>),
-    /// The form comes back with these reasons.
-    Refused(Vec<String>),
-}
-
-/// Submits a request for the acting user and tells the approvers.
-pub(crate) async fn submit_request(
-    ctx: &Ctx<'_>,
-    form: &RequestForm,
-) -> Result<Submitted, AppError> {
-    let Some(user) = &ctx.user else {
-        return Err(AppError::BadRequest(
-            "the invoke names no user (from.aadObjectId)".into(),
-        ));
-    };
-    let origin = ctx.activity.conversation.as_ref().map(|c| c.id.clone());
-    let app = ctx.app;
-    match requests::submit(
-        app.docs.as_ref(),
-        app.clock.as_ref(),
-        ctx.tenant,
-        user,
-        form,
-        origin,
-    )
-    .await
-    {
-        Ok(request) => {
-            tracing::info!(request = %request.id, template = %request.template_id, "team request submitted");
-            notify_approvers(app, ctx.tenant, &request).await?;
-            Ok(Submitted::Done(Box::new(request)))
-        }
-        Err(RequestError::Invalid(reasons)) => {
-            tracing::info!(?reasons, "team request refused");
-            Ok(Submitted::Refused(reasons))
-        }
-        Err(RequestError::Platform(e)) => Err(e.into()),
-        Err(e) => Err(AppError::Internal(anyhow::anyhow!(
-            "submitting a request: {e}"
-        ))),
-    }
-}
-
-/// Queues `card` for `person`'s 1:1 chat with the bot, once per `key`.
-/// Someone who never installed the app cannot be reached by a bot; that is
-/// logged (installing the app for people comes with Graph provisioning).
-async fn send_to_person(
-    app: &App,
-    tenant: &TenantId,
-    person: &Person,
-    key: String,
-    card: Value,
-) -> Result<(), AppError> {
-    let Some(chat) =
-        conversations::personal_for(app.docs.as_ref(), tenant, &person.aad_object_id).await?
-    else {
-        tracing::warn!(user = %person.aad_object_id, %key, "no chat with the bot; not notified");
-        return Ok(());
-    };
-    let activity = Activity::message().with_card(card);
-    let message = OutboxMessage::to_conversation(tenant, &chat, key, activity);
-    bot_outbox::enqueue(app, &message).await
-}
-
-/// Sends each approver the approval card, in their own view.
-async fn notify_approvers(
-    app: &App,
-    tenant: &TenantId,
-    request: &TeamRequest,
-) -> Result<(), AppError> {
-    for approver in &request.approvers {
-        let card = cards::approval(request, Some(&approver.aad_object_id), &app.links);
-        let key = format!("approval-{}-{}", request.id, approver.aad_object_id);
-        send_to_person(app, tenant, approver, key, card).await?;
-    }
-    Ok(())
-}
-
-/// Tells the requester that their request was decided.
-pub(crate) async fn notify_requester(
-    app: &App,
-    tenant: &TenantId,
-    request: &TeamRequest,
-) -> Result<(), AppError> {
-    let card = cards::request_status(request, &app.links);
-    let key = format!("status-{}-{:?}", request.id, request.state);
-    send_to_person(app, tenant, &request.requester, key, card).await
 }

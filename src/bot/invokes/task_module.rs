@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use super::{Ctx, Submitted, form_card, form_from, submit_request, task_continue, task_message};
+use super::request_flow::{Submitted, draft_id, form_card, form_from, submit_request};
+use super::{Ctx, task_continue, task_message};
 use crate::error::AppError;
 use crate::governance::requests::RequestForm;
 use crate::teams::cards::{self, verbs};
@@ -34,7 +35,10 @@ pub(super) async fn fetch(ctx: &Ctx<'_>) -> Result<Value, AppError> {
                     .to_owned(),
                 ..RequestForm::default()
             };
-            Ok(task_continue(TITLE, form_card(ctx, &prefill, &[]).await?))
+            Ok(task_continue(
+                TITLE,
+                form_card(ctx, &prefill, &[], None).await?,
+            ))
         }
         other => {
             tracing::info!(action = other, "task/fetch for an unknown action");
@@ -51,16 +55,25 @@ pub(super) async fn fetch(ctx: &Ctx<'_>) -> Result<Value, AppError> {
 
 pub(super) async fn submit(ctx: &Ctx<'_>) -> Result<Value, AppError> {
     let data = data(ctx);
-    if action(data) != verbs::REQUEST_SUBMIT {
-        tracing::info!(action = action(data), "task/submit for an unknown action");
-        return Ok(task_message(
-            "This form is not known any more; open it again.",
-        ));
-    }
+    let preview = match action(data) {
+        verbs::REQUEST_SUBMIT => false,
+        verbs::REQUEST_PREVIEW => true,
+        other => {
+            tracing::info!(action = other, "task/submit for an unknown action");
+            return Ok(task_message(
+                "This form is not known any more; open it again.",
+            ));
+        }
+    };
     let form = form_from(data);
-    match submit_request(ctx, &form).await? {
+    let draft = draft_id(data);
+    match submit_request(ctx, &form, draft.as_deref(), preview).await? {
+        Submitted::Previewed(draft) => Ok(task_continue(
+            TITLE,
+            form_card(ctx, &form, &[], Some(&draft)).await?,
+        )),
         Submitted::Done(request) => {
-            let text = if request.approvers.is_empty() {
+            let text = if request.stages.is_empty() {
                 format!("Your request for \"{}\" is approved.", request.display_name)
             } else {
                 format!(
@@ -72,7 +85,7 @@ pub(super) async fn submit(ctx: &Ctx<'_>) -> Result<Value, AppError> {
         }
         Submitted::Refused(problems) => Ok(task_continue(
             TITLE,
-            form_card(ctx, &form, &problems).await?,
+            form_card(ctx, &form, &problems, None).await?,
         )),
     }
 }

@@ -36,6 +36,9 @@ pub mod verbs {
     pub const TEAM_LET_EXPIRE: &str = "team.letExpire";
     /// `Action.Submit` of the request form (task module submit).
     pub const REQUEST_SUBMIT: &str = "request.submit";
+    /// `Action.Submit` of the request form that shows the final name first
+    /// (saves a draft).
+    pub const REQUEST_PREVIEW: &str = "request.preview";
     /// `Action.Submit` that opens the request form (task module fetch).
     pub const REQUEST_FORM: &str = "request.form";
 }

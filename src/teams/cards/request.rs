@@ -8,7 +8,7 @@ use super::{
     with_actions, with_refresh,
 };
 use crate::governance::requests::{
-    MAX_COMMENT_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS, RequestForm, RequestState, TeamRequest,
+    MAX_COMMENT_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS, RequestForm, TeamRequest,
 };
 use crate::governance::templates::StoredTemplate;
 use crate::teams::links::AppLinks;
@@ -19,6 +19,7 @@ pub fn request_form(
     templates: &[StoredTemplate],
     prefill: &RequestForm,
     problems: &[String],
+    draft: Option<&TeamRequest>,
 ) -> Value {
     if templates.is_empty() {
         return card(vec![
@@ -50,25 +51,93 @@ pub fn request_form(
         "maxLength": MAX_TEXT_CHARS, "value": prefill.description, "placeholder": "What the team is for"}));
     body.push(json!({"type": "Input.Text", "id": "justification", "label": "Why do you need it?", "isMultiline": true,
         "maxLength": MAX_TEXT_CHARS, "value": prefill.justification}));
-    body.push(subtle(
-        "The final name may get a prefix or suffix from your organisation's naming policy.",
-    ));
+    body.push(json!({"type": "Input.Text", "id": "owners", "label": "Other owners (email addresses, separated by commas)",
+        "maxLength": 2000, "value": prefill.owners.join(", ")}));
+    body.push(json!({"type": "Input.Text", "id": "members", "label": "Members (email addresses, separated by commas)",
+        "maxLength": 2000, "value": prefill.members.join(", ")}));
+    match draft {
+        Some(d) => {
+            body.push(paragraph(&format!(
+                "The team will be named **{}** (mail: {}).",
+                quoted(&d.display_name, 256),
+                quoted(&d.mail_nickname, 64)
+            )));
+            body.push(subtle(&approval_route(d)));
+        }
+        None => body.push(subtle(
+            "The final name may get a prefix or suffix from your organisation's naming policy: check it before you submit.",
+        )),
+    }
+    let data = |action: &str| match draft {
+        Some(d) => json!({"action": action, "draftId": d.id}),
+        None => json!({"action": action}),
+    };
     with_actions(
         card(body),
         vec![
-            json!({"type": "Action.Submit", "title": "Submit request", "style": "positive", "data": {"action": verbs::REQUEST_SUBMIT}}),
+            json!({"type": "Action.Submit", "title": "Check the name", "data": data(verbs::REQUEST_PREVIEW)}),
+            json!({"type": "Action.Submit", "title": "Submit request", "style": "positive", "data": data(verbs::REQUEST_SUBMIT)}),
         ],
     )
 }
 
+/// Who decides on the request, in words.
+fn approval_route(request: &TeamRequest) -> String {
+    match request.stages.len() {
+        0 => "No approval is needed: the team is created as soon as you submit.".to_owned(),
+        1 => format!("Approved by {}.", names(&request.stages[0].approvers)),
+        n => format!(
+            "{n} approval stages, in turn, starting with {}.",
+            names(&request.stages[0].approvers)
+        ),
+    }
+}
+
+fn names(people: &[crate::governance::people::Person]) -> String {
+    let named: Vec<String> = people
+        .iter()
+        .take(5)
+        .map(|p| {
+            if p.name.is_empty() {
+                "an approver".to_owned()
+            } else {
+                quoted(&p.name, 60)
+            }
+        })
+        .collect();
+    let more = people.len().saturating_sub(5);
+    if more > 0 {
+        format!("{} and {more} more", named.join(", "))
+    } else {
+        named.join(" or ")
+    }
+}
+
 fn request_facts(request: &TeamRequest) -> Value {
     let decision = request.decision.as_ref();
+    let stage = if request.state.is_waiting() && request.stages.len() > 1 {
+        format!(
+            "Stage {} of {}",
+            request.current_stage + 1,
+            request.stages.len()
+        )
+    } else {
+        String::new()
+    };
+    let reason = request
+        .outcome
+        .as_ref()
+        .and_then(|o| o.reason.as_deref())
+        .map(|r| quoted(r, 300))
+        .unwrap_or_default();
     facts(&[
         ("Team", quoted(&request.display_name, 256)),
         ("Template", quoted(&request.template_name, 100)),
         ("Requested by", quoted(&request.requester.name, 100)),
         ("On", date(request.created_at)),
         ("Status", request.state.label().to_owned()),
+        ("Approval", stage),
+        ("Why it failed", reason),
         (
             "Decided by",
             decision
@@ -85,10 +154,20 @@ fn request_facts(request: &TeamRequest) -> Value {
 }
 
 fn open_request(request: &TeamRequest, links: &AppLinks) -> Vec<Value> {
-    links
-        .request(&request.id)
-        .map(|url| vec![open_url("Open in SalesTim", &url)])
-        .unwrap_or_default()
+    let mut actions = Vec::new();
+    if let Some(url) = request
+        .outcome
+        .as_ref()
+        .and_then(|o| o.web_url.as_deref())
+        .and_then(|u| url::Url::parse(u).ok())
+        .filter(|u| u.scheme() == "https")
+    {
+        actions.push(open_url("Open the team", &url));
+    }
+    if let Some(url) = links.request(&request.id) {
+        actions.push(open_url("Open in SalesTim", &url));
+    }
+    actions
 }
 
 /// Where a request stands, as its requester (or anyone) sees it.
@@ -110,7 +189,7 @@ pub fn request_status(request: &TeamRequest, links: &AppLinks) -> Value {
 /// everyone else (and everyone once it is decided) sees its status.
 /// `viewer` is the Entra id of whoever the card is rendered for.
 pub fn approval(request: &TeamRequest, viewer: Option<&str>, links: &AppLinks) -> Value {
-    let waiting = request.state == RequestState::Submitted;
+    let waiting = request.state.is_waiting();
     let data = json!({"requestId": request.id});
     let mut body = vec![heading(&format!(
         "Team request: {}",
@@ -158,8 +237,8 @@ pub fn approval(request: &TeamRequest, viewer: Option<&str>, links: &AppLinks) -
     }
     actions.extend(open_request(request, links));
     let users = request
-        .approvers
-        .iter()
+        .all_approvers()
+        .into_iter()
         .chain(std::iter::once(&request.requester))
         .map(|p| p.mri())
         .collect();

@@ -9,7 +9,7 @@ use super::{
     with_refresh,
 };
 use crate::governance::teams::{Renewal, TeamRecord};
-use crate::governance::templates::StoredTemplate;
+use crate::governance::templates::{ApprovalRule, StoredTemplate};
 use crate::teams::links::AppLinks;
 
 fn open_team(team: &TeamRecord) -> Option<Value> {
@@ -110,10 +110,11 @@ pub fn template_summary(template: &StoredTemplate) -> Value {
     if !template.template.description.is_empty() {
         body.push(paragraph(&quoted(&template.template.description, 300)));
     }
-    let approval = if template.template.approvers.is_empty() {
-        "Not needed".to_owned()
-    } else {
-        format!("{} approver(s)", template.template.approvers.len())
+    let approval = match &template.template.approval {
+        ApprovalRule::None => "Not needed".to_owned(),
+        ApprovalRule::Manager => "Your manager".to_owned(),
+        ApprovalRule::Named { approvers } => format!("{} approver(s)", approvers.len()),
+        ApprovalRule::Stages { stages } => format!("{} stages", stages.len()),
     };
     body.push(facts(&[("Approval", approval)]));
     with_actions(

@@ -104,6 +104,7 @@ pub struct ChannelSnapshot {
 
 struct User {
     id: String,
+    user_principal_name: String,
     display_name: String,
     department: Option<String>,
     country: Option<String>,
@@ -145,6 +146,8 @@ struct Group {
     owners: Vec<String>,
     members: Vec<String>,
     photo: Option<(String, usize)>,
+    /// The group's `AllowToAddGuests` directory setting, once set.
+    guest_setting: Option<bool>,
     team: Option<Team>,
 }
 
@@ -266,12 +269,23 @@ impl GraphStandIn {
             id.to_owned(),
             User {
                 id: id.to_owned(),
+                user_principal_name: format!("{id}@stand-in.test"),
                 display_name: display_name.to_owned(),
                 department: department.map(str::to_owned),
                 country: country.map(str::to_owned),
                 manager: manager.map(str::to_owned),
             },
         );
+    }
+
+    /// Gives a user the sign-in name (and address) people type in forms.
+    pub fn set_upn(&self, tenant: &str, id: &str, upn: &str) {
+        let mut st = self.state();
+        let t = st.tenants.get_mut(tenant).expect("add_tenant first");
+        t.users
+            .get_mut(id)
+            .expect("add_user first")
+            .user_principal_name = upn.to_owned();
     }
 
     pub fn add_catalog_app(&self, tenant: &str, app_id: &str, display_name: &str) {
@@ -389,7 +403,9 @@ impl GraphStandIn {
                     team.apps.iter().map(|(_, app)| app.clone()).collect()
                 }),
                 photo: g.photo.clone(),
-                allow_guests: g.team.as_ref().and_then(|team| team.allow_guests),
+                allow_guests: g
+                    .guest_setting
+                    .or(g.team.as_ref().and_then(|team| team.allow_guests)),
             })
             .collect()
     }
@@ -879,6 +895,7 @@ fn route(st: &mut State, tenant: &str, req: &Req) -> Reply {
             list_group_people(st, tenant, req, id, *which == "owners")
         }
         ("PUT", ["groups", id, "photo", "$value"]) => put_photo(st, tenant, req, id),
+        ("POST", ["groups", id, "settings"]) => group_setting(st, tenant, req, id),
         ("GET", ["teams"]) => list_teams(st, tenant, req),
         ("POST", ["teams"]) => create_team(st, tenant, req),
         ("GET", ["teams", id, "operations", op]) => get_operation(st, tenant, id, op),
@@ -1031,7 +1048,7 @@ fn page(st: &State, req: &Req, items: Vec<Value>) -> Reply {
 
 fn user_json(u: &User) -> Value {
     json!({"id": u.id, "displayName": u.display_name, "department": u.department,
-        "country": u.country, "userPrincipalName": format!("{}@stand-in.test", u.id)})
+        "country": u.country, "userPrincipalName": u.user_principal_name})
 }
 
 fn group_json(g: &Group) -> Value {
@@ -1076,7 +1093,13 @@ fn installed_json(id: &str, app: &str, catalog: &BTreeMap<String, String>) -> Va
 }
 
 fn get_user(st: &State, tenant: &str, req: &Req, id: &str) -> Reply {
-    match st.tenants[tenant].users.get(id) {
+    let users = &st.tenants[tenant].users;
+    let found = users.get(id).or_else(|| {
+        users
+            .values()
+            .find(|u| u.user_principal_name.eq_ignore_ascii_case(id))
+    });
+    match found {
         Some(u) => Reply::json(200, select(user_json(u), req)),
         None => user_not_found(id),
     }
@@ -1107,6 +1130,13 @@ fn list_groups(st: &State, tenant: &str, req: &Req) -> Reply {
     let groups = &st.tenants[tenant].groups;
     let filtered: Vec<&Group> = match req.param("$filter").map(str::trim) {
         None => groups.iter().collect(),
+        Some(f) if f.starts_with("startswith(mailNickname,'") && f.ends_with("')") => {
+            let start = f["startswith(mailNickname,'".len()..f.len() - 2].to_lowercase();
+            groups
+                .iter()
+                .filter(|g| g.mail_nickname.to_lowercase().starts_with(&start))
+                .collect()
+        }
         Some(f) if f.starts_with("mailNickname eq '") && f.ends_with('\'') => {
             let nick = &f["mailNickname eq '".len()..f.len() - 1];
             groups
@@ -1209,6 +1239,7 @@ fn new_group(
         owners: Vec::new(),
         members: Vec::new(),
         photo: None,
+        guest_setting: None,
         team: None,
     }
 }
@@ -1488,6 +1519,46 @@ fn get_operation(st: &mut State, tenant: &str, id: &str, op: &str) -> Reply {
         json!({"id": op, "operationType": "createTeam", "status": status,
         "targetResourceId": id, "targetResourceLocation": format!("/teams('{id}')"),
         "attemptsCount": 1, "error": null, "createdDateTime": CREATED, "lastActionDateTime": CREATED}),
+    )
+}
+
+/// `POST /groups/{id}/settings` with the `Group.Unified.Guest` template:
+/// the group's `AllowToAddGuests`. A second one conflicts, as in Entra.
+fn group_setting(st: &mut State, tenant: &str, req: &Req, id: &str) -> Reply {
+    let body: Value = serde_json::from_slice(req.body).unwrap_or(Value::Null);
+    if body["templateId"] != "08d542b9-071f-4e16-94b0-74abb372e3d9" {
+        return Reply::error(
+            400,
+            "Request_BadRequest",
+            "Unknown directory setting template.",
+        );
+    }
+    let allow = body["values"]
+        .as_array()
+        .and_then(|v| v.iter().find(|x| x["name"] == "AllowToAddGuests"))
+        .and_then(|x| x["value"].as_str())
+        .map(|v| v.eq_ignore_ascii_case("true"));
+    let Some(allow) = allow else {
+        return Reply::error(400, "Request_BadRequest", "AllowToAddGuests is missing.");
+    };
+    let Some(group) = st
+        .tenants
+        .get_mut(tenant)
+        .and_then(|t| t.groups.iter_mut().find(|g| g.id == id))
+    else {
+        return Reply::not_found(&format!("Group '{id}'"));
+    };
+    if group.guest_setting.is_some() {
+        return Reply::error(
+            409,
+            "Request_MultipleObjectsWithSameKeyValue",
+            "A conflicting object with one or more of the specified property values is present in the directory.",
+        );
+    }
+    group.guest_setting = Some(allow);
+    Reply::json(
+        201,
+        json!({"id": uuid::Uuid::new_v4().to_string(), "templateId": body["templateId"], "values": body["values"]}),
     )
 }
 

@@ -1,0 +1,201 @@
+//! Operator commands (`handler tenant …`, `handler template …`): the same
+//! domain calls the admin tab will make, printed for a terminal. Parsing
+//! stays in `main.rs`; this is what each command does.
+
+use std::path::Path;
+
+use crate::app::App;
+use crate::governance::naming::NamingPolicy;
+use crate::governance::people::Person;
+use crate::governance::templates::{self, ICON_CONTAINER, Template};
+use crate::governance::tenants::{TenantError, TenantSettings};
+use crate::ids::TenantId;
+
+/// Largest icon accepted (Graph takes group photos up to 4 MB).
+const MAX_ICON_BYTES: usize = 4 * 1024 * 1024;
+
+/// What `handler tenant set` may change; `None` leaves a value alone.
+#[derive(Debug, Default)]
+pub struct TenantChanges {
+    pub name: Option<String>,
+    /// Admin consent granted (`true`) or revoked (`false`).
+    pub consent: Option<bool>,
+    /// A whole settings document (JSON), applied first.
+    pub policies: Option<TenantSettings>,
+    pub naming: Option<NamingPolicy>,
+    pub reminder_hours: Option<u32>,
+    pub escalate_hours: Option<u32>,
+    pub escalate_to: Option<Person>,
+    pub no_escalation: bool,
+    pub default_expiry_days: Option<u32>,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn naming_file(path: &Path) -> Result<NamingPolicy, String> {
+    read_json(path)
+}
+
+pub fn policies_file(path: &Path) -> Result<TenantSettings, String> {
+    read_json(path)
+}
+
+pub async fn tenant_set(
+    app: &App,
+    id: &TenantId,
+    changes: TenantChanges,
+) -> Result<String, String> {
+    let tenant = app
+        .tenants
+        .update(id, |t, now| {
+            if let Some(name) = &changes.name {
+                t.display_name = name.trim().to_owned();
+            }
+            if let Some(p) = &changes.policies {
+                t.settings = p.clone();
+            }
+            if let Some(naming) = &changes.naming {
+                t.settings.naming = naming.clone();
+            }
+            if let Some(h) = changes.reminder_hours {
+                t.settings.reminder_after_hours = h;
+            }
+            if changes.no_escalation {
+                t.settings.escalate_after_hours = None;
+                t.settings.escalate_to = None;
+            }
+            if let Some(h) = changes.escalate_hours {
+                t.settings.escalate_after_hours = Some(h);
+            }
+            if let Some(p) = &changes.escalate_to {
+                t.settings.escalate_to = Some(p.clone());
+            }
+            if let Some(d) = changes.default_expiry_days {
+                t.settings.default_expiry_days = Some(d);
+            }
+            if let Some(granted) = changes.consent {
+                t.onboarding.admin_consent = granted;
+                t.onboarding.consented_at = granted.then_some(now);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| match e {
+            TenantError::Invalid(problems) => {
+                format!("not saved:\n  - {}", problems.join("\n  - "))
+            }
+            e => e.to_string(),
+        })?;
+    Ok(serde_json::to_string_pretty(&tenant).expect("serialisable"))
+}
+
+async fn known(app: &App, id: &TenantId) -> Result<(), String> {
+    match app.tenants.exists(id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!("no tenant {id}; add it with `handler tenant add`")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Saves a template from a JSON file, with an optional icon (PNG or JPEG).
+pub async fn template_put(
+    app: &App,
+    tenant: &TenantId,
+    id: &str,
+    file: &Path,
+    icon: Option<&Path>,
+) -> Result<String, String> {
+    known(app, tenant).await?;
+    let mut template: Template = read_json(file)?;
+    if let Some(path) = icon {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let content_type = match bytes.get(..4) {
+            Some([0x89, b'P', b'N', b'G']) => "image/png",
+            Some([0xff, 0xd8, 0xff, _]) => "image/jpeg",
+            _ => {
+                return Err(format!(
+                    "{}: the icon must be a PNG or JPEG image",
+                    path.display()
+                ));
+            }
+        };
+        if bytes.len() > MAX_ICON_BYTES {
+            return Err(format!("{}: the icon is over 4 MB", path.display()));
+        }
+        let name = format!("{tenant}/{id}");
+        app.blobs
+            .put(ICON_CONTAINER, &name, bytes.into(), content_type)
+            .await
+            .map_err(|e| e.to_string())?;
+        template.icon = Some(name);
+    }
+    let saved = templates::save(app.docs.as_ref(), tenant, id, &template)
+        .await
+        .map_err(|e| match e {
+            templates::TemplateError::Invalid(problems) => {
+                format!("not saved:\n  - {}", problems.join("\n  - "))
+            }
+            e => e.to_string(),
+        })?;
+    Ok(format!("saved template {id} version {}", saved.version))
+}
+
+pub async fn template_list(app: &App, tenant: &TenantId) -> Result<String, String> {
+    known(app, tenant).await?;
+    let all = templates::list(app.docs.as_ref(), tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(all
+        .iter()
+        .map(|t| {
+            format!(
+                "{}\tv{}\t{}\t{}",
+                t.id,
+                t.template.version,
+                if t.template.active {
+                    "active"
+                } else {
+                    "retired"
+                },
+                t.template.name
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+pub async fn template_show(app: &App, tenant: &TenantId, id: &str) -> Result<String, String> {
+    known(app, tenant).await?;
+    let t = templates::get(app.docs.as_ref(), tenant, id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or(format!("no template {id} in tenant {tenant}"))?;
+    Ok(serde_json::to_string_pretty(&t.template).expect("serialisable"))
+}
+
+/// Retires (or with `active`, brings back) a template: a new version.
+pub async fn template_activate(
+    app: &App,
+    tenant: &TenantId,
+    id: &str,
+    active: bool,
+) -> Result<String, String> {
+    known(app, tenant).await?;
+    let mut t = templates::get(app.docs.as_ref(), tenant, id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or(format!("no template {id} in tenant {tenant}"))?
+        .template;
+    t.active = active;
+    let saved = templates::save(app.docs.as_ref(), tenant, id, &t)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "template {id} is {} (version {})",
+        if active { "active" } else { "retired" },
+        saved.version
+    ))
+}

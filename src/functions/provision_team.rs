@@ -1,0 +1,162 @@
+//! `ProvisionTeam` — queue trigger on `provision-team`: creates the team of
+//! an approved request by running (or resuming) its checkpointed job, then
+//! tells the requester. Transient trouble fails the invocation so the host
+//! retries it later; after `maxDequeueCount` tries the message goes to
+//! `provision-team-poison`, where `ProvisionTeamPoison` fails the request
+//! with the last error, so nobody waits for a team that will not come.
+//! Permanent trouble fails the request at once, with a reason.
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::bot::notify;
+use crate::error::AppError;
+use crate::governance::provisioning::{Outcome, ProvisionError, Provisioner};
+use crate::host::invoke::{InvokeRequest, InvokeResponse};
+use crate::ids::TenantId;
+use crate::platform::queues::QueueName;
+
+pub const QUEUE: &str = "provision-team";
+pub const POISON_QUEUE: &str = "provision-team-poison";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionMessage {
+    pub tenant_id: TenantId,
+    /// The request, which is also the job's key: a second message for it
+    /// resumes the same job.
+    pub request_id: String,
+}
+
+/// Queues the provisioning of an approved request.
+pub async fn start(app: &App, tenant: &TenantId, request_id: &str) -> Result<(), AppError> {
+    let message = ProvisionMessage {
+        tenant_id: tenant.clone(),
+        request_id: request_id.to_owned(),
+    };
+    let text = serde_json::to_string(&message).map_err(|e| AppError::Internal(e.into()))?;
+    let queue = QueueName::parse(QUEUE).expect("a valid queue name constant");
+    app.queues.send(&queue, &text, None).await?;
+    tracing::info!(request = request_id, "provisioning queued");
+    Ok(())
+}
+
+/// The job's view of the app; `checkpoints_allowed` is for tests that stop
+/// a run after each checkpoint.
+pub async fn provisioner<'a>(
+    app: &'a App,
+    tenant: &TenantId,
+    checkpoints_allowed: Option<u32>,
+) -> Result<Provisioner<'a>, AppError> {
+    Ok(Provisioner {
+        docs: app.docs.as_ref(),
+        clock: app.clock.as_ref(),
+        blobs: app.blobs.as_ref(),
+        graph: app.graph.as_ref(),
+        tenants: &app.tenants,
+        subscription_active: app.billing.entitlement(tenant).await?.active,
+        checkpoints_allowed,
+    })
+}
+
+fn message(req: &InvokeRequest) -> Result<(ProvisionMessage, u32), AppError> {
+    let trigger = req
+        .queue_trigger("msg")
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let message: ProvisionMessage = serde_json::from_str(&trigger.text)
+        .map_err(|e| AppError::BadRequest(format!("provisioning message {}: {e}", trigger.id)))?;
+    crate::platform::documents::check_id(&message.request_id)
+        .map_err(|e| AppError::BadRequest(format!("provisioning message {}: {e}", trigger.id)))?;
+    tracing::Span::current().record("tenant_id", message.tenant_id.as_str());
+    Ok((message, trigger.dequeue_count))
+}
+
+/// Tells the requester how it ended, once (the outbox key is per state).
+async fn tell(
+    app: &App,
+    p: &Provisioner<'_>,
+    tenant: &TenantId,
+    outcome: &Outcome,
+) -> Result<(), AppError> {
+    match outcome {
+        Outcome::Provisioned(request) | Outcome::Failed(request) => {
+            if app.bot.is_some() {
+                notify::notify_requester(app, tenant, request).await?;
+            }
+            p.notified(tenant, &request.id).await.map_err(to_app)?;
+        }
+        Outcome::Nothing(_) => {}
+    }
+    Ok(())
+}
+
+fn to_app(e: ProvisionError) -> AppError {
+    match e {
+        ProvisionError::Platform(e) => e.into(),
+        e => AppError::Platform(crate::platform::PlatformError::unavailable(
+            "provisioning",
+            e,
+        )),
+    }
+}
+
+fn line(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Provisioned(r) => format!(
+            "request {} provisioned as group {}",
+            r.id,
+            r.outcome
+                .as_ref()
+                .and_then(|o| o.group_id.as_deref())
+                .unwrap_or("?")
+        ),
+        Outcome::Failed(r) => format!(
+            "request {} failed: {}",
+            r.id,
+            r.outcome
+                .as_ref()
+                .and_then(|o| o.reason.as_deref())
+                .unwrap_or("?")
+        ),
+        Outcome::Nothing(why) => format!("nothing to do: {why}"),
+    }
+}
+
+pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
+    let (message, dequeue_count) = message(&req)?;
+    let tenant = &message.tenant_id;
+    let p = provisioner(&app, tenant, None).await?;
+    let outcome = match p.run(tenant, &message.request_id).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::warn!(request = %message.request_id, dequeue_count, error = %e, "provisioning run stopped; the queue retries it");
+            return Err(to_app(e));
+        }
+    };
+    tell(&app, &p, tenant, &outcome).await?;
+    let line = line(&outcome);
+    tracing::info!(request = %message.request_id, "{line}");
+    Ok(InvokeResponse::ok().log(line))
+}
+
+/// `ProvisionTeamPoison`: the job could not complete within the retries.
+pub async fn run_poison(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
+    let (message, _) = match message(&req) {
+        Ok(m) => m,
+        Err(e) => {
+            // Nothing to fail: the message never named a request we can read.
+            tracing::error!(error = %e, "unreadable provisioning message poisoned; dropped");
+            return Ok(InvokeResponse::ok().log(format!("unreadable message dropped: {e}")));
+        }
+    };
+    let tenant = &message.tenant_id;
+    let p = provisioner(&app, tenant, None).await?;
+    let outcome = p
+        .give_up(tenant, &message.request_id)
+        .await
+        .map_err(to_app)?;
+    tell(&app, &p, tenant, &outcome).await?;
+    let line = line(&outcome);
+    tracing::error!(request = %message.request_id, "provisioning poisoned: {line}");
+    Ok(InvokeResponse::ok().log(line))
+}

@@ -1,0 +1,469 @@
+//! Filling the team in, in as few Graph requests as the API allows: one
+//! `$batch` reads what the team has (members, channels, apps), one `$batch`
+//! writes what is missing (members, guest setting, channels, apps); tabs
+//! need the channel ids, so they take one read and one write batch more.
+//! Then the picture, and one read batch that checks everything is really
+//! there (a step Graph said was done is not trusted blindly).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{MAX_VERIFY_FAILURES, ProvisionError, Run, Step, StepCtx, classify};
+use crate::governance::templates::{GENERAL, ICON_CONTAINER};
+use crate::graph::teams::{self, items, str_of};
+use crate::graph::{BatchRequest, BatchResponse, GraphError};
+use crate::platform::blobs::Blobs;
+
+/// The answers of a batch by request id.
+type Answers = BTreeMap<String, BatchResponse>;
+
+async fn batch(ctx: &StepCtx<'_>, requests: Vec<BatchRequest>) -> Result<Answers, ProvisionError> {
+    if requests.is_empty() {
+        return Ok(Answers::new());
+    }
+    let answers = ctx
+        .graph
+        .batch(ctx.tenant, requests)
+        .await
+        .map_err(|e| classify(&e, "a Graph batch"))?;
+    Ok(answers.into_iter().map(|a| (a.id.clone(), a)).collect())
+}
+
+/// A list read in a batch, with any further pages fetched.
+async fn list(
+    ctx: &StepCtx<'_>,
+    answer: &BatchResponse,
+    what: &str,
+) -> Result<Vec<Value>, ProvisionError> {
+    if let Some(e) = answer.error() {
+        return Err(classify(&e, what));
+    }
+    let mut all = items(&answer.body).to_vec();
+    if let Some(next) = answer.body.get("@odata.nextLink").and_then(Value::as_str) {
+        all.extend(
+            ctx.graph
+                .get_all(ctx.tenant, next)
+                .await
+                .map_err(|e| classify(&e, what))?,
+        );
+    }
+    Ok(all)
+}
+
+fn get<'a>(answers: &'a Answers, id: &str) -> Result<&'a BatchResponse, ProvisionError> {
+    answers
+        .get(id)
+        .ok_or_else(|| ProvisionError::Transient(format!("the batch did not answer {id}")))
+}
+
+fn key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// Who is in the team already: (user id, is owner).
+fn people(members: &[Value]) -> Vec<(String, bool)> {
+    members
+        .iter()
+        .map(|m| {
+            let owner = m
+                .get("roles")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.iter().any(|x| x == "owner"));
+            (str_of(m, "userId").to_ascii_lowercase(), owner)
+        })
+        .collect()
+}
+
+fn app_ids(installed: &[Value]) -> Vec<String> {
+    installed
+        .iter()
+        .filter_map(|a| a.pointer("/teamsApp/id").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A channel or app write that failed because it is already there.
+fn already_there(answer: &BatchResponse) -> bool {
+    answer.status == 409
+        || (answer.status == 400
+            && answer
+                .body
+                .pointer("/error/code")
+                .and_then(Value::as_str)
+                .is_some_and(|c| c == "NameAlreadyExists"))
+}
+
+pub(super) async fn run(
+    ctx: &StepCtx<'_>,
+    run: &mut Run<'_>,
+    blobs: &dyn Blobs,
+) -> Result<(), ProvisionError> {
+    let group = run.job.group()?.to_owned();
+    if [Step::Members, Step::Guests, Step::Channels, Step::Apps]
+        .iter()
+        .any(|s| !run.job.is_done(*s))
+    {
+        fill(ctx, run, &group).await?;
+    }
+    if !run.job.is_done(Step::Tabs) {
+        tabs(ctx, run, &group).await?;
+    }
+    if !run.job.is_done(Step::Picture) {
+        let note = picture(ctx, blobs, &group).await?;
+        run.checkpoint(Step::Picture, note).await?;
+    }
+    if !run.job.is_done(Step::Verify) {
+        verify(ctx, run, &group).await?;
+    }
+    Ok(())
+}
+
+async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), ProvisionError> {
+    let template = &ctx.template.template;
+    let mut reads = Vec::new();
+    if !run.job.is_done(Step::Members) {
+        reads.push(BatchRequest::get(
+            "members",
+            format!("/teams/{team}/members"),
+        ));
+    }
+    if !run.job.is_done(Step::Channels) || run.job.channels.is_empty() {
+        reads.push(BatchRequest::get(
+            "channels",
+            format!("/teams/{team}/channels"),
+        ));
+    }
+    if !run.job.is_done(Step::Apps) && !template.apps.is_empty() {
+        reads.push(BatchRequest::get(
+            "apps",
+            format!("/teams/{team}/installedApps?$expand=teamsApp"),
+        ));
+    }
+    let answers = batch(ctx, reads).await?;
+    let mut writes = Vec::new();
+    if !run.job.is_done(Step::Members) {
+        let present = people(&list(ctx, get(&answers, "members")?, "reading the members").await?);
+        let has = |id: &str, owner: bool| present.iter().any(|(p, o)| p == id && (*o || !owner));
+        let owners: Vec<String> = ctx
+            .owner_ids()
+            .into_iter()
+            .filter(|id| !has(id, true))
+            .collect();
+        let members: Vec<String> = ctx
+            .member_ids()
+            .into_iter()
+            .filter(|id| !has(id, false))
+            .collect();
+        if !owners.is_empty() || !members.is_empty() {
+            writes.push(teams::add_members("members", team, &owners, &members));
+        }
+    }
+    if !run.job.is_done(Step::Guests) && !template.allow_guests {
+        writes.push(teams::no_guests("guests", team));
+    }
+    if let Some(answer) = answers.get("channels") {
+        for c in list(ctx, answer, "reading the channels").await? {
+            run.job
+                .channels
+                .insert(key(str_of(&c, "displayName")), str_of(&c, "id").to_owned());
+        }
+    }
+    let mut new_channels = Vec::new();
+    if !run.job.is_done(Step::Channels) {
+        for (n, channel) in template.channels.iter().enumerate() {
+            if run.job.channels.contains_key(&key(&channel.name)) {
+                continue;
+            }
+            let id = format!("channel-{n}");
+            let owner = channel
+                .private
+                .then_some(ctx.request.requester.aad_object_id.as_str());
+            writes.push(teams::create_channel(
+                &id,
+                team,
+                &channel.name,
+                &channel.description,
+                owner,
+            ));
+            new_channels.push((id, key(&channel.name)));
+        }
+    }
+    let mut new_apps = Vec::new();
+    if let Some(answer) = answers.get("apps") {
+        let installed = app_ids(&list(ctx, answer, "reading the apps").await?);
+        for (n, app) in template.apps.iter().enumerate() {
+            if !installed.iter().any(|i| i == app) {
+                let id = format!("app-{n}");
+                writes.push(teams::install_app(&id, team, app));
+                new_apps.push((id, app.clone()));
+            }
+        }
+    }
+    let answers = batch(ctx, writes).await?;
+    let mut failure: Option<ProvisionError> = None;
+    let mut keep = |e: ProvisionError| {
+        // A permanent reason outranks a transient one.
+        if !matches!(failure, Some(ProvisionError::Permanent(_))) {
+            failure = Some(e);
+        }
+    };
+
+    let mut members_ok = true;
+    let mut member_note = String::new();
+    if let Some(answer) = answers.get("members") {
+        match answer.error() {
+            Some(e) => {
+                members_ok = false;
+                keep(classify(&e, "adding owners and members"));
+            }
+            None => {
+                let refused: Vec<&str> = items(&answer.body)
+                    .iter()
+                    .filter(|r| r.get("error").is_some_and(|e| !e.is_null()))
+                    .map(|r| str_of(r, "userId"))
+                    .collect();
+                if !refused.is_empty() {
+                    tracing::warn!(?refused, "Graph refused some owners or members");
+                    member_note = format!("not added: {}", refused.join(", "));
+                }
+            }
+        }
+    }
+    let guests_ok = match answers.get("guests") {
+        Some(a) if a.error().is_some() && a.status != 409 => {
+            keep(classify(
+                &a.error().expect("an error"),
+                "turning guest access off",
+            ));
+            false
+        }
+        _ => true,
+    };
+    let mut channels_ok = true;
+    for (id, name) in &new_channels {
+        let answer = get(&answers, id)?;
+        if answer.is_success() {
+            run.job
+                .channels
+                .insert(name.clone(), str_of(&answer.body, "id").to_owned());
+        } else {
+            channels_ok = false;
+            if already_there(answer) {
+                keep(ProvisionError::Transient(format!(
+                    "channel {name} appeared meanwhile"
+                )));
+            } else if let Some(e) = answer.error() {
+                keep(classify(&e, &format!("creating channel \"{name}\"")));
+            }
+        }
+    }
+    let mut apps_ok = true;
+    for (id, app) in &new_apps {
+        let answer = get(&answers, id)?;
+        if answer.is_success() || already_there(answer) {
+            continue;
+        }
+        apps_ok = false;
+        match answer.error() {
+            Some(GraphError::Http { status: 404, .. }) => keep(ProvisionError::Permanent(format!(
+                "The Teams app \"{app}\" is not in your organisation's app catalog; the template needs it."
+            ))),
+            Some(e) => keep(classify(&e, &format!("installing app {app}"))),
+            None => {}
+        }
+    }
+    for (step, ok, note) in [
+        (Step::Members, members_ok, member_note),
+        (Step::Guests, guests_ok, String::new()),
+        (Step::Channels, channels_ok, String::new()),
+        (Step::Apps, apps_ok, String::new()),
+    ] {
+        if ok && !run.job.is_done(step) {
+            run.checkpoint(step, note).await?;
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// The template's tabs by channel id.
+fn tabs_by_channel<'t>(
+    ctx: &'t StepCtx<'_>,
+    run: &Run<'_>,
+) -> Result<BTreeMap<String, Vec<&'t crate::governance::templates::TabSpec>>, ProvisionError> {
+    let mut by_channel: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for tab in &ctx.template.template.tabs {
+        let name = if tab.channel.trim().is_empty() {
+            GENERAL
+        } else {
+            &tab.channel
+        };
+        let channel = run.job.channels.get(&key(name)).ok_or_else(|| {
+            ProvisionError::Transient(format!("channel \"{name}\" is not known yet"))
+        })?;
+        by_channel.entry(channel.clone()).or_default().push(tab);
+    }
+    Ok(by_channel)
+}
+
+async fn tabs(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), ProvisionError> {
+    let by_channel = tabs_by_channel(ctx, run)?;
+    let reads = by_channel
+        .keys()
+        .enumerate()
+        .map(|(n, c)| {
+            BatchRequest::get(
+                format!("tabs-{n}"),
+                format!("/teams/{team}/channels/{c}/tabs"),
+            )
+        })
+        .collect();
+    let answers = batch(ctx, reads).await?;
+    let mut writes = Vec::new();
+    for (n, (channel, wanted)) in by_channel.iter().enumerate() {
+        let present = list(
+            ctx,
+            get(&answers, &format!("tabs-{n}"))?,
+            "reading the tabs",
+        )
+        .await?;
+        for (m, tab) in wanted.iter().enumerate() {
+            if !present
+                .iter()
+                .any(|p| key(str_of(p, "displayName")) == key(&tab.name))
+            {
+                writes.push(teams::website_tab(
+                    &format!("tab-{n}-{m}"),
+                    team,
+                    channel,
+                    &tab.name,
+                    &tab.url,
+                ));
+            }
+        }
+    }
+    let count = writes.len();
+    for answer in batch(ctx, writes).await?.values() {
+        if let Some(e) = answer.error() {
+            return Err(classify(&e, "adding a tab"));
+        }
+    }
+    run.checkpoint(Step::Tabs, format!("{count} added")).await
+}
+
+async fn picture(
+    ctx: &StepCtx<'_>,
+    blobs: &dyn Blobs,
+    group: &str,
+) -> Result<String, ProvisionError> {
+    let Some(icon) = &ctx.template.template.icon else {
+        return Ok("no icon".into());
+    };
+    let Some(blob) = blobs.get(ICON_CONTAINER, icon).await? else {
+        tracing::warn!(%icon, "the template's icon is missing; the team keeps the default picture");
+        return Ok(format!("icon {icon} missing"));
+    };
+    ctx.graph
+        .put_bytes(
+            ctx.tenant,
+            &format!("/groups/{group}/photo/$value"),
+            &blob.content_type,
+            blob.data.to_vec(),
+        )
+        .await
+        .map_err(|e| classify(&e, "setting the team picture"))?;
+    Ok(icon.clone())
+}
+
+async fn verify(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), ProvisionError> {
+    let template = &ctx.template.template;
+    let by_channel = tabs_by_channel(ctx, run)?;
+    let mut reads = vec![
+        BatchRequest::get("team", format!("/teams/{team}")),
+        BatchRequest::get("members", format!("/teams/{team}/members")),
+        BatchRequest::get("channels", format!("/teams/{team}/channels")),
+    ];
+    if !template.apps.is_empty() {
+        reads.push(BatchRequest::get(
+            "apps",
+            format!("/teams/{team}/installedApps?$expand=teamsApp"),
+        ));
+    }
+    for (n, channel) in by_channel.keys().enumerate() {
+        reads.push(BatchRequest::get(
+            format!("tabs-{n}"),
+            format!("/teams/{team}/channels/{channel}/tabs"),
+        ));
+    }
+    let answers = batch(ctx, reads).await?;
+    let team_answer = get(&answers, "team")?;
+    if let Some(e) = team_answer.error() {
+        return Err(classify(&e, "reading the team"));
+    }
+    run.job.web_url = team_answer
+        .body
+        .get("webUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let mut missing: Vec<(Step, String)> = Vec::new();
+    let present = people(&list(ctx, get(&answers, "members")?, "reading the members").await?);
+    for owner in ctx.owner_ids() {
+        if !present.iter().any(|(p, o)| *p == owner && *o) {
+            missing.push((Step::Members, format!("owner {owner}")));
+        }
+    }
+    let channels: Vec<String> = list(ctx, get(&answers, "channels")?, "reading the channels")
+        .await?
+        .iter()
+        .map(|c| key(str_of(c, "displayName")))
+        .collect();
+    for channel in &template.channels {
+        if !channels.contains(&key(&channel.name)) {
+            missing.push((Step::Channels, format!("channel \"{}\"", channel.name)));
+        }
+    }
+    if let Some(answer) = answers.get("apps") {
+        let installed = app_ids(&list(ctx, answer, "reading the apps").await?);
+        for app in &template.apps {
+            if !installed.contains(app) {
+                missing.push((Step::Apps, format!("app {app}")));
+            }
+        }
+    }
+    for (n, wanted) in by_channel.values().enumerate() {
+        let present = list(
+            ctx,
+            get(&answers, &format!("tabs-{n}"))?,
+            "reading the tabs",
+        )
+        .await?;
+        for tab in wanted {
+            if !present
+                .iter()
+                .any(|p| key(str_of(p, "displayName")) == key(&tab.name))
+            {
+                missing.push((Step::Tabs, format!("tab \"{}\"", tab.name)));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return run.checkpoint(Step::Verify, "").await;
+    }
+    let what: Vec<&str> = missing.iter().map(|(_, w)| w.as_str()).collect();
+    run.job.verify_failures += 1;
+    if run.job.verify_failures >= MAX_VERIFY_FAILURES {
+        return Err(ProvisionError::Permanent(format!(
+            "The team was created but is only partially provisioned: missing {}.",
+            what.join(", ")
+        )));
+    }
+    tracing::warn!(missing = ?what, "the team is missing what Graph said it added; redoing those steps");
+    run.job
+        .done
+        .retain(|c| !missing.iter().any(|(s, _)| *s == c.step));
+    run.save().await?;
+    Err(ProvisionError::Transient(format!(
+        "missing after provisioning: {}",
+        what.join(", ")
+    )))
+}

@@ -1,0 +1,558 @@
+//! Provisioning: an approved request becomes a team, exactly as its template
+//! says, once.
+//!
+//! A job is a list of checkpointed steps kept in one document per request
+//! (`jobs` container, `provision-<requestId>`). Each step is idempotent and
+//! its result (the chosen mailNickname, the group id, the operation to
+//! poll, channel ids…) is written before the next begins, so a job stopped
+//! anywhere resumes where it stopped. The group is found by its unique
+//! mailNickname before anything is created, so a team is never created twice,
+//! not even when Graph reported a failure for a group it did create.
+//!
+//! Transient trouble (throttling beyond the retry policy, outages, a team
+//! still being created) fails the run so the queue retries it; permanent
+//! trouble (no consent, an app missing from the catalog, the subscription
+//! lapsed) fails the job and the request with a reason people can act on.
+//!
+//! - `create.rs`: name, group, team, waiting for the team.
+//! - `content.rs`: members, guests, channels, apps, tabs, picture, verify.
+
+mod content;
+mod create;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::requests::{self, RequestError, RequestState, TeamRequest};
+use super::teams::{self as inventory, Renewal, TeamRecord};
+use super::templates::{self, StoredTemplate};
+use super::tenants::Tenants;
+use crate::graph::{Graph, GraphError};
+use crate::ids::TenantId;
+use crate::platform::blobs::Blobs;
+use crate::platform::clock::Clock;
+use crate::platform::documents::{Container, Document, Documents, ETag};
+use crate::platform::{PlatformError, PlatformResult};
+
+const TYPE: &str = "provisioningJob";
+/// After this many runs that found the team incomplete, the job stops and
+/// says the team is partially provisioned.
+const MAX_VERIFY_FAILURES: u32 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Step {
+    /// A free mailNickname chosen.
+    Name,
+    /// The Microsoft 365 group exists (with the first owners and members).
+    Group,
+    /// The team was asked for (an operation to poll).
+    Team,
+    /// The team exists.
+    Ready,
+    Members,
+    Guests,
+    Channels,
+    Apps,
+    Tabs,
+    Picture,
+    /// Everything above was read back and is present.
+    Verify,
+    Inventory,
+    CrmLink,
+    /// The requester was told.
+    Notify,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub step: Step,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub request_id: String,
+    pub state: JobState,
+    /// Runs started (each queue delivery that found work).
+    pub runs: u32,
+    #[serde(default)]
+    pub done: Vec<Checkpoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_nickname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The `teamsAsyncOperation` to poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Channel ids by lower-cased name ("general" included).
+    #[serde(default)]
+    pub channels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_url: Option<String>,
+    #[serde(default)]
+    pub verify_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl Job {
+    fn new(request_id: &str) -> Self {
+        Job {
+            request_id: request_id.to_owned(),
+            state: JobState::Running,
+            runs: 0,
+            done: Vec::new(),
+            mail_nickname: None,
+            group_id: None,
+            operation: None,
+            channels: BTreeMap::new(),
+            web_url: None,
+            verify_failures: 0,
+            failure: None,
+            last_error: None,
+        }
+    }
+
+    pub fn is_done(&self, step: Step) -> bool {
+        self.done.iter().any(|c| c.step == step)
+    }
+
+    fn group(&self) -> Result<&str, ProvisionError> {
+        self.group_id
+            .as_deref()
+            .ok_or_else(|| ProvisionError::Transient("the job lost its group id".into()))
+    }
+}
+
+pub fn job_id(request_id: &str) -> String {
+    format!("provision-{request_id}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// Worth another run later (the queue retries).
+    #[error("{0}")]
+    Transient(String),
+    /// Will not work by retrying; the request fails with this reason.
+    #[error("{0}")]
+    Permanent(String),
+    /// The run stopped after its allowed checkpoints (tests simulate a
+    /// crash with it).
+    #[error("stopped after a checkpoint")]
+    Interrupted,
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+}
+
+impl From<GraphError> for ProvisionError {
+    fn from(e: GraphError) -> Self {
+        classify(&e, "")
+    }
+}
+
+/// A Graph error as the job sees it; `what` says what was being done.
+fn classify(e: &GraphError, what: &str) -> ProvisionError {
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what}: ")
+    };
+    match e {
+        e if e.is_transient() => ProvisionError::Transient(format!("{what}{e}")),
+        GraphError::Http { status: 403, .. } | GraphError::Token { .. } => {
+            ProvisionError::Permanent(format!(
+                "{what}SalesTim is not allowed to do this in your tenant ({e}). An administrator needs to grant it consent."
+            ))
+        }
+        // A 401 with a fresh token, or 404 of something just created, come right on a retry.
+        GraphError::Http {
+            status: 401 | 404 | 409 | 412 | 424,
+            ..
+        } => ProvisionError::Transient(format!("{what}{e}")),
+        e => ProvisionError::Permanent(format!("{what}{e}")),
+    }
+}
+
+/// What a run came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Created (now or before); the requester is to be told.
+    Provisioned(Box<TeamRequest>),
+    /// Failed for good (now or before), with the reason.
+    Failed(Box<TeamRequest>),
+    /// The request is not (any more) one to provision, e.g. withdrawn.
+    Nothing(String),
+}
+
+/// What a run works with.
+pub struct Provisioner<'a> {
+    pub docs: &'a dyn Documents,
+    pub clock: &'a dyn Clock,
+    pub blobs: &'a dyn Blobs,
+    pub graph: Option<&'a Graph>,
+    pub tenants: &'a Tenants,
+    /// Whether the tenant's subscription is active (billing decides; the
+    /// domain does not reach into billing).
+    pub subscription_active: bool,
+    /// Stop after this many checkpoints (a simulated crash); `None` in the product.
+    pub checkpoints_allowed: Option<u32>,
+}
+
+/// One run's state: the job as stored, its ETag, and the checkpoint budget.
+pub(crate) struct Run<'a> {
+    p: &'a Provisioner<'a>,
+    tenant: &'a TenantId,
+    pub job: Job,
+    etag: Option<ETag>,
+    checkpoints: u32,
+}
+
+impl Run<'_> {
+    /// Records `step` done (with what changed in the job) before anything else happens.
+    async fn checkpoint(
+        &mut self,
+        step: Step,
+        note: impl Into<String>,
+    ) -> Result<(), ProvisionError> {
+        if !self.job.is_done(step) {
+            self.job.done.push(Checkpoint {
+                step,
+                at: self.p.clock.now(),
+                note: note.into(),
+            });
+        }
+        self.save().await?;
+        self.checkpoints += 1;
+        if let Some(allowed) = self.p.checkpoints_allowed
+            && self.checkpoints >= allowed
+        {
+            return Err(ProvisionError::Interrupted);
+        }
+        Ok(())
+    }
+
+    async fn save(&mut self) -> Result<(), ProvisionError> {
+        let doc = Document::new(self.tenant, TYPE, job_id(&self.job.request_id), &self.job)?;
+        let written = match &self.etag {
+            Some(etag) => self.p.docs.replace(Container::Jobs, &doc, etag).await,
+            None => self.p.docs.create(Container::Jobs, &doc).await,
+        };
+        match written {
+            Ok(doc) => {
+                self.etag = doc.etag;
+                Ok(())
+            }
+            // Another run of the same job (a duplicate delivery) got ahead:
+            // this one stops, the other carries on.
+            Err(PlatformError::PreconditionFailed | PlatformError::Conflict) => Err(
+                ProvisionError::Transient("another run of this job is in progress".into()),
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+pub async fn get_job(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    request_id: &str,
+) -> PlatformResult<Option<Job>> {
+    match docs
+        .get(Container::Jobs, tenant, &job_id(request_id))
+        .await?
+    {
+        Some(doc) if doc.kind == TYPE => doc.parse().map(Some),
+        _ => Ok(None),
+    }
+}
+
+impl Provisioner<'_> {
+    /// Runs (or resumes) the job for `request_id` as far as it goes.
+    pub async fn run(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Outcome, ProvisionError> {
+        let request = match requests::get(self.docs, tenant, request_id).await {
+            Ok(r) => r,
+            Err(RequestError::NotFound) => {
+                return Ok(Outcome::Nothing(format!("no request {request_id}")));
+            }
+            Err(RequestError::Platform(e)) => return Err(e.into()),
+            Err(e) => return Err(ProvisionError::Transient(e.to_string())),
+        };
+        match request.state {
+            RequestState::Approved | RequestState::Provisioning => {}
+            RequestState::Provisioned => return Ok(Outcome::Provisioned(Box::new(request))),
+            RequestState::Failed => return Ok(Outcome::Failed(Box::new(request))),
+            other => {
+                return Ok(Outcome::Nothing(format!(
+                    "request {request_id} is {other:?}, not approved"
+                )));
+            }
+        }
+        let (job, etag) = match self
+            .docs
+            .get(Container::Jobs, tenant, &job_id(request_id))
+            .await?
+        {
+            Some(doc) if doc.kind == TYPE => (doc.parse::<Job>()?, doc.etag.clone()),
+            _ => (Job::new(request_id), None),
+        };
+        let mut run = Run {
+            p: self,
+            tenant,
+            job,
+            etag,
+            checkpoints: 0,
+        };
+        run.job.runs += 1;
+        match self.steps(&mut run, &request).await {
+            Ok(()) => {
+                let request = requests::mark_provisioned(
+                    self.docs,
+                    self.clock,
+                    tenant,
+                    request_id,
+                    run.job.group()?,
+                    run.job.web_url.clone(),
+                )
+                .await
+                .map_err(request_error)?;
+                Ok(Outcome::Provisioned(Box::new(request)))
+            }
+            Err(ProvisionError::Permanent(reason)) => {
+                tracing::warn!(request = request_id, %reason, "provisioning failed for good");
+                let request = self.fail(&mut run, &reason).await?;
+                Ok(Outcome::Failed(Box::new(request)))
+            }
+            Err(e) => {
+                if !matches!(e, ProvisionError::Interrupted) {
+                    run.job.last_error = Some(e.to_string());
+                    // Best effort: the error is what the run reports anyway.
+                    let _ = run.save().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn fail(&self, run: &mut Run<'_>, reason: &str) -> Result<TeamRequest, ProvisionError> {
+        run.job.state = JobState::Failed;
+        run.job.failure = Some(reason.to_owned());
+        run.save().await?;
+        requests::mark_failed(
+            self.docs,
+            self.clock,
+            run.tenant,
+            &run.job.request_id,
+            reason,
+            run.job.group_id.as_deref(),
+        )
+        .await
+        .map_err(request_error)
+    }
+
+    /// Gives up on a job the queue could not complete (its message was
+    /// poisoned): the request fails with the last error seen.
+    pub async fn give_up(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Outcome, ProvisionError> {
+        let (job, etag) = match self
+            .docs
+            .get(Container::Jobs, tenant, &job_id(request_id))
+            .await?
+        {
+            Some(doc) if doc.kind == TYPE => (doc.parse::<Job>()?, doc.etag.clone()),
+            _ => (Job::new(request_id), None),
+        };
+        let reason = format!(
+            "Creating the team kept failing and was stopped: {}",
+            job.last_error.as_deref().unwrap_or("the job could not run")
+        );
+        let mut run = Run {
+            p: self,
+            tenant,
+            job,
+            etag,
+            checkpoints: 0,
+        };
+        match requests::get(self.docs, tenant, request_id).await {
+            Ok(r) if matches!(r.state, RequestState::Approved | RequestState::Provisioning) => Ok(
+                Outcome::Failed(Box::new(self.fail(&mut run, &reason).await?)),
+            ),
+            Ok(r) => Ok(Outcome::Nothing(format!(
+                "request {request_id} is {:?}",
+                r.state
+            ))),
+            Err(RequestError::NotFound) => Ok(Outcome::Nothing(format!("no request {request_id}"))),
+            Err(e) => Err(request_error(e)),
+        }
+    }
+
+    /// The requester was told: the job is complete.
+    pub async fn notified(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<(), ProvisionError> {
+        let Some(doc) = self
+            .docs
+            .get(Container::Jobs, tenant, &job_id(request_id))
+            .await?
+        else {
+            return Ok(());
+        };
+        let mut run = Run {
+            p: self,
+            tenant,
+            job: doc.parse()?,
+            etag: doc.etag.clone(),
+            checkpoints: 0,
+        };
+        if run.job.is_done(Step::Notify) {
+            return Ok(());
+        }
+        if run.job.state == JobState::Running {
+            run.job.state = JobState::Done;
+        }
+        run.checkpoint(Step::Notify, "").await
+    }
+
+    async fn steps(&self, run: &mut Run<'_>, request: &TeamRequest) -> Result<(), ProvisionError> {
+        if !self.subscription_active {
+            return Err(ProvisionError::Permanent(
+                "Your organisation's SalesTim subscription is not active, so no team can be created."
+                    .into(),
+            ));
+        }
+        let tenant = self.tenants.get(run.tenant).await?.ok_or_else(|| {
+            ProvisionError::Permanent("Your organisation is not registered with SalesTim.".into())
+        })?;
+        if !tenant.onboarding.admin_consent {
+            return Err(ProvisionError::Permanent(
+                "An administrator of your organisation has not yet granted SalesTim consent to create teams."
+                    .into(),
+            ));
+        }
+        let Some(graph) = self.graph else {
+            return Err(ProvisionError::Permanent(
+                "This SalesTim deployment has no Microsoft Graph credentials (GRAPH_CLIENT_ID)."
+                    .into(),
+            ));
+        };
+        let template = templates::get(self.docs, run.tenant, &request.template_id)
+            .await?
+            .ok_or_else(|| {
+                ProvisionError::Permanent(format!(
+                    "The template \"{}\" no longer exists.",
+                    request.template_name
+                ))
+            })?;
+        if run.job.runs == 1 || !run.job.is_done(Step::Name) {
+            requests::mark_provisioning(self.docs, self.clock, run.tenant, &request.id)
+                .await
+                .map_err(request_error)?;
+        }
+        let ctx = StepCtx {
+            graph,
+            tenant: run.tenant,
+            request,
+            template: &template,
+            expiry_days: template
+                .template
+                .lifecycle
+                .expiry_days
+                .or(tenant.settings.default_expiry_days),
+        };
+        create::run(&ctx, run).await?;
+        content::run(&ctx, run, self.blobs).await?;
+        if !run.job.is_done(Step::Inventory) {
+            self.record(&ctx, run).await?;
+            run.checkpoint(Step::Inventory, "").await?;
+        }
+        if !run.job.is_done(Step::CrmLink) {
+            let note = match template.template.crm_link {
+                Some(kind) => format!("{kind:?} link type set; the request names no CRM record"),
+                None => "no CRM link".to_owned(),
+            };
+            run.checkpoint(Step::CrmLink, note).await?;
+        }
+        Ok(())
+    }
+
+    async fn record(&self, ctx: &StepCtx<'_>, run: &Run<'_>) -> Result<(), ProvisionError> {
+        let now = self.clock.now();
+        let record = TeamRecord {
+            group_id: run.job.group()?.to_owned(),
+            display_name: ctx.request.display_name.clone(),
+            description: ctx.request.description.clone(),
+            web_url: run.job.web_url.clone(),
+            owners: ctx.request.team_owners(),
+            template_id: Some(ctx.request.template_id.clone()),
+            expires_at: ctx
+                .expiry_days
+                .map(|d| now + time::Duration::days(d.into())),
+            renewal_days: ctx.expiry_days,
+            renewal: Renewal::Pending,
+        };
+        inventory::put(self.docs, run.tenant, &record).await?;
+        Ok(())
+    }
+}
+
+fn request_error(e: RequestError) -> ProvisionError {
+    match e {
+        RequestError::Platform(e) => e.into(),
+        RequestError::AlreadyDecided(r) => ProvisionError::Permanent(format!(
+            "the request changed to {:?} while its team was being created",
+            r.state
+        )),
+        e => ProvisionError::Transient(e.to_string()),
+    }
+}
+
+/// What every step reads.
+pub(crate) struct StepCtx<'a> {
+    pub graph: &'a Graph,
+    pub tenant: &'a TenantId,
+    pub request: &'a TeamRequest,
+    pub template: &'a StoredTemplate,
+    pub expiry_days: Option<u32>,
+}
+
+impl StepCtx<'_> {
+    pub fn owner_ids(&self) -> Vec<String> {
+        self.request
+            .team_owners()
+            .into_iter()
+            .map(|p| p.aad_object_id)
+            .collect()
+    }
+
+    pub fn member_ids(&self) -> Vec<String> {
+        self.request
+            .team_members()
+            .into_iter()
+            .map(|p| p.aad_object_id)
+            .collect()
+    }
+}
