@@ -108,7 +108,7 @@ pub enum CrmLinkType {
     Opportunity,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Template {
     pub name: String,
@@ -155,6 +155,31 @@ pub struct Template {
 
 fn yes() -> bool {
     true
+}
+
+/// An active template with nothing in it yet.
+impl Default for Template {
+    fn default() -> Self {
+        Template {
+            name: String::new(),
+            description: String::new(),
+            version: 0,
+            active: true,
+            code: String::new(),
+            icon: None,
+            visibility: Visibility::default(),
+            channels: Vec::new(),
+            tabs: Vec::new(),
+            apps: Vec::new(),
+            owners: Vec::new(),
+            members: Vec::new(),
+            allow_guests: false,
+            naming: None,
+            approval: ApprovalRule::default(),
+            lifecycle: LifecycleRef::default(),
+            crm_link: None,
+        }
+    }
 }
 
 /// Characters Teams refuses in channel names.

@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 
 use crate::bot_messages::{Bot, spawn_bot_with};
 
-const HOST: &str = "salestim.example.com";
-const TEAMS_APP: &str = "6a1c47a5-8a45-4f0e-9c59-2d5f0b1d8a11";
-const ALICE: &str = "00000000-0000-0000-0000-00000000a11c";
-const DAVE: &str = "00000000-0000-0000-0000-00000000da7e";
-const BOB: &str = "00000000-0000-0000-0000-000000000b0b";
-const CAROL: &str = "00000000-0000-0000-0000-00000000ca01";
+pub(crate) const HOST: &str = "salestim.example.com";
+pub(crate) const TEAMS_APP: &str = "6a1c47a5-8a45-4f0e-9c59-2d5f0b1d8a11";
+pub(crate) const ALICE: &str = "00000000-0000-0000-0000-00000000a11c";
+pub(crate) const DAVE: &str = "00000000-0000-0000-0000-00000000da7e";
+pub(crate) const BOB: &str = "00000000-0000-0000-0000-000000000b0b";
+pub(crate) const CAROL: &str = "00000000-0000-0000-0000-00000000ca01";
 
 async fn spawn() -> Bot {
     spawn_bot_with(vec![
@@ -60,14 +60,20 @@ async fn tenant_with_templates(bot: &Bot) -> TenantId {
     tenant
 }
 
-fn user_activity(bot: &Bot, tenant: &TenantId, aad: &str, name: &str, kind: &str) -> Value {
+pub(crate) fn user_activity(
+    bot: &Bot,
+    tenant: &TenantId,
+    aad: &str,
+    name: &str,
+    kind: &str,
+) -> Value {
     let mut a = bot.activity(tenant, kind, None);
     a["from"] = json!({"id": format!("29:{aad}"), "name": name, "aadObjectId": aad});
     a["conversation"]["id"] = json!(format!("a:1chat-with-{aad}"));
     a
 }
 
-async fn invoke(
+pub(crate) async fn invoke(
     bot: &Bot,
     tenant: &TenantId,
     aad: &str,
@@ -93,7 +99,13 @@ async fn invoke(
     (status, body)
 }
 
-async fn card_action(bot: &Bot, tenant: &TenantId, aad: &str, verb: &str, data: Value) -> Value {
+pub(crate) async fn card_action(
+    bot: &Bot,
+    tenant: &TenantId,
+    aad: &str,
+    verb: &str,
+    data: Value,
+) -> Value {
     let value = json!({"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"});
     let (status, body) = invoke(bot, tenant, aad, "adaptiveCard/action", value).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -101,7 +113,7 @@ async fn card_action(bot: &Bot, tenant: &TenantId, aad: &str, verb: &str, data: 
 }
 
 /// The titles of a card's actions.
-fn actions(card: &Value) -> Vec<String> {
+pub(crate) fn actions(card: &Value) -> Vec<String> {
     card["actions"]
         .as_array()
         .map(|a| {

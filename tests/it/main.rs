@@ -15,5 +15,6 @@ mod health;
 mod host;
 mod keys;
 mod manifest;
+mod provisioning;
 mod queues;
 mod support;
