@@ -757,3 +757,27 @@ async fn a_waiting_request_is_reminded_once_then_escalated_once() {
         (1, 1)
     );
 }
+
+#[tokio::test]
+async fn a_tenant_whose_subscription_lapsed_gets_no_team() {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    let now = w.bot.app.now();
+    let event = json!({"id": format!("evt_{}", uuid::Uuid::new_v4().simple()), "object": "event",
+        "type": "customer.subscription.deleted", "created": now + 10,
+        "data": {"object": {"id": "sub_1", "customer": "cus_1", "status": "canceled",
+            "metadata": {"tenantId": w.tenant.as_str()}, "items": {"data": [{"quantity": 10, "price": {"id": "p"}}]}}}});
+    assert_eq!(
+        w.bot.app.stripe_event(&event).await.status(),
+        StatusCode::OK
+    );
+    w.bot.app.drain("billing-events").await;
+    let outcome = run_once(&w, &request.id, None).await.unwrap();
+    let Outcome::Failed(failed) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let reason = failed.outcome.unwrap().reason.unwrap();
+    assert!(reason.contains("subscription is not active"), "{reason}");
+    assert!(w.graph.teams(w.tenant.as_str()).is_empty());
+    assert_eq!(w.graph.count().http, 0, "Graph is not even asked");
+}

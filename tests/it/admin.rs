@@ -1,0 +1,226 @@
+//! The operator commands, run as an operator runs them: the `handler`
+//! binary on a data directory of its own. A tenant is registered, given
+//! consent and policies; templates are saved (checked and versioned, with
+//! an icon), listed, shown, retired; bad input is refused with every
+//! reason and changes nothing.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+const TENANT: &str = "3f1c2b7a-9d4e-4c5b-8a6f-0e1d2c3b4a59";
+const ALICE: &str = "0b8e4c1a-7d2f-4a3e-9c61-5d4f3a2b1c0d";
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Cli {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Runs `handler <args>`; (success, stdout, stderr).
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
+            .args(args)
+            .args(["--settings", "no-such-file.json"])
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("SALESTIM_DATA_DIR", self.dir.path().join("data"))
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args).await;
+        assert!(ok, "handler {args:?} failed: {err}");
+        out
+    }
+
+    fn file(&self, name: &str, contents: &[u8]) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    }
+}
+
+fn template() -> Value {
+    json!({
+        "name": "Project", "description": "Customer projects", "code": "PRJ",
+        "visibility": "Private",
+        "channels": [{"name": "Planning"}, {"name": "Leadership", "private": true}],
+        "tabs": [{"channel": "Planning", "name": "Board", "url": "https://board.contoso.test/"}],
+        "apps": ["com.contoso.crm"],
+        "owners": [{"aadObjectId": ALICE, "name": "Alice"}],
+        "naming": {"prefix": [{"attribute": "TemplateCode"}, {"text": "-"}]},
+        "approval": {"kind": "stages", "stages": [[{"aadObjectId": ALICE, "name": "Alice"}]]},
+        "lifecycle": {"expiryDays": 180},
+        "crmLink": "opportunity"
+    })
+}
+
+#[tokio::test]
+async fn an_operator_sets_up_a_tenant_and_its_templates() {
+    let cli = Cli::new();
+    cli.ok(&["tenant", "add", TENANT, "--name", "Contoso"])
+        .await;
+    let naming = cli.file(
+        "naming.json",
+        br#"{"suffix": [{"text": " ("}, {"attribute": "Country"}, {"text": ")"}],
+            "blockedWords": [{"word": "ceo", "wholeWord": true}], "maxLength": 80}"#,
+    );
+    let shown = cli
+        .ok(&[
+            "tenant",
+            "set",
+            TENANT,
+            "--consent",
+            "granted",
+            "--naming",
+            &naming,
+            "--reminder-hours",
+            "24",
+            "--escalate-hours",
+            "72",
+            "--escalate-to",
+            ALICE,
+            "--escalate-name",
+            "Alice",
+        ])
+        .await;
+    let tenant: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(tenant["onboarding"]["adminConsent"], true);
+    assert!(tenant["onboarding"]["consentedAt"].is_string());
+    assert_eq!(tenant["settings"]["reminderAfterHours"], 24);
+    assert_eq!(tenant["settings"]["escalateTo"]["name"], "Alice");
+    assert_eq!(tenant["settings"]["naming"]["maxLength"], 80);
+
+    let file = cli.file("project.json", template().to_string().as_bytes());
+    let icon = cli.file("icon.png", b"\x89PNG\r\n\x1a\n0000");
+    let out = cli
+        .ok(&[
+            "template", "put", TENANT, "project", "--file", &file, "--icon", &icon,
+        ])
+        .await;
+    assert!(out.contains("version 1"), "{out}");
+    let out = cli
+        .ok(&["template", "put", TENANT, "project", "--file", &file])
+        .await;
+    assert!(
+        out.contains("version 2"),
+        "a saved change bumps the version: {out}"
+    );
+    let listed = cli.ok(&["template", "list", TENANT]).await;
+    assert!(listed.contains("project\tv2\tactive\tProject"), "{listed}");
+    let shown: Value =
+        serde_json::from_str(&cli.ok(&["template", "show", TENANT, "project"]).await).unwrap();
+    assert_eq!(shown["channels"][1]["private"], true);
+    assert_eq!(shown["approval"]["kind"], "stages");
+    assert_eq!(shown["crmLink"], "opportunity");
+    cli.ok(&["template", "retire", TENANT, "project"]).await;
+    let listed = cli.ok(&["template", "list", TENANT]).await;
+    assert!(listed.contains("project\tv3\tretired"), "{listed}");
+    cli.ok(&["template", "activate", TENANT, "project"]).await;
+}
+
+#[tokio::test]
+async fn bad_operator_input_is_refused_with_every_reason_and_changes_nothing() {
+    let cli = Cli::new();
+    cli.ok(&["tenant", "add", TENANT, "--name", "Contoso"])
+        .await;
+    let mut bad = template();
+    bad["channels"] = json!([{"name": "General"}, {"name": "a/b"}]);
+    bad["tabs"] = json!([{"channel": "Nowhere", "name": "X", "url": "http://plain.test"}]);
+    bad["approval"] = json!({"kind": "named", "approvers": []});
+    let file = cli.file("bad.json", bad.to_string().as_bytes());
+    let (ok, _, err) = cli
+        .run(&["template", "put", TENANT, "project", "--file", &file])
+        .await;
+    assert!(!ok);
+    for reason in [
+        "General channel",
+        "character Teams refuses",
+        "does not create",
+        "https://",
+        "at least one approver",
+    ] {
+        assert!(err.contains(reason), "{reason} in {err}");
+    }
+    let broken = cli.file("broken.json", b"{\"name\": ");
+    let (ok, _, err) = cli
+        .run(&["template", "put", TENANT, "project", "--file", &broken])
+        .await;
+    assert!(!ok && err.contains("broken.json"), "{err}");
+    let good = cli.file("good.json", template().to_string().as_bytes());
+    let not_image = cli.file("icon.gif", b"GIF89a....");
+    let (ok, _, err) = cli
+        .run(&[
+            "template", "put", TENANT, "project", "--file", &good, "--icon", &not_image,
+        ])
+        .await;
+    assert!(!ok && err.contains("PNG or JPEG"), "{err}");
+    let (ok, _, err) = cli
+        .run(&[
+            "template",
+            "put",
+            "9a9a9a9a-0000-4000-8000-000000000000",
+            "project",
+            "--file",
+            &good,
+        ])
+        .await;
+    assert!(!ok && err.contains("no tenant"), "{err}");
+    let (ok, _, err) = cli
+        .run(&["template", "put", TENANT, "a/b", "--file", &good])
+        .await;
+    assert!(!ok && err.contains("template id"), "{err}");
+    assert_eq!(
+        cli.ok(&["template", "list", TENANT]).await.trim(),
+        "",
+        "nothing saved"
+    );
+
+    // Escalation needs both its hours and its person, after the reminder.
+    let (ok, _, err) = cli
+        .run(&["tenant", "set", TENANT, "--escalate-hours", "12"])
+        .await;
+    assert!(!ok && err.contains("someone to escalate to"), "{err}");
+    let (ok, _, err) = cli
+        .run(&[
+            "tenant",
+            "set",
+            TENANT,
+            "--escalate-hours",
+            "12",
+            "--escalate-to",
+            ALICE,
+        ])
+        .await;
+    assert!(!ok && err.contains("after the reminder"), "{err}");
+    let (ok, _, err) = cli
+        .run(&["tenant", "set", "not-a-guid", "--consent", "granted"])
+        .await;
+    assert!(!ok, "{err}");
+    let shown = cli.ok(&["tenant", "show", TENANT]).await;
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        shown["tenant"]["onboarding"]["adminConsent"], false,
+        "nothing changed"
+    );
+    assert!(
+        shown["tenant"]["settings"]
+            .get("escalateAfterHours")
+            .is_none()
+    );
+    assert!(Path::new(&cli.dir.path().join("data")).exists());
+}
