@@ -2,14 +2,13 @@
 //! `$batch` reads what the team has (members, channels, apps), one `$batch`
 //! writes what is missing (members, guest setting, channels, apps); tabs
 //! need the channel ids, so they take one read and one write batch more.
-//! Then the picture, and one read batch that checks everything is really
-//! there (a step Graph said was done is not trusted blindly).
+//! Then the picture; `verify.rs` checks that everything is really there.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{MAX_VERIFY_FAILURES, ProvisionError, Run, Step, StepCtx, classify};
+use super::{ProvisionError, Run, Step, StepCtx, classify};
 use crate::governance::templates::{GENERAL, ICON_CONTAINER};
 use crate::graph::teams::{self, items, str_of};
 use crate::graph::{BatchRequest, BatchResponse, GraphError};
@@ -18,7 +17,10 @@ use crate::platform::blobs::Blobs;
 /// The answers of a batch by request id.
 type Answers = BTreeMap<String, BatchResponse>;
 
-async fn batch(ctx: &StepCtx<'_>, requests: Vec<BatchRequest>) -> Result<Answers, ProvisionError> {
+pub(super) async fn batch(
+    ctx: &StepCtx<'_>,
+    requests: Vec<BatchRequest>,
+) -> Result<Answers, ProvisionError> {
     if requests.is_empty() {
         return Ok(Answers::new());
     }
@@ -31,7 +33,7 @@ async fn batch(ctx: &StepCtx<'_>, requests: Vec<BatchRequest>) -> Result<Answers
 }
 
 /// A list read in a batch, with any further pages fetched.
-async fn list(
+pub(super) async fn list(
     ctx: &StepCtx<'_>,
     answer: &BatchResponse,
     what: &str,
@@ -51,18 +53,18 @@ async fn list(
     Ok(all)
 }
 
-fn get<'a>(answers: &'a Answers, id: &str) -> Result<&'a BatchResponse, ProvisionError> {
+pub(super) fn get<'a>(answers: &'a Answers, id: &str) -> Result<&'a BatchResponse, ProvisionError> {
     answers
         .get(id)
         .ok_or_else(|| ProvisionError::Transient(format!("the batch did not answer {id}")))
 }
 
-fn key(name: &str) -> String {
+pub(super) fn key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
 /// Who is in the team already: (user id, is owner).
-fn people(members: &[Value]) -> Vec<(String, bool)> {
+pub(super) fn people(members: &[Value]) -> Vec<(String, bool)> {
     members
         .iter()
         .map(|m| {
@@ -75,7 +77,7 @@ fn people(members: &[Value]) -> Vec<(String, bool)> {
         .collect()
 }
 
-fn app_ids(installed: &[Value]) -> Vec<String> {
+pub(super) fn app_ids(installed: &[Value]) -> Vec<String> {
     installed
         .iter()
         .filter_map(|a| a.pointer("/teamsApp/id").and_then(Value::as_str))
@@ -114,7 +116,7 @@ pub(super) async fn run(
         run.checkpoint(Step::Picture, note).await?;
     }
     if !run.job.is_done(Step::Verify) {
-        verify(ctx, run, &group).await?;
+        super::verify::run(ctx, run, &group).await?;
     }
     Ok(())
 }
@@ -287,7 +289,7 @@ async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), Pr
 }
 
 /// The template's tabs by channel id.
-fn tabs_by_channel<'t>(
+pub(super) fn tabs_by_channel<'t>(
     ctx: &'t StepCtx<'_>,
     run: &Run<'_>,
 ) -> Result<BTreeMap<String, Vec<&'t crate::governance::templates::TabSpec>>, ProvisionError> {
@@ -373,97 +375,4 @@ async fn picture(
         .await
         .map_err(|e| classify(&e, "setting the team picture"))?;
     Ok(icon.clone())
-}
-
-async fn verify(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), ProvisionError> {
-    let template = &ctx.template.template;
-    let by_channel = tabs_by_channel(ctx, run)?;
-    let mut reads = vec![
-        BatchRequest::get("team", format!("/teams/{team}")),
-        BatchRequest::get("members", format!("/teams/{team}/members")),
-        BatchRequest::get("channels", format!("/teams/{team}/channels")),
-    ];
-    if !template.apps.is_empty() {
-        reads.push(BatchRequest::get(
-            "apps",
-            format!("/teams/{team}/installedApps?$expand=teamsApp"),
-        ));
-    }
-    for (n, channel) in by_channel.keys().enumerate() {
-        reads.push(BatchRequest::get(
-            format!("tabs-{n}"),
-            format!("/teams/{team}/channels/{channel}/tabs"),
-        ));
-    }
-    let answers = batch(ctx, reads).await?;
-    let team_answer = get(&answers, "team")?;
-    if let Some(e) = team_answer.error() {
-        return Err(classify(&e, "reading the team"));
-    }
-    run.job.web_url = team_answer
-        .body
-        .get("webUrl")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let mut missing: Vec<(Step, String)> = Vec::new();
-    let present = people(&list(ctx, get(&answers, "members")?, "reading the members").await?);
-    for owner in ctx.owner_ids() {
-        if !present.iter().any(|(p, o)| *p == owner && *o) {
-            missing.push((Step::Members, format!("owner {owner}")));
-        }
-    }
-    let channels: Vec<String> = list(ctx, get(&answers, "channels")?, "reading the channels")
-        .await?
-        .iter()
-        .map(|c| key(str_of(c, "displayName")))
-        .collect();
-    for channel in &template.channels {
-        if !channels.contains(&key(&channel.name)) {
-            missing.push((Step::Channels, format!("channel \"{}\"", channel.name)));
-        }
-    }
-    if let Some(answer) = answers.get("apps") {
-        let installed = app_ids(&list(ctx, answer, "reading the apps").await?);
-        for app in &template.apps {
-            if !installed.contains(app) {
-                missing.push((Step::Apps, format!("app {app}")));
-            }
-        }
-    }
-    for (n, wanted) in by_channel.values().enumerate() {
-        let present = list(
-            ctx,
-            get(&answers, &format!("tabs-{n}"))?,
-            "reading the tabs",
-        )
-        .await?;
-        for tab in wanted {
-            if !present
-                .iter()
-                .any(|p| key(str_of(p, "displayName")) == key(&tab.name))
-            {
-                missing.push((Step::Tabs, format!("tab \"{}\"", tab.name)));
-            }
-        }
-    }
-    if missing.is_empty() {
-        return run.checkpoint(Step::Verify, "").await;
-    }
-    let what: Vec<&str> = missing.iter().map(|(_, w)| w.as_str()).collect();
-    run.job.verify_failures += 1;
-    if run.job.verify_failures >= MAX_VERIFY_FAILURES {
-        return Err(ProvisionError::Permanent(format!(
-            "The team was created but is only partially provisioned: missing {}.",
-            what.join(", ")
-        )));
-    }
-    tracing::warn!(missing = ?what, "the team is missing what Graph said it added; redoing those steps");
-    run.job
-        .done
-        .retain(|c| !missing.iter().any(|(s, _)| *s == c.step));
-    run.save().await?;
-    Err(ProvisionError::Transient(format!(
-        "missing after provisioning: {}",
-        what.join(", ")
-    )))
 }

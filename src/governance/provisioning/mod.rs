@@ -15,15 +15,16 @@
 //! lapsed) fails the job and the request with a reason people can act on.
 //!
 //! - `create.rs`: name, group, team, waiting for the team.
-//! - `content.rs`: members, guests, channels, apps, tabs, picture, verify.
+//! - `content.rs`: members, guests, channels, apps, tabs, picture.
+//! - `verify.rs`: everything read back and compared with the template.
 
 mod content;
 mod create;
+mod job;
+mod verify;
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+pub use job::{Checkpoint, Job, JobState, Step, get_job, job_id};
+use job::{MAX_VERIFY_FAILURES, Run, load};
 
 use super::requests::{self, RequestError, RequestState, TeamRequest};
 use super::teams::{self as inventory, Renewal, TeamRecord};
@@ -31,118 +32,10 @@ use super::templates::{self, StoredTemplate};
 use super::tenants::Tenants;
 use crate::graph::{Graph, GraphError};
 use crate::ids::TenantId;
+use crate::platform::PlatformError;
 use crate::platform::blobs::Blobs;
 use crate::platform::clock::Clock;
-use crate::platform::documents::{Container, Document, Documents, ETag};
-use crate::platform::{PlatformError, PlatformResult};
-
-const TYPE: &str = "provisioningJob";
-/// After this many runs that found the team incomplete, the job stops and
-/// says the team is partially provisioned.
-const MAX_VERIFY_FAILURES: u32 = 3;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Step {
-    /// A free mailNickname chosen.
-    Name,
-    /// The Microsoft 365 group exists (with the first owners and members).
-    Group,
-    /// The team was asked for (an operation to poll).
-    Team,
-    /// The team exists.
-    Ready,
-    Members,
-    Guests,
-    Channels,
-    Apps,
-    Tabs,
-    Picture,
-    /// Everything above was read back and is present.
-    Verify,
-    Inventory,
-    CrmLink,
-    /// The requester was told.
-    Notify,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum JobState {
-    Running,
-    Done,
-    Failed,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Checkpoint {
-    pub step: Step,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    #[serde(default)]
-    pub note: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Job {
-    pub request_id: String,
-    pub state: JobState,
-    /// Runs started (each queue delivery that found work).
-    pub runs: u32,
-    #[serde(default)]
-    pub done: Vec<Checkpoint>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mail_nickname: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<String>,
-    /// The `teamsAsyncOperation` to poll.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation: Option<String>,
-    /// Channel ids by lower-cased name ("general" included).
-    #[serde(default)]
-    pub channels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub web_url: Option<String>,
-    #[serde(default)]
-    pub verify_failures: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-}
-
-impl Job {
-    fn new(request_id: &str) -> Self {
-        Job {
-            request_id: request_id.to_owned(),
-            state: JobState::Running,
-            runs: 0,
-            done: Vec::new(),
-            mail_nickname: None,
-            group_id: None,
-            operation: None,
-            channels: BTreeMap::new(),
-            web_url: None,
-            verify_failures: 0,
-            failure: None,
-            last_error: None,
-        }
-    }
-
-    pub fn is_done(&self, step: Step) -> bool {
-        self.done.iter().any(|c| c.step == step)
-    }
-
-    fn group(&self) -> Result<&str, ProvisionError> {
-        self.group_id
-            .as_deref()
-            .ok_or_else(|| ProvisionError::Transient("the job lost its group id".into()))
-    }
-}
-
-pub fn job_id(request_id: &str) -> String {
-    format!("provision-{request_id}")
-}
+use crate::platform::documents::{Container, Documents};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -214,74 +107,6 @@ pub struct Provisioner<'a> {
     pub checkpoints_allowed: Option<u32>,
 }
 
-/// One run's state: the job as stored, its ETag, and the checkpoint budget.
-pub(crate) struct Run<'a> {
-    p: &'a Provisioner<'a>,
-    tenant: &'a TenantId,
-    pub job: Job,
-    etag: Option<ETag>,
-    checkpoints: u32,
-}
-
-impl Run<'_> {
-    /// Records `step` done (with what changed in the job) before anything else happens.
-    async fn checkpoint(
-        &mut self,
-        step: Step,
-        note: impl Into<String>,
-    ) -> Result<(), ProvisionError> {
-        if !self.job.is_done(step) {
-            self.job.done.push(Checkpoint {
-                step,
-                at: self.p.clock.now(),
-                note: note.into(),
-            });
-        }
-        self.save().await?;
-        self.checkpoints += 1;
-        if let Some(allowed) = self.p.checkpoints_allowed
-            && self.checkpoints >= allowed
-        {
-            return Err(ProvisionError::Interrupted);
-        }
-        Ok(())
-    }
-
-    async fn save(&mut self) -> Result<(), ProvisionError> {
-        let doc = Document::new(self.tenant, TYPE, job_id(&self.job.request_id), &self.job)?;
-        let written = match &self.etag {
-            Some(etag) => self.p.docs.replace(Container::Jobs, &doc, etag).await,
-            None => self.p.docs.create(Container::Jobs, &doc).await,
-        };
-        match written {
-            Ok(doc) => {
-                self.etag = doc.etag;
-                Ok(())
-            }
-            // Another run of the same job (a duplicate delivery) got ahead:
-            // this one stops, the other carries on.
-            Err(PlatformError::PreconditionFailed | PlatformError::Conflict) => Err(
-                ProvisionError::Transient("another run of this job is in progress".into()),
-            ),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-pub async fn get_job(
-    docs: &dyn Documents,
-    tenant: &TenantId,
-    request_id: &str,
-) -> PlatformResult<Option<Job>> {
-    match docs
-        .get(Container::Jobs, tenant, &job_id(request_id))
-        .await?
-    {
-        Some(doc) if doc.kind == TYPE => doc.parse().map(Some),
-        _ => Ok(None),
-    }
-}
-
 impl Provisioner<'_> {
     /// Runs (or resumes) the job for `request_id` as far as it goes.
     pub async fn run(
@@ -307,14 +132,7 @@ impl Provisioner<'_> {
                 )));
             }
         }
-        let (job, etag) = match self
-            .docs
-            .get(Container::Jobs, tenant, &job_id(request_id))
-            .await?
-        {
-            Some(doc) if doc.kind == TYPE => (doc.parse::<Job>()?, doc.etag.clone()),
-            _ => (Job::new(request_id), None),
-        };
+        let (job, etag) = load(self.docs, tenant, request_id).await?;
         let mut run = Run {
             p: self,
             tenant,
@@ -376,14 +194,7 @@ impl Provisioner<'_> {
         tenant: &TenantId,
         request_id: &str,
     ) -> Result<Outcome, ProvisionError> {
-        let (job, etag) = match self
-            .docs
-            .get(Container::Jobs, tenant, &job_id(request_id))
-            .await?
-        {
-            Some(doc) if doc.kind == TYPE => (doc.parse::<Job>()?, doc.etag.clone()),
-            _ => (Job::new(request_id), None),
-        };
+        let (job, etag) = load(self.docs, tenant, request_id).await?;
         let reason = format!(
             "Creating the team kept failing and was stopped: {}",
             job.last_error.as_deref().unwrap_or("the job could not run")

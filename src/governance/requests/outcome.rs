@@ -1,7 +1,7 @@
 //! The provisioning states of an approved request: `Approved ->
 //! Provisioning -> (Provisioned | Failed)`. Each is idempotent for the job
-//! that drives it (a resumed job may mark the same state again), and any
-//! other transition is an error.
+//! that drives it (a resumed job may mark the same state again, and only
+//! the first time is audited), and any other transition is an error.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,6 +12,51 @@ use crate::platform::documents::Documents;
 
 const ACTOR: &str = "system:ProvisionTeam";
 
+/// One provisioning transition, described whole.
+struct Move<'a> {
+    from: &'a [RequestState],
+    to: RequestState,
+    outcome: Option<Provisioned>,
+    /// The audit action and its reason.
+    action: &'a str,
+    why: &'a str,
+}
+
+impl Move<'_> {
+    /// Moves request `id` to `to` from any of `from` (setting `outcome`),
+    /// or leaves it when it is already there; audits when it moved.
+    async fn apply(
+        self,
+        docs: &dyn Documents,
+        clock: &dyn Clock,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<TeamRequest, RequestError> {
+        let moved = AtomicBool::new(false);
+        let request = transition(docs, tenant, id, |r| {
+            moved.store(false, Ordering::Relaxed);
+            if r.state == self.to {
+                return Ok(());
+            }
+            if !self.from.contains(&r.state) {
+                return Err(RequestError::AlreadyDecided(Box::new(r.clone())));
+            }
+            r.state = self.to;
+            if self.outcome.is_some() {
+                r.outcome = self.outcome.clone();
+            }
+            moved.store(true, Ordering::Relaxed);
+            Ok(())
+        })
+        .await?;
+        if moved.load(Ordering::Relaxed) {
+            let now = clock.now();
+            audit(docs, tenant, now, ACTOR, self.action, &request, self.why).await?;
+        }
+        Ok(request)
+    }
+}
+
 /// The job starts (or resumes) creating the team.
 pub async fn mark_provisioning(
     docs: &dyn Documents,
@@ -19,33 +64,15 @@ pub async fn mark_provisioning(
     tenant: &TenantId,
     id: &str,
 ) -> Result<TeamRequest, RequestError> {
-    let changed = AtomicBool::new(false);
-    let request = transition(docs, tenant, id, |r| match r.state {
-        RequestState::Approved => {
-            r.state = RequestState::Provisioning;
-            changed.store(true, Ordering::Relaxed);
-            Ok(())
-        }
-        RequestState::Provisioning => {
-            changed.store(false, Ordering::Relaxed);
-            Ok(())
-        }
-        _ => Err(RequestError::AlreadyDecided(Box::new(r.clone()))),
-    })
-    .await?;
-    if changed.load(Ordering::Relaxed) {
-        audit(
-            docs,
-            tenant,
-            clock.now(),
-            ACTOR,
-            "request.provisioning",
-            &request,
-            "",
-        )
-        .await?;
+    Move {
+        from: &[RequestState::Approved],
+        to: RequestState::Provisioning,
+        outcome: None,
+        action: "request.provisioning",
+        why: "",
     }
-    Ok(request)
+    .apply(docs, clock, tenant, id)
+    .await
 }
 
 /// The team exists and every step is done.
@@ -57,44 +84,23 @@ pub async fn mark_provisioned(
     group_id: &str,
     web_url: Option<String>,
 ) -> Result<TeamRequest, RequestError> {
-    let now = clock.now();
-    let changed = AtomicBool::new(false);
-    let request = transition(docs, tenant, id, |r| match r.state {
-        RequestState::Provisioning | RequestState::Approved => {
-            changed.store(true, Ordering::Relaxed);
-            r.state = RequestState::Provisioned;
-            r.outcome = Some(Provisioned {
-                group_id: Some(group_id.to_owned()),
-                web_url: web_url.clone(),
-                reason: None,
-                at: now,
-            });
-            Ok(())
-        }
-        RequestState::Provisioned => {
-            changed.store(false, Ordering::Relaxed);
-            Ok(())
-        }
-        _ => Err(RequestError::AlreadyDecided(Box::new(r.clone()))),
-    })
-    .await?;
-    if changed.load(Ordering::Relaxed) {
-        audit(
-            docs,
-            tenant,
-            now,
-            ACTOR,
-            "request.provisioned",
-            &request,
-            group_id,
-        )
-        .await?;
+    Move {
+        from: &[RequestState::Approved, RequestState::Provisioning],
+        to: RequestState::Provisioned,
+        outcome: Some(Provisioned {
+            group_id: Some(group_id.to_owned()),
+            web_url,
+            reason: None,
+            at: clock.now(),
+        }),
+        action: "request.provisioned",
+        why: group_id,
     }
-    Ok(request)
+    .apply(docs, clock, tenant, id)
+    .await
 }
 
 /// Provisioning gave up; `reason` is for the requester and the admins.
-/// The group, when one was made, is named so that the team can be found.
 pub async fn mark_failed(
     docs: &dyn Documents,
     clock: &dyn Clock,
@@ -103,29 +109,18 @@ pub async fn mark_failed(
     reason: &str,
     group_id: Option<&str>,
 ) -> Result<TeamRequest, RequestError> {
-    let now = clock.now();
-    let changed = AtomicBool::new(false);
-    let request = transition(docs, tenant, id, |r| match r.state {
-        RequestState::Approved | RequestState::Provisioning => {
-            changed.store(true, Ordering::Relaxed);
-            r.state = RequestState::Failed;
-            r.outcome = Some(Provisioned {
-                group_id: group_id.map(str::to_owned),
-                web_url: None,
-                reason: Some(reason.to_owned()),
-                at: now,
-            });
-            Ok(())
-        }
-        RequestState::Failed => {
-            changed.store(false, Ordering::Relaxed);
-            Ok(())
-        }
-        _ => Err(RequestError::AlreadyDecided(Box::new(r.clone()))),
-    })
-    .await?;
-    if changed.load(Ordering::Relaxed) {
-        audit(docs, tenant, now, ACTOR, "request.failed", &request, reason).await?;
+    Move {
+        from: &[RequestState::Approved, RequestState::Provisioning],
+        to: RequestState::Failed,
+        outcome: Some(Provisioned {
+            group_id: group_id.map(str::to_owned),
+            web_url: None,
+            reason: Some(reason.to_owned()),
+            at: clock.now(),
+        }),
+        action: "request.failed",
+        why: reason,
     }
-    Ok(request)
+    .apply(docs, clock, tenant, id)
+    .await
 }

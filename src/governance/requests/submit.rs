@@ -254,7 +254,7 @@ pub async fn preview(
     draft: Option<&str>,
 ) -> Result<TeamRequest, RequestError> {
     let template = template_of(docs, tenant, form).await?;
-    let mut request = build(
+    let request = build(
         settings,
         template.as_ref(),
         requester,
@@ -262,31 +262,38 @@ pub async fn preview(
         info,
         clock.now(),
     )?;
-    match draft {
-        Some(id) => {
-            let built = request.clone();
-            request = transition(docs, tenant, id, |r| {
-                if !r.requester.is(&requester.aad_object_id) {
-                    return Err(RequestError::NotFound);
-                }
-                if r.state != RequestState::Draft {
-                    return Err(RequestError::AlreadyDecided(Box::new(r.clone())));
-                }
-                *r = TeamRequest {
-                    id: r.id.clone(),
-                    created_at: r.created_at,
-                    ..built.clone()
-                };
-                Ok(())
-            })
+    store(docs, tenant, requester, draft, request).await
+}
+
+/// Writes `request`: new, or in place of the requester's `draft` (which
+/// must still be a draft; it keeps its id and creation time).
+async fn store(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    requester: &Person,
+    draft: Option<&str>,
+    request: TeamRequest,
+) -> Result<TeamRequest, RequestError> {
+    let Some(id) = draft else {
+        docs.create(Container::Requests, &to_document(tenant, &request)?)
             .await?;
+        return Ok(request);
+    };
+    transition(docs, tenant, id, |r| {
+        if !r.requester.is(&requester.aad_object_id) {
+            return Err(RequestError::NotFound);
         }
-        None => {
-            docs.create(Container::Requests, &to_document(tenant, &request)?)
-                .await?;
+        if r.state != RequestState::Draft {
+            return Err(RequestError::AlreadyDecided(Box::new(r.clone())));
         }
-    }
-    Ok(request)
+        *r = TeamRequest {
+            id: r.id.clone(),
+            created_at: r.created_at,
+            ..request.clone()
+        };
+        Ok(())
+    })
+    .await
 }
 
 /// Submits a request for `requester` (from its draft when there is one):
@@ -317,30 +324,7 @@ pub async fn submit(
     } else {
         RequestState::Submitted
     };
-    let request = match draft {
-        Some(id) => {
-            transition(docs, tenant, id, |r| {
-                if !r.requester.is(&requester.aad_object_id) {
-                    return Err(RequestError::NotFound);
-                }
-                if r.state != RequestState::Draft {
-                    return Err(RequestError::AlreadyDecided(Box::new(r.clone())));
-                }
-                *r = TeamRequest {
-                    id: r.id.clone(),
-                    created_at: r.created_at,
-                    ..built.clone()
-                };
-                Ok(())
-            })
-            .await?
-        }
-        None => {
-            docs.create(Container::Requests, &to_document(tenant, &built)?)
-                .await?;
-            built
-        }
-    };
+    let request = store(docs, tenant, requester, draft, built).await?;
     let actor = requester.actor();
     audit(
         docs,

@@ -1,0 +1,206 @@
+//! The job document: which steps are done, with what result, and the
+//! run that writes checkpoints under the document's ETag (a duplicate
+//! delivery of the same job stops rather than racing it).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{ProvisionError, Provisioner};
+use crate::ids::TenantId;
+use crate::platform::documents::{Container, Document, Documents, ETag};
+use crate::platform::{PlatformError, PlatformResult};
+
+const TYPE: &str = "provisioningJob";
+/// After this many runs that found the team incomplete, the job stops and
+/// says the team is partially provisioned.
+pub(super) const MAX_VERIFY_FAILURES: u32 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Step {
+    /// A free mailNickname chosen.
+    Name,
+    /// The Microsoft 365 group exists (with the first owners and members).
+    Group,
+    /// The team was asked for (an operation to poll).
+    Team,
+    /// The team exists.
+    Ready,
+    Members,
+    Guests,
+    Channels,
+    Apps,
+    Tabs,
+    Picture,
+    /// Everything above was read back and is present.
+    Verify,
+    Inventory,
+    CrmLink,
+    /// The requester was told.
+    Notify,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub step: Step,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub request_id: String,
+    pub state: JobState,
+    /// Runs started (each queue delivery that found work).
+    pub runs: u32,
+    #[serde(default)]
+    pub done: Vec<Checkpoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_nickname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The `teamsAsyncOperation` to poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Channel ids by lower-cased name ("general" included).
+    #[serde(default)]
+    pub channels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_url: Option<String>,
+    #[serde(default)]
+    pub verify_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl Job {
+    pub(super) fn new(request_id: &str) -> Self {
+        Job {
+            request_id: request_id.to_owned(),
+            state: JobState::Running,
+            runs: 0,
+            done: Vec::new(),
+            mail_nickname: None,
+            group_id: None,
+            operation: None,
+            channels: BTreeMap::new(),
+            web_url: None,
+            verify_failures: 0,
+            failure: None,
+            last_error: None,
+        }
+    }
+
+    pub fn is_done(&self, step: Step) -> bool {
+        self.done.iter().any(|c| c.step == step)
+    }
+
+    pub(super) fn group(&self) -> Result<&str, ProvisionError> {
+        self.group_id
+            .as_deref()
+            .ok_or_else(|| ProvisionError::Transient("the job lost its group id".into()))
+    }
+}
+
+pub fn job_id(request_id: &str) -> String {
+    format!("provision-{request_id}")
+}
+
+/// One run's state: the job as stored, its ETag, and the checkpoint budget.
+pub(crate) struct Run<'a> {
+    pub(super) p: &'a Provisioner<'a>,
+    pub(super) tenant: &'a TenantId,
+    pub job: Job,
+    pub(super) etag: Option<ETag>,
+    pub(super) checkpoints: u32,
+}
+
+impl Run<'_> {
+    /// Records `step` done (with what changed in the job) before anything else happens.
+    pub(super) async fn checkpoint(
+        &mut self,
+        step: Step,
+        note: impl Into<String>,
+    ) -> Result<(), ProvisionError> {
+        if !self.job.is_done(step) {
+            self.job.done.push(Checkpoint {
+                step,
+                at: self.p.clock.now(),
+                note: note.into(),
+            });
+        }
+        self.save().await?;
+        self.checkpoints += 1;
+        if let Some(allowed) = self.p.checkpoints_allowed
+            && self.checkpoints >= allowed
+        {
+            return Err(ProvisionError::Interrupted);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn save(&mut self) -> Result<(), ProvisionError> {
+        let doc = Document::new(self.tenant, TYPE, job_id(&self.job.request_id), &self.job)?;
+        let written = match &self.etag {
+            Some(etag) => self.p.docs.replace(Container::Jobs, &doc, etag).await,
+            None => self.p.docs.create(Container::Jobs, &doc).await,
+        };
+        match written {
+            Ok(doc) => {
+                self.etag = doc.etag;
+                Ok(())
+            }
+            // Another run of the same job (a duplicate delivery) got ahead:
+            // this one stops, the other carries on.
+            Err(PlatformError::PreconditionFailed | PlatformError::Conflict) => Err(
+                ProvisionError::Transient("another run of this job is in progress".into()),
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+pub async fn get_job(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    request_id: &str,
+) -> PlatformResult<Option<Job>> {
+    match docs
+        .get(Container::Jobs, tenant, &job_id(request_id))
+        .await?
+    {
+        Some(doc) if doc.kind == TYPE => doc.parse().map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The job for `request_id` as stored, with its ETag; a new one when none is.
+pub(super) async fn load(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    request_id: &str,
+) -> PlatformResult<(Job, Option<ETag>)> {
+    Ok(
+        match docs
+            .get(Container::Jobs, tenant, &job_id(request_id))
+            .await?
+        {
+            Some(doc) if doc.kind == TYPE => (doc.parse::<Job>()?, doc.etag.clone()),
+            _ => (Job::new(request_id), None),
+        },
+    )
+}

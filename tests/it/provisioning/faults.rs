@@ -1,0 +1,205 @@
+//! Provisioning under faults: a job stopped after every checkpoint (with
+//! Graph failing after creating), a 429 storm, no consent, a job that
+//! keeps failing until its message is poisoned, a lapsed subscription.
+
+use super::*;
+
+/// An approved request made straight in the domain (no queue message), so
+/// the test drives each provisioning run itself.
+async fn approved_request(w: &World, name: &str) -> requests::TeamRequest {
+    let app = &w.bot.app.app;
+    let template = Template {
+        approval: ApprovalRule::None,
+        icon: Some(format!("{}/project", w.tenant)),
+        ..project_template()
+    };
+    templates::save(app.docs.as_ref(), &w.tenant, "open", &template)
+        .await
+        .unwrap();
+    let form = RequestForm {
+        template_id: "open".into(),
+        display_name: name.into(),
+        members: vec![CAROL.into()],
+        ..RequestForm::default()
+    };
+    let info = RequesterInfo {
+        country: Some("FR".into()),
+        ..RequesterInfo::default()
+    };
+    let settings = app.tenants.get(&w.tenant).await.unwrap().unwrap().settings;
+    let request = requests::submit(
+        app.docs.as_ref(),
+        app.clock.as_ref(),
+        &w.tenant,
+        &settings,
+        &Person::new(BOB, "Bob"),
+        &form,
+        &info,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(request.state, RequestState::Approved);
+    request
+}
+
+async fn run_once(
+    w: &World,
+    request: &str,
+    checkpoints: Option<u32>,
+) -> Result<Outcome, provisioning::ProvisionError> {
+    let app = &w.bot.app.app;
+    let p = provision_team::provisioner(app, &w.tenant, checkpoints)
+        .await
+        .unwrap();
+    p.run(&w.tenant, request).await
+}
+
+#[tokio::test]
+async fn a_job_stopped_after_every_checkpoint_resumes_and_makes_one_team() {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    // Graph also reports the group's creation as failed, having made it.
+    w.graph.fail_after_create(1);
+    let mut interrupted = 0;
+    let outcome = loop {
+        match run_once(&w, &request.id, Some(1)).await {
+            Err(provisioning::ProvisionError::Interrupted) => interrupted += 1,
+            Err(e) => panic!("run {interrupted}: {e}"),
+            Ok(outcome) => break outcome,
+        }
+        assert!(interrupted < 30, "the job makes progress");
+    };
+    assert!(matches!(outcome, Outcome::Provisioned(_)), "{outcome:?}");
+    // Name, Group, Team, Ready, Members, Guests, Channels, Apps, Tabs,
+    // Picture, Verify, Inventory, CrmLink: one run each, then the last.
+    assert!(interrupted >= 13, "{interrupted} interruptions");
+    assert_project_team(&only_team(&w));
+    let job = provisioning::get_job(w.bot.app.app.docs.as_ref(), &w.tenant, &request.id)
+        .await
+        .unwrap()
+        .unwrap();
+    for step in [
+        Step::Name,
+        Step::Group,
+        Step::Team,
+        Step::Ready,
+        Step::Members,
+        Step::Guests,
+        Step::Channels,
+        Step::Apps,
+        Step::Tabs,
+        Step::Picture,
+        Step::Verify,
+        Step::Inventory,
+        Step::CrmLink,
+    ] {
+        assert!(job.is_done(step), "{step:?}");
+    }
+    // Running the finished job again changes nothing.
+    let again = run_once(&w, &request.id, None).await.unwrap();
+    assert!(matches!(again, Outcome::Provisioned(_)));
+    assert_eq!(w.graph.teams(w.tenant.as_str()).len(), 1);
+}
+
+#[tokio::test]
+async fn a_throttling_storm_is_waited_out_and_the_team_is_complete() {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    w.graph.set_throttle(0.3, 0);
+    let outcome = run_once(&w, &request.id, None).await.unwrap();
+    assert!(matches!(outcome, Outcome::Provisioned(_)), "{outcome:?}");
+    assert_project_team(&only_team(&w));
+    assert!(w.graph.count().throttled > 0);
+    let stats = w.bot.app.app.graph.as_ref().unwrap().stats();
+    assert!(stats.retries > 0 && stats.throttled > 0, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_tenant_without_consent_fails_with_a_reason_and_no_retry_loop() {
+    let w = world().await;
+    w.graph.add_tenant(w.tenant.as_str(), false);
+    let request = approved_request(&w, "Falcon").await;
+    provision_team::start(&w.bot.app.app, &w.tenant, &request.id)
+        .await
+        .unwrap();
+    let failed = wait_for_state(&w, &request.id, RequestState::Failed).await;
+    let reason = failed.outcome.unwrap().reason.unwrap();
+    assert!(reason.contains("consent"), "{reason}");
+    assert!(w.graph.teams(w.tenant.as_str()).is_empty());
+    w.bot.app.drain("provision-team").await;
+    assert_eq!(
+        w.bot.app.queue_len("provision-team-poison").await,
+        0,
+        "failed for good, not retried into poison"
+    );
+    let before = w.graph.count().http;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.graph.count().http, before, "no retry loop");
+    // The requester hears why.
+    wait_until(Duration::from_secs(20), || async {
+        w.bot
+            .connector
+            .sent()
+            .iter()
+            .any(|s| s.activity.to_string().contains("consent"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_is_poisoned_and_its_request_failed() {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    w.graph.fail_next("POST", "/groups", 503, 1000);
+    provision_team::start(&w.bot.app.app, &w.tenant, &request.id)
+        .await
+        .unwrap();
+    let failed = wait_for_state(&w, &request.id, RequestState::Failed).await;
+    let reason = failed.outcome.unwrap().reason.unwrap();
+    assert!(reason.contains("kept failing"), "{reason}");
+    let job = provisioning::get_job(w.bot.app.app.docs.as_ref(), &w.tenant, &request.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.runs, 5, "maxDequeueCount runs, then the poison queue");
+    assert!(w.graph.teams(w.tenant.as_str()).is_empty());
+
+    // A message nobody can read ends in the poison queue and changes nothing.
+    let queue = salestim::platform::queues::QueueName::parse("provision-team").unwrap();
+    w.bot
+        .app
+        .app
+        .queues
+        .send(&queue, "{not json", None)
+        .await
+        .unwrap();
+    w.bot.app.drain("provision-team").await;
+    w.bot.app.drain("provision-team-poison").await;
+    assert_eq!(requests_of_bob(&w).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_tenant_whose_subscription_lapsed_gets_no_team() {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    let now = w.bot.app.now();
+    let event = json!({"id": format!("evt_{}", uuid::Uuid::new_v4().simple()), "object": "event",
+        "type": "customer.subscription.deleted", "created": now + 10,
+        "data": {"object": {"id": "sub_1", "customer": "cus_1", "status": "canceled",
+            "metadata": {"tenantId": w.tenant.as_str()}, "items": {"data": [{"quantity": 10, "price": {"id": "p"}}]}}}});
+    assert_eq!(
+        w.bot.app.stripe_event(&event).await.status(),
+        StatusCode::OK
+    );
+    w.bot.app.drain("billing-events").await;
+    let outcome = run_once(&w, &request.id, None).await.unwrap();
+    let Outcome::Failed(failed) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let reason = failed.outcome.unwrap().reason.unwrap();
+    assert!(reason.contains("subscription is not active"), "{reason}");
+    assert!(w.graph.teams(w.tenant.as_str()).is_empty());
+    assert_eq!(w.graph.count().http, 0, "Graph is not even asked");
+}
