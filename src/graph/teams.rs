@@ -14,7 +14,8 @@ const BIND_BASE: &str = "https://graph.microsoft.com/v1.0";
 pub const WEBSITE_TAB_APP: &str = "com.microsoft.teamspace.tab.web";
 /// The directory setting template that carries `AllowToAddGuests`.
 pub const GUEST_SETTINGS_TEMPLATE: &str = "08d542b9-071f-4e16-94b0-74abb372e3d9";
-/// Graph binds at most this many owners and members when a group is created.
+/// Graph binds at most this many owners and members, together, when a
+/// group is created; the others are added once the team exists.
 pub const MAX_BINDS: usize = 20;
 
 pub fn user_bind(id: &str) -> String {
@@ -40,12 +41,19 @@ pub async fn nicknames_like(
         .collect())
 }
 
-/// The id of the group with this mailNickname, if there is one.
+/// A group found by its mailNickname.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundGroup {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// The group with this mailNickname, if there is one.
 pub async fn group_by_nickname(
     graph: &Graph,
     tenant: &TenantId,
     nickname: &str,
-) -> Result<Option<String>, GraphError> {
+) -> Result<Option<FoundGroup>, GraphError> {
     let path = format!(
         "/groups?$filter=mailNickname eq '{}'&$select=id,displayName,mailNickname",
         nickname.replace('\'', "''")
@@ -55,9 +63,12 @@ pub async fn group_by_nickname(
         .get("value")
         .and_then(Value::as_array)
         .and_then(|v| v.first())
-        .and_then(|g| g.get("id"))
-        .and_then(Value::as_str)
-        .map(str::to_owned))
+        .and_then(|g| {
+            Some(FoundGroup {
+                id: g.get("id")?.as_str()?.to_owned(),
+                display_name: str_of(g, "displayName").to_owned(),
+            })
+        }))
 }
 
 pub struct NewGroup<'a> {
@@ -69,15 +80,29 @@ pub struct NewGroup<'a> {
     pub members: &'a [String],
 }
 
+/// The owners and members bound at creation: owners first, then members,
+/// at most [`MAX_BINDS`] in all.
+pub fn creation_binds(owners: &[String], members: &[String]) -> (Vec<String>, Vec<String>) {
+    let owners: Vec<String> = owners
+        .iter()
+        .take(MAX_BINDS)
+        .map(|id| user_bind(id))
+        .collect();
+    let members = members
+        .iter()
+        .take(MAX_BINDS - owners.len())
+        .map(|id| user_bind(id))
+        .collect();
+    (owners, members)
+}
+
 /// Creates a Microsoft 365 group; returns its id.
 pub async fn create_group(
     graph: &Graph,
     tenant: &TenantId,
     group: &NewGroup<'_>,
 ) -> Result<String, GraphError> {
-    let binds = |ids: &[String]| -> Vec<String> {
-        ids.iter().take(MAX_BINDS).map(|id| user_bind(id)).collect()
-    };
+    let (owners, members) = creation_binds(group.owners, group.members);
     let mut body = json!({
         "displayName": group.display_name,
         "mailNickname": group.mail_nickname,
@@ -85,8 +110,8 @@ pub async fn create_group(
         "mailEnabled": true,
         "securityEnabled": false,
         "visibility": group.visibility,
-        "owners@odata.bind": binds(group.owners),
-        "members@odata.bind": binds(group.members),
+        "owners@odata.bind": owners,
+        "members@odata.bind": members,
     });
     if !group.description.is_empty() {
         body["description"] = group.description.into();
@@ -282,6 +307,18 @@ mod tests {
             "/teams/abc/operations/op-1"
         );
         assert_eq!(operation_path("/teams/abc"), "/teams/abc");
+    }
+
+    #[test]
+    fn a_group_is_created_with_twenty_people_at_most_owners_first() {
+        let ids = |p: &str, n: usize| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let (o, m) = creation_binds(&ids("o", 3), &ids("m", 30));
+        assert_eq!((o.len(), m.len()), (3, 17));
+        assert_eq!(o[0], "https://graph.microsoft.com/v1.0/users('o0')");
+        let (o, m) = creation_binds(&ids("o", 25), &ids("m", 5));
+        assert_eq!((o.len(), m.len()), (20, 0));
+        let (o, m) = creation_binds(&ids("o", 1), &[]);
+        assert_eq!((o.len(), m.len()), (1, 0));
     }
 
     #[test]

@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ProvisionError, Run, Step, StepCtx, classify};
+use super::{ProvisionError, Run, Step, StepCtx, classify, names};
 use crate::governance::naming;
+use crate::graph::GraphError;
 use crate::graph::teams::{self, NewGroup, Operation};
 
 /// Polling waits this long first, doubling up to [`POLL_MAX`].
@@ -23,9 +24,7 @@ pub(super) async fn run(ctx: &StepCtx<'_>, run: &mut Run<'_>) -> Result<(), Prov
         let taken = teams::nicknames_like(graph, tenant, &base)
             .await
             .map_err(|e| classify(&e, "checking the mail name"))?;
-        let nickname =
-            naming::unique_nickname(&base, |n| taken.iter().any(|t| t.eq_ignore_ascii_case(n)))
-                .map_err(|e| ProvisionError::Permanent(e.to_string()))?;
+        let nickname = names::reserve(run.p.docs, tenant, &ctx.request.id, &base, &taken).await?;
         run.job.mail_nickname = Some(nickname.clone());
         run.checkpoint(Step::Name, nickname).await?;
         fresh_name = true;
@@ -40,9 +39,7 @@ pub(super) async fn run(ctx: &StepCtx<'_>, run: &mut Run<'_>) -> Result<(), Prov
         let existing = if fresh_name {
             None
         } else {
-            teams::group_by_nickname(graph, tenant, &nickname)
-                .await
-                .map_err(|e| classify(&e, "looking for the group"))?
+            ours(ctx, run, &nickname).await?
         };
         let id = match existing {
             Some(id) => id,
@@ -60,16 +57,21 @@ pub(super) async fn run(ctx: &StepCtx<'_>, run: &mut Run<'_>) -> Result<(), Prov
                 };
                 match teams::create_group(graph, tenant, &group).await {
                     Ok(id) => id,
-                    Err(e) => {
-                        // Graph sometimes reports a failure for a group it did create.
-                        match teams::group_by_nickname(graph, tenant, &nickname).await {
-                            Ok(Some(id)) => {
-                                tracing::warn!(error = %e, group = %id, "the group was created although Graph said it failed");
-                                id
-                            }
-                            _ => return Err(classify(&e, "creating the group")),
+                    // Graph sometimes reports a failure for a group it did create.
+                    Err(e) => match ours(ctx, run, &nickname).await {
+                        Ok(Some(id)) => {
+                            tracing::warn!(error = %e, group = %id, "the group was created although Graph said it failed");
+                            id
                         }
-                    }
+                        // In use, by a group not visible yet: which one is told on the next run.
+                        Ok(None) if nickname_in_use(&e) => {
+                            return Err(ProvisionError::Transient(format!(
+                                "the mail name {nickname} is in use by a group not visible yet"
+                            )));
+                        }
+                        Ok(None) => return Err(classify(&e, "creating the group")),
+                        Err(found) => return Err(found),
+                    },
                 }
             }
         };
@@ -136,4 +138,38 @@ pub(super) async fn run(ctx: &StepCtx<'_>, run: &mut Run<'_>) -> Result<(), Prov
         run.checkpoint(Step::Ready, "").await?;
     }
     Ok(())
+}
+
+/// The group with the job's `nickname`, when it is this request's own: the
+/// nickname is reserved for the request, so only a group made outside
+/// SalesTim could carry it too, and that one has another display name. Then
+/// the job chooses another name on its next run.
+async fn ours(
+    ctx: &StepCtx<'_>,
+    run: &mut Run<'_>,
+    nickname: &str,
+) -> Result<Option<String>, ProvisionError> {
+    let found = teams::group_by_nickname(ctx.graph, ctx.tenant, nickname)
+        .await
+        .map_err(|e| classify(&e, "looking for the group"))?;
+    match found {
+        None => Ok(None),
+        Some(g) if g.display_name == ctx.request.display_name => Ok(Some(g.id)),
+        Some(g) => {
+            tracing::warn!(%nickname, other = %g.display_name, "the mail name was taken outside SalesTim; choosing another");
+            run.job.done.retain(|c| c.step != Step::Name);
+            run.job.mail_nickname = None;
+            run.save().await?;
+            Err(ProvisionError::Transient(format!(
+                "the mail name {nickname} was taken by the group \"{}\" meanwhile",
+                g.display_name
+            )))
+        }
+    }
+}
+
+/// Graph refused the group because its mailNickname is taken.
+fn nickname_in_use(e: &GraphError) -> bool {
+    matches!(e, GraphError::Http { status: 400, message, .. }
+        if message.contains("mailNickname") && message.contains("already exists"))
 }

@@ -14,6 +14,7 @@
 //! trouble (no consent, an app missing from the catalog, the subscription
 //! lapsed) fails the job and the request with a reason people can act on.
 //!
+//! - `names.rs`: the mailNickname reserved for the request.
 //! - `create.rs`: name, group, team, waiting for the team.
 //! - `content.rs`: members, guests, channels, apps, tabs, picture.
 //! - `verify.rs`: everything read back and compared with the template.
@@ -21,6 +22,7 @@
 mod content;
 mod create;
 mod job;
+mod names;
 mod verify;
 
 pub use job::{Checkpoint, Job, JobState, Step, get_job, job_id};
@@ -175,6 +177,12 @@ impl Provisioner<'_> {
         run.job.state = JobState::Failed;
         run.job.failure = Some(reason.to_owned());
         run.save().await?;
+        if run.job.group_id.is_none()
+            && let Some(nickname) = &run.job.mail_nickname
+        {
+            // No group carries the name: another request may have it.
+            names::release(self.docs, run.tenant, &run.job.request_id, nickname).await?;
+        }
         requests::mark_failed(
             self.docs,
             self.clock,
@@ -351,11 +359,12 @@ pub(crate) struct StepCtx<'a> {
 }
 
 impl StepCtx<'_> {
+    /// Object ids, lower-cased as the team's member list is compared.
     pub fn owner_ids(&self) -> Vec<String> {
         self.request
             .team_owners()
             .into_iter()
-            .map(|p| p.aad_object_id)
+            .map(|p| p.aad_object_id.to_ascii_lowercase())
             .collect()
     }
 
@@ -363,7 +372,7 @@ impl StepCtx<'_> {
         self.request
             .team_members()
             .into_iter()
-            .map(|p| p.aad_object_id)
+            .map(|p| p.aad_object_id.to_ascii_lowercase())
             .collect()
     }
 }

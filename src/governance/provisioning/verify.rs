@@ -54,6 +54,11 @@ pub(super) async fn run(
             missing.push((Step::Members, format!("owner {owner}")));
         }
     }
+    for member in ctx.member_ids() {
+        if !present.iter().any(|(p, _)| *p == member) {
+            missing.push((Step::Members, format!("member {member}")));
+        }
+    }
     let channels: Vec<String> = list(ctx, get(&answers, "channels")?, "reading the channels")
         .await?
         .iter()

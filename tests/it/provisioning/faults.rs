@@ -4,58 +4,6 @@
 
 use super::*;
 
-/// An approved request made straight in the domain (no queue message), so
-/// the test drives each provisioning run itself.
-async fn approved_request(w: &World, name: &str) -> requests::TeamRequest {
-    let app = &w.bot.app.app;
-    let template = Template {
-        approval: ApprovalRule::None,
-        icon: Some(format!("{}/project", w.tenant)),
-        ..project_template()
-    };
-    templates::save(app.docs.as_ref(), &w.tenant, "open", &template)
-        .await
-        .unwrap();
-    let form = RequestForm {
-        template_id: "open".into(),
-        display_name: name.into(),
-        members: vec![CAROL.into()],
-        ..RequestForm::default()
-    };
-    let info = RequesterInfo {
-        country: Some("FR".into()),
-        ..RequesterInfo::default()
-    };
-    let settings = app.tenants.get(&w.tenant).await.unwrap().unwrap().settings;
-    let request = requests::submit(
-        app.docs.as_ref(),
-        app.clock.as_ref(),
-        &w.tenant,
-        &settings,
-        &Person::new(BOB, "Bob"),
-        &form,
-        &info,
-        None,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(request.state, RequestState::Approved);
-    request
-}
-
-async fn run_once(
-    w: &World,
-    request: &str,
-    checkpoints: Option<u32>,
-) -> Result<Outcome, provisioning::ProvisionError> {
-    let app = &w.bot.app.app;
-    let p = provision_team::provisioner(app, &w.tenant, checkpoints)
-        .await
-        .unwrap();
-    p.run(&w.tenant, request).await
-}
-
 #[tokio::test]
 async fn a_job_stopped_after_every_checkpoint_resumes_and_makes_one_team() {
     let w = world().await;

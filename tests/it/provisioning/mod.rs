@@ -31,6 +31,7 @@ use crate::support::graph::{CLIENT_ID, GraphStandIn, TeamSnapshot};
 
 mod approvals;
 mod faults;
+mod people_and_names;
 
 pub(crate) const CRM_APP: &str = "com.contoso.crm";
 
@@ -209,6 +210,68 @@ pub(crate) async fn approve(w: &World, who: &str, id: &str) -> Value {
         json!({"requestId": id}),
     )
     .await
+}
+
+/// An approved request made straight in the domain (no queue message), so
+/// the test drives each provisioning run itself.
+pub(crate) async fn approved_request(w: &World, name: &str) -> requests::TeamRequest {
+    approved_request_from(w, "open", project_template(), name).await
+}
+
+/// The same from `template` (saved as `template_id`, with no approval).
+pub(crate) async fn approved_request_from(
+    w: &World,
+    template_id: &str,
+    template: Template,
+    name: &str,
+) -> requests::TeamRequest {
+    let app = &w.bot.app.app;
+    let template = Template {
+        approval: ApprovalRule::None,
+        icon: Some(format!("{}/project", w.tenant)),
+        ..template
+    };
+    templates::save(app.docs.as_ref(), &w.tenant, template_id, &template)
+        .await
+        .unwrap();
+    let form = RequestForm {
+        template_id: template_id.into(),
+        display_name: name.into(),
+        members: vec![CAROL.into()],
+        ..RequestForm::default()
+    };
+    let info = RequesterInfo {
+        country: Some("FR".into()),
+        ..RequesterInfo::default()
+    };
+    let settings = app.tenants.get(&w.tenant).await.unwrap().unwrap().settings;
+    let request = requests::submit(
+        app.docs.as_ref(),
+        app.clock.as_ref(),
+        &w.tenant,
+        &settings,
+        &Person::new(BOB, "Bob"),
+        &form,
+        &info,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(request.state, RequestState::Approved);
+    request
+}
+
+pub(crate) async fn run_once(
+    w: &World,
+    request: &str,
+    checkpoints: Option<u32>,
+) -> Result<Outcome, provisioning::ProvisionError> {
+    let app = &w.bot.app.app;
+    let p = provision_team::provisioner(app, &w.tenant, checkpoints)
+        .await
+        .unwrap();
+    p.run(&w.tenant, request).await
 }
 
 pub(crate) async fn requests_of_bob(w: &World) -> Vec<requests::TeamRequest> {

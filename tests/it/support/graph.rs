@@ -294,6 +294,21 @@ impl GraphStandIn {
         t.catalog.insert(app_id.to_owned(), display_name.to_owned());
     }
 
+    /// A plain group made outside SalesTim (by an admin, another tool).
+    pub fn add_group(&self, tenant: &str, display_name: &str, mail_nickname: &str) -> String {
+        let mut st = self.state();
+        let t = st.tenants.get_mut(tenant).expect("add_tenant first");
+        let id = uuid::Uuid::new_v4().to_string();
+        t.groups.push(new_group(
+            id.clone(),
+            display_name,
+            mail_nickname.to_owned(),
+            "",
+            "Public",
+        ));
+        id
+    }
+
     pub fn set_page_size(&self, n: usize) {
         self.state().page_size = n.max(1);
     }
