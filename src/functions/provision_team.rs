@@ -4,7 +4,10 @@
 //! retries it later; after `maxDequeueCount` tries the message goes to
 //! `provision-team-poison`, where `ProvisionTeamPoison` fails the request
 //! with the last error, so nobody waits for a team that will not come.
-//! Permanent trouble fails the request at once, with a reason.
+//! Permanent trouble fails the request at once, with a reason. A job
+//! waiting for Graph (a new group not yet visible to Teams, a team still
+//! being made) is queued again with a delay and this message completed, so
+//! waiting minutes does not use up the retries meant for failures.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,14 +33,26 @@ pub struct ProvisionMessage {
 
 /// Queues the provisioning of an approved request.
 pub async fn start(app: &App, tenant: &TenantId, request_id: &str) -> Result<(), AppError> {
+    enqueue(app, tenant, request_id, None).await?;
+    tracing::info!(request = request_id, "provisioning queued");
+    Ok(())
+}
+
+/// A message for the job, visible after `delay` (a job waiting for Graph
+/// comes back as a new message, so waiting does not count as failing).
+async fn enqueue(
+    app: &App,
+    tenant: &TenantId,
+    request_id: &str,
+    delay: Option<std::time::Duration>,
+) -> Result<(), AppError> {
     let message = ProvisionMessage {
         tenant_id: tenant.clone(),
         request_id: request_id.to_owned(),
     };
     let text = serde_json::to_string(&message).map_err(|e| AppError::Internal(e.into()))?;
     let queue = QueueName::parse(QUEUE).expect("a valid queue name constant");
-    app.queues.send(&queue, &text, None).await?;
-    tracing::info!(request = request_id, "provisioning queued");
+    app.queues.send(&queue, &text, delay).await?;
     Ok(())
 }
 
@@ -85,7 +100,7 @@ async fn tell(
             }
             p.notified(tenant, &request.id).await.map_err(to_app)?;
         }
-        Outcome::Nothing(_) => {}
+        Outcome::Nothing(_) | Outcome::Waiting { .. } => {}
     }
     Ok(())
 }
@@ -119,6 +134,12 @@ fn line(outcome: &Outcome) -> String {
                 .unwrap_or("?")
         ),
         Outcome::Nothing(why) => format!("nothing to do: {why}"),
+        Outcome::Waiting { why, retry_in } => {
+            format!(
+                "waiting for Graph ({why}); again in {}s",
+                retry_in.as_secs()
+            )
+        }
     }
 }
 
@@ -133,6 +154,9 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             return Err(to_app(e));
         }
     };
+    if let Outcome::Waiting { retry_in, .. } = &outcome {
+        enqueue(&app, tenant, &message.request_id, Some(*retry_in)).await?;
+    }
     tell(&app, &p, tenant, &outcome).await?;
     let line = line(&outcome);
     tracing::info!(request = %message.request_id, "{line}");

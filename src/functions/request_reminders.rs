@@ -1,71 +1,124 @@
-//! `RequestReminders` — timer (every 30 minutes): a request waiting longer
-//! than its tenant's reminder period gets one reminder to the approvers of
-//! the waiting stage; when the tenant names someone to escalate to, a
-//! request still waiting after the escalation period is escalated once
-//! (that person becomes an approver of the stage and gets the card). Each
-//! is marked on the request under its ETag before the card goes out, so
-//! two runs never send it twice.
+//! `RequestReminders` — timer (every 30 minutes): follows up requests
+//! nobody is moving.
+//!
+//! - A request waiting longer than its tenant's reminder period gets one
+//!   reminder to the approvers of the waiting stage; when the tenant names
+//!   someone to escalate to, a request still waiting after the escalation
+//!   period is escalated once (that person becomes an approver of the stage
+//!   and gets the card). Each is marked on the request under its ETag
+//!   before the card goes out, so two runs never send it twice.
+//! - An approved request whose provisioning job nobody runs (never queued,
+//!   or its message lost) is queued again.
+//!
+//! One tenant's or one request's trouble is logged and counted; the others
+//! are still followed up.
 
 use crate::app::App;
 use crate::bot::notify;
 use crate::error::AppError;
-use crate::governance::requests::{self, Due};
+use crate::functions::provision_team;
+use crate::governance::provisioning;
+use crate::governance::requests::{self, Due, TeamRequest};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
+use crate::ids::TenantId;
 use crate::teams::cards;
 
 pub const SCHEDULE: &str = "0 */30 * * * *";
 
+#[derive(Default)]
+struct Tally {
+    reminded: u32,
+    escalated: u32,
+    requeued: u32,
+    failed: u32,
+}
+
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
     req.timer("timer")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
-    let (mut reminded, mut escalated, mut failed) = (0, 0, 0);
+    let mut tally = Tally::default();
     for (tenant, record) in app.tenants.list().await? {
-        let due = match requests::due_reminders(docs, clock, &tenant, &record.settings).await {
-            Ok(due) => due,
+        let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
+        match requests::due_reminders(docs, clock, &tenant, &record.settings).await {
+            Ok(due) => {
+                for (request, due) in due {
+                    match follow_up(&app, &tenant, &request, &due).await {
+                        Ok(true) => match due {
+                            Due::Remind => tally.reminded += 1,
+                            Due::Escalate(_) => tally.escalated += 1,
+                        },
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(%tenant, request = %request.id, error = %e, "following up a waiting request failed");
+                            tally.failed += 1;
+                        }
+                    }
+                }
+            }
             Err(e) => {
-                // One tenant's trouble does not stop the others.
                 tracing::error!(%tenant, error = %e, "reading waiting requests failed");
-                failed += 1;
-                continue;
+                tally.failed += 1;
             }
-        };
-        for (request, due) in due {
-            let stage = request.current_stage;
-            let outcome = match &due {
-                Due::Remind => requests::remind(docs, clock, &tenant, &request.id, stage).await,
-                Due::Escalate(to) => {
-                    requests::escalate(docs, clock, &tenant, &request.id, stage, to).await
-                }
-            };
-            let updated = match outcome {
-                Ok(Some(updated)) => updated,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::error!(%tenant, request = %request.id, error = %e, "marking a reminder failed");
-                    failed += 1;
-                    continue;
-                }
-            };
-            match &due {
-                Due::Remind => {
-                    reminded += 1;
-                    notify::notify_stage(&app, &tenant, &updated, "-reminder").await?;
-                }
-                Due::Escalate(to) => {
-                    escalated += 1;
-                    let card = cards::approval(&updated, Some(&to.aad_object_id), &app.links);
-                    let key = format!(
-                        "approval-{}-{}-{}-escalated",
-                        updated.id, stage, to.aad_object_id
-                    );
-                    notify::send_to_person(&app, &tenant, to, key, card).await?;
+        }
+        match provisioning::stalled(docs, clock, &tenant).await {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::warn!(%tenant, request = %id, "provisioning stalled; queued again");
+                    match provision_team::start(&app, &tenant, &id).await {
+                        Ok(()) => tally.requeued += 1,
+                        Err(e) => {
+                            tracing::error!(%tenant, request = %id, error = %e, "queueing a stalled provisioning failed");
+                            tally.failed += 1;
+                        }
+                    }
                 }
             }
-            tracing::info!(%tenant, request = %updated.id, ?due, "waiting request followed up");
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "reading approved requests failed");
+                tally.failed += 1;
+            }
         }
     }
+    let Tally {
+        reminded,
+        escalated,
+        requeued,
+        failed,
+    } = tally;
     Ok(InvokeResponse::ok().log(format!(
-        "reminders: {reminded} reminded, {escalated} escalated, {failed} failed"
+        "reminders: {reminded} reminded, {escalated} escalated, {requeued} provisioning queued again, {failed} failed"
     )))
+}
+
+/// Marks `due` on the request, then sends its card; `false` when another
+/// run (or a decision) got there first.
+async fn follow_up(
+    app: &App,
+    tenant: &TenantId,
+    request: &TeamRequest,
+    due: &Due,
+) -> Result<bool, AppError> {
+    let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
+    let stage = request.current_stage;
+    let marked = match due {
+        Due::Remind => requests::remind(docs, clock, tenant, &request.id, stage).await,
+        Due::Escalate(to) => requests::escalate(docs, clock, tenant, &request.id, stage, to).await,
+    }
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("marking the follow-up: {e}")))?;
+    let Some(updated) = marked else {
+        return Ok(false);
+    };
+    match due {
+        Due::Remind => notify::notify_stage(app, tenant, &updated, "-reminder").await?,
+        Due::Escalate(to) => {
+            let card = cards::approval(&updated, Some(&to.aad_object_id), &app.links);
+            let key = format!(
+                "approval-{}-{}-{}-escalated",
+                updated.id, stage, to.aad_object_id
+            );
+            notify::send_to_person(app, tenant, to, key, card).await?;
+        }
+    }
+    tracing::info!(%tenant, request = %updated.id, ?due, "waiting request followed up");
+    Ok(true)
 }

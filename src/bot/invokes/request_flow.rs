@@ -172,9 +172,10 @@ pub(crate) async fn after_decision(
 ) -> Result<(), AppError> {
     match request.state {
         RequestState::Submitted => notify_stage(app, tenant, request, "").await,
+        // Queued first: the team matters more than the news of it.
         RequestState::Approved => {
-            notify_requester(app, tenant, request).await?;
-            provision_team::start(app, tenant, &request.id).await
+            provision_team::start(app, tenant, &request.id).await?;
+            notify_requester(app, tenant, request).await
         }
         RequestState::Rejected => notify_requester(app, tenant, request).await,
         _ => Ok(()),

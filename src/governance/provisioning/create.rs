@@ -13,8 +13,15 @@ use crate::graph::teams::{self, NewGroup, Operation};
 /// Polling waits this long first, doubling up to [`POLL_MAX`].
 const POLL_FIRST: Duration = Duration::from_millis(500);
 const POLL_MAX: Duration = Duration::from_secs(15);
-/// A run waits at most this long for Teams; the queue retries after.
+/// A run waits at most this long for Teams, then runs again later.
 const POLL_BUDGET: Duration = Duration::from_secs(120);
+/// A new group may stay invisible to Teams (404) this long after it was
+/// made (Graph's replication delay); asked again every [`GROUP_RETRY`].
+const GROUP_VISIBLE_WITHIN: time::Duration = time::Duration::minutes(15);
+const GROUP_RETRY: Duration = Duration::from_secs(15);
+/// Teams may take this long to finish a team before the job gives up.
+const TEAM_READY_WITHIN: time::Duration = time::Duration::hours(1);
+const TEAM_RETRY: Duration = Duration::from_secs(30);
 
 pub(super) async fn run(ctx: &StepCtx<'_>, run: &mut Run<'_>) -> Result<(), ProvisionError> {
     let (graph, tenant) = (ctx.graph, ctx.tenant);
@@ -84,8 +91,12 @@ pub(super) async fn run(ctx: &StepCtx<'_>, run: &mut Run<'_>) -> Result<(), Prov
             Ok(Some(location)) => location,
             Ok(None) => format!("/teams/{group}"),
             Err(e) if e.is_not_found() => {
-                return Err(ProvisionError::Transient(
-                    "the new group is not visible to Teams yet".into(),
+                return Err(not_yet(
+                    run,
+                    Step::Group,
+                    GROUP_VISIBLE_WITHIN,
+                    GROUP_RETRY,
+                    "the new group is not visible to Teams yet",
                 ));
             }
             Err(e) => {
@@ -128,8 +139,12 @@ pub(super) async fn run(ctx: &StepCtx<'_>, run: &mut Run<'_>) -> Result<(), Prov
                     )));
                 }
                 Operation::Running if started.elapsed() + wait > POLL_BUDGET => {
-                    return Err(ProvisionError::Transient(
-                        "the team is still being created".into(),
+                    return Err(not_yet(
+                        run,
+                        Step::Team,
+                        TEAM_READY_WITHIN,
+                        TEAM_RETRY,
+                        "the team is still being created",
                     ));
                 }
                 Operation::Running => wait = (wait * 2).min(POLL_MAX),
@@ -172,4 +187,26 @@ async fn ours(
 fn nickname_in_use(e: &GraphError) -> bool {
     matches!(e, GraphError::Http { status: 400, message, .. }
         if message.contains("mailNickname") && message.contains("already exists"))
+}
+
+/// Waiting for Graph since `since` was done: again after `retry_in`, or
+/// for good once that took longer than `within`.
+fn not_yet(
+    run: &Run<'_>,
+    since: Step,
+    within: time::Duration,
+    retry_in: Duration,
+    why: &str,
+) -> ProvisionError {
+    let now = run.p.clock.now();
+    match run.job.done_at(since) {
+        Some(at) if now - at > within => ProvisionError::Permanent(format!(
+            "Microsoft Teams did not finish: {why} after {} minutes.",
+            within.whole_minutes()
+        )),
+        _ => ProvisionError::NotYet {
+            why: why.to_owned(),
+            retry_in,
+        },
+    }
 }

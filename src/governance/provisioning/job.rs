@@ -85,6 +85,9 @@ pub struct Job {
     pub failure: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When a run last wrote the job (a stalled job is queued again).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
 }
 
 impl Job {
@@ -102,11 +105,17 @@ impl Job {
             verify_failures: 0,
             failure: None,
             last_error: None,
+            updated_at: None,
         }
     }
 
     pub fn is_done(&self, step: Step) -> bool {
         self.done.iter().any(|c| c.step == step)
+    }
+
+    /// When `step` was done.
+    pub fn done_at(&self, step: Step) -> Option<OffsetDateTime> {
+        self.done.iter().find(|c| c.step == step).map(|c| c.at)
     }
 
     pub(super) fn group(&self) -> Result<&str, ProvisionError> {
@@ -154,6 +163,7 @@ impl Run<'_> {
     }
 
     pub(super) async fn save(&mut self) -> Result<(), ProvisionError> {
+        self.job.updated_at = Some(self.p.clock.now());
         let doc = Document::new(self.tenant, TYPE, job_id(&self.job.request_id), &self.job)?;
         let written = match &self.etag {
             Some(etag) => self.p.docs.replace(Container::Jobs, &doc, etag).await,

@@ -23,10 +23,12 @@ mod content;
 mod create;
 mod job;
 mod names;
+mod stalled;
 mod verify;
 
 pub use job::{Checkpoint, Job, JobState, Step, get_job, job_id};
 use job::{MAX_VERIFY_FAILURES, Run, load};
+pub use stalled::stalled;
 
 use super::requests::{self, RequestError, RequestState, TeamRequest};
 use super::teams::{self as inventory, Renewal, TeamRecord};
@@ -47,6 +49,14 @@ pub enum ProvisionError {
     /// Will not work by retrying; the request fails with this reason.
     #[error("{0}")]
     Permanent(String),
+    /// Graph is not ready yet (a new group not visible to Teams, a team
+    /// still being created): run again after `retry_in`, without using up
+    /// the queue's retries.
+    #[error("{why}")]
+    NotYet {
+        why: String,
+        retry_in: std::time::Duration,
+    },
     /// The run stopped after its allowed checkpoints (tests simulate a
     /// crash with it).
     #[error("stopped after a checkpoint")]
@@ -93,6 +103,11 @@ pub enum Outcome {
     Failed(Box<TeamRequest>),
     /// The request is not (any more) one to provision, e.g. withdrawn.
     Nothing(String),
+    /// Waiting for Graph: the job is to run again after `retry_in`.
+    Waiting {
+        why: String,
+        retry_in: std::time::Duration,
+    },
 }
 
 /// What a run works with.
@@ -161,6 +176,12 @@ impl Provisioner<'_> {
                 tracing::warn!(request = request_id, %reason, "provisioning failed for good");
                 let request = self.fail(&mut run, &reason).await?;
                 Ok(Outcome::Failed(Box::new(request)))
+            }
+            Err(ProvisionError::NotYet { why, retry_in }) => {
+                tracing::info!(request = request_id, %why, ?retry_in, "waiting for Graph");
+                run.job.last_error = Some(why.clone());
+                run.save().await?;
+                Ok(Outcome::Waiting { why, retry_in })
             }
             Err(e) => {
                 if !matches!(e, ProvisionError::Interrupted) {

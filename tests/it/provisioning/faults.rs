@@ -151,3 +151,138 @@ async fn a_tenant_whose_subscription_lapsed_gets_no_team() {
     assert!(w.graph.teams(w.tenant.as_str()).is_empty());
     assert_eq!(w.graph.count().http, 0, "Graph is not even asked");
 }
+
+/// Moves the clock on by `step` until request `id` is in `state`: delayed
+/// messages come due on the app's clock.
+async fn advance_until(w: &World, id: &str, step: Duration, state: RequestState) {
+    let docs = w.bot.app.app.docs.clone();
+    for _ in 0..200 {
+        if requests::get(docs.as_ref(), &w.tenant, id)
+            .await
+            .is_ok_and(|r| r.state == state)
+        {
+            return;
+        }
+        w.bot
+            .app
+            .clock
+            .advance(time::Duration::try_from(step).unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("request {id} never became {state:?}");
+}
+
+/// A request queued for provisioning while Teams answers 404 for its new
+/// group the next `times` times.
+async fn queued_with_invisible_group(times: usize) -> (World, requests::TeamRequest) {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    w.graph.fail_next("POST", "/teams", 404, times);
+    provision_team::start(&w.bot.app.app, &w.tenant, &request.id)
+        .await
+        .unwrap();
+    (w, request)
+}
+
+#[tokio::test]
+async fn a_new_group_teams_cannot_see_yet_is_asked_again_without_using_up_retries() {
+    // Teams answers 404 for the new group seven times (replication delay):
+    // more than the queue's maxDequeueCount of 5.
+    let (w, request) = queued_with_invisible_group(7).await;
+    advance_until(
+        &w,
+        &request.id,
+        Duration::from_secs(16),
+        RequestState::Provisioned,
+    )
+    .await;
+    assert_project_team(&only_team(&w));
+    let job = provisioning::get_job(w.bot.app.app.docs.as_ref(), &w.tenant, &request.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.runs, 8, "seven waits, then the run that made it");
+    w.bot.app.drain("provision-team").await;
+    assert_eq!(w.bot.app.queue_len("provision-team-poison").await, 0);
+}
+
+#[tokio::test]
+async fn a_group_teams_never_sees_fails_after_fifteen_minutes_with_a_reason() {
+    let (w, request) = queued_with_invisible_group(10_000).await;
+    advance_until(
+        &w,
+        &request.id,
+        Duration::from_secs(60),
+        RequestState::Failed,
+    )
+    .await;
+    let failed = requests::get(w.bot.app.app.docs.as_ref(), &w.tenant, &request.id)
+        .await
+        .unwrap();
+    let reason = failed.outcome.unwrap().reason.unwrap();
+    assert!(reason.contains("after 15 minutes"), "{reason}");
+    // The group exists but never became a team; the request says so.
+    let groups = w.graph.teams(w.tenant.as_str());
+    assert_eq!(groups.len(), 1);
+    assert!(!groups[0].is_team);
+    w.bot.app.drain("provision-team").await;
+    assert_eq!(
+        w.bot.app.queue_len("provision-team").await,
+        0,
+        "no more runs"
+    );
+}
+
+#[tokio::test]
+async fn an_approved_request_nobody_provisions_is_queued_again_by_the_timer() {
+    let w = world().await;
+    // Approved, but the app stopped before queueing its job.
+    let request = approved_request(&w, "Falcon").await;
+    let log = w.bot.app.run_function("RequestReminders", "").await;
+    assert!(
+        format!("{log:?}").contains("0 provisioning queued again"),
+        "{log:?}"
+    );
+    assert_eq!(w.bot.app.queue_len("provision-team").await, 0, "not yet");
+    w.bot.app.clock.advance(time::Duration::minutes(16));
+    let log = w.bot.app.run_function("RequestReminders", "").await;
+    assert!(
+        format!("{log:?}").contains("1 provisioning queued again"),
+        "{log:?}"
+    );
+    wait_for_state(&w, &request.id, RequestState::Provisioned).await;
+    assert_project_team(&only_team(&w));
+    // A job that ran to its end is left alone.
+    w.bot.app.clock.advance(time::Duration::hours(3));
+    let log = w.bot.app.run_function("RequestReminders", "").await;
+    assert!(
+        format!("{log:?}").contains("0 provisioning queued again"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_whose_message_was_lost_midway_is_queued_again_after_two_quiet_hours() {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    // The run stops after three checkpoints and no message is left for it.
+    let stopped = run_once(&w, &request.id, Some(3)).await;
+    assert!(matches!(
+        stopped,
+        Err(provisioning::ProvisionError::Interrupted)
+    ));
+    w.bot.app.clock.advance(time::Duration::hours(1));
+    let log = w.bot.app.run_function("RequestReminders", "").await;
+    assert!(
+        format!("{log:?}").contains("0 provisioning queued again"),
+        "a job may wait that long: {log:?}"
+    );
+    w.bot.app.clock.advance(time::Duration::hours(2));
+    let log = w.bot.app.run_function("RequestReminders", "").await;
+    assert!(
+        format!("{log:?}").contains("1 provisioning queued again"),
+        "{log:?}"
+    );
+    wait_for_state(&w, &request.id, RequestState::Provisioned).await;
+    assert_project_team(&only_team(&w));
+}
