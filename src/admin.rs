@@ -100,47 +100,77 @@ async fn known(app: &App, id: &TenantId) -> Result<(), String> {
     }
 }
 
-/// Saves a template from a JSON file, with an optional icon (PNG or JPEG).
+/// What `template put` does with the template's picture.
+pub enum IconChange<'a> {
+    /// Keep the one the template has (none for a new template).
+    Keep,
+    /// A PNG or JPEG file.
+    Set(&'a Path),
+    Remove,
+}
+
+/// Saves a template from a JSON file. It is checked before anything is
+/// written; an icon is stored under a name made from its content, so a
+/// later version's icon never changes what an earlier version (that a
+/// request was made against) shows.
 pub async fn template_put(
     app: &App,
     tenant: &TenantId,
     id: &str,
     file: &Path,
-    icon: Option<&Path>,
+    icon: IconChange<'_>,
 ) -> Result<String, String> {
     known(app, tenant).await?;
     let mut template: Template = read_json(file)?;
-    if let Some(path) = icon {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let content_type = match bytes.get(..4) {
-            Some([0x89, b'P', b'N', b'G']) => "image/png",
-            Some([0xff, 0xd8, 0xff, _]) => "image/jpeg",
-            _ => {
-                return Err(format!(
-                    "{}: the icon must be a PNG or JPEG image",
-                    path.display()
-                ));
-            }
-        };
-        if bytes.len() > MAX_ICON_BYTES {
-            return Err(format!("{}: the icon is over 4 MB", path.display()));
-        }
-        let name = format!("{tenant}/{id}");
-        app.blobs
-            .put(ICON_CONTAINER, &name, bytes.into(), content_type)
-            .await
-            .map_err(|e| e.to_string())?;
-        template.icon = Some(name);
+    let not_saved = |problems: Vec<String>| format!("not saved:\n  - {}", problems.join("\n  - "));
+    let current = templates::get(app.docs.as_ref(), tenant, id)
+        .await
+        .map_err(|e| e.to_string())?;
+    template.icon = match icon {
+        IconChange::Keep => current.and_then(|c| c.template.icon),
+        IconChange::Remove => None,
+        IconChange::Set(_) => None,
+    };
+    let problems = template.problems();
+    if !problems.is_empty() {
+        return Err(not_saved(problems));
+    }
+    if let IconChange::Set(path) = icon {
+        template.icon = Some(store_icon(app, tenant, id, path).await?);
     }
     let saved = templates::save(app.docs.as_ref(), tenant, id, &template)
         .await
         .map_err(|e| match e {
-            templates::TemplateError::Invalid(problems) => {
-                format!("not saved:\n  - {}", problems.join("\n  - "))
-            }
+            templates::TemplateError::Invalid(problems) => not_saved(problems),
             e => e.to_string(),
         })?;
     Ok(format!("saved template {id} version {}", saved.version))
+}
+
+/// Stores a PNG or JPEG as `<tenant>/<template>-<content hash>`.
+async fn store_icon(app: &App, tenant: &TenantId, id: &str, path: &Path) -> Result<String, String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let content_type = match bytes.get(..4) {
+        Some([0x89, b'P', b'N', b'G']) => "image/png",
+        Some([0xff, 0xd8, 0xff, _]) => "image/jpeg",
+        _ => {
+            return Err(format!(
+                "{}: the icon must be a PNG or JPEG image",
+                path.display()
+            ));
+        }
+    };
+    if bytes.len() > MAX_ICON_BYTES {
+        return Err(format!("{}: the icon is over 4 MB", path.display()));
+    }
+    let hash = hex::encode(sha2::Sha256::digest(&bytes));
+    let name = format!("{tenant}/{id}-{}", &hash[..16]);
+    app.blobs
+        .put(ICON_CONTAINER, &name, bytes.into(), content_type)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(name)
 }
 
 pub async fn template_list(app: &App, tenant: &TenantId) -> Result<String, String> {

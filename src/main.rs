@@ -61,9 +61,13 @@ enum TemplateAction {
         template_id: String,
         #[arg(long)]
         file: PathBuf,
-        /// A PNG or JPEG set as the picture of every team made from it.
-        #[arg(long)]
+        /// A PNG or JPEG set as the picture of every team made from it
+        /// (without it, the template keeps the picture it has).
+        #[arg(long, conflicts_with = "no_icon")]
         icon: Option<PathBuf>,
+        /// Teams made from this version get no picture.
+        #[arg(long)]
+        no_icon: bool,
     },
     /// List a tenant's templates.
     List { tenant_id: String },
@@ -204,15 +208,14 @@ async fn template_command(app: &App, action: TemplateAction) -> Result<(), Strin
             template_id,
             file,
             icon,
+            no_icon,
         } => {
-            admin::template_put(
-                app,
-                &parse(&tenant_id)?,
-                &template_id,
-                &file,
-                icon.as_deref(),
-            )
-            .await?
+            let icon = match (&icon, no_icon) {
+                (Some(path), _) => admin::IconChange::Set(path),
+                (None, true) => admin::IconChange::Remove,
+                (None, false) => admin::IconChange::Keep,
+            };
+            admin::template_put(app, &parse(&tenant_id)?, &template_id, &file, icon).await?
         }
         TemplateAction::List { tenant_id } => {
             admin::template_list(app, &parse(&tenant_id)?).await?

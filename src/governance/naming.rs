@@ -101,6 +101,14 @@ impl NamingPolicy {
                 problems.push("Prefix and suffix text cannot hold control characters.".to_owned());
             }
         }
+        if self.uses(Attribute::CrmRecord) {
+            // No request can name a CRM record until the CRM connectors
+            // exist: every request would fail on the missing attribute.
+            problems.push(
+                "[CrmRecord] cannot be used yet: team requests do not name a CRM record."
+                    .to_owned(),
+            );
+        }
         problems
     }
 
@@ -200,22 +208,42 @@ fn render(parts: &[Part], attributes: &Attributes) -> Result<String, NamingError
     Ok(out)
 }
 
-/// The first blocked word found in `name`, case-insensitively.
+/// The first blocked word found in `name`, case-insensitively. A whole
+/// word (or phrase: "top secret") must not touch a letter or digit on a
+/// side where it starts or ends with one, so "ceo" blocks "CEO office" but
+/// not "CEOs", and "c++" blocks "C++ guild".
 fn blocked_word<'a>(name: &str, blocked: &'a [BlockedWord]) -> Option<&'a str> {
     let name = name.to_lowercase();
     blocked.iter().find_map(|b| {
-        let word = b.word.trim().to_lowercase();
+        let word = tidy(&b.word).to_lowercase();
         if word.is_empty() {
             return None;
         }
         let found = if b.whole_word {
-            name.split(|c: char| !c.is_alphanumeric())
-                .any(|w| w == word)
+            contains_whole(&name, &word)
         } else {
             name.contains(&word)
         };
         found.then_some(b.word.as_str())
     })
+}
+
+/// Whether `word` stands in `text` with no letter or digit glued to it.
+fn contains_whole(text: &str, word: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let (starts, ends) = (alnum(word.chars().next()), alnum(word.chars().last()));
+    let mut from = 0;
+    while let Some(at) = text[from..].find(word).map(|i| from + i) {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        let glued = (starts && alnum(before)) || (ends && alnum(after));
+        if !glued {
+            return true;
+        }
+        // Overlapping matches too: on from the next character.
+        from = at + text[at..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
 }
 
 /// Applies the policy to a requested name.
@@ -378,6 +406,30 @@ mod tests {
     }
 
     #[test]
+    fn whole_words_may_be_phrases_or_hold_punctuation() {
+        let words = |list: &[&str]| -> Vec<BlockedWord> {
+            list.iter()
+                .map(|w| BlockedWord {
+                    word: (*w).into(),
+                    whole_word: true,
+                })
+                .collect()
+        };
+        let phrase = words(&["top  secret"]);
+        assert!(blocked_word("The Top Secret plan", &phrase).is_some());
+        assert!(blocked_word("top secretary pool", &phrase).is_none());
+        assert!(blocked_word("stop secret", &phrase).is_none());
+        let symbols = words(&["c++", "r&d"]);
+        assert!(blocked_word("C++ guild", &symbols).is_some());
+        assert!(blocked_word("abc++", &symbols).is_none());
+        assert!(blocked_word("R&D (Lyon)", &symbols).is_some());
+        assert!(blocked_word("HR&Dev", &symbols).is_none());
+        // A later match counts when an earlier one is glued to a word.
+        assert!(blocked_word("ceos ceo", &words(&["ceo"])).is_some());
+        assert!(blocked_word("aaa", &words(&["aa"])).is_none());
+    }
+
+    #[test]
     fn length_counts_the_whole_name_and_nothing_is_cut_silently() {
         let ok = "x".repeat(40 - "PRJ- (FR)".len());
         assert_eq!(
@@ -403,6 +455,32 @@ mod tests {
             apply(&huge, &"n".repeat(257), &attrs()),
             Err(NamingError::TooLong { max: 256, .. })
         ));
+    }
+
+    #[test]
+    fn a_policy_says_what_is_wrong_with_it() {
+        assert!(policy().problems().is_empty());
+        let bad = NamingPolicy {
+            prefix: vec![
+                Part::Attribute(Attribute::CrmRecord),
+                Part::Text("\n".into()),
+            ],
+            blocked_words: vec![BlockedWord {
+                word: " ".into(),
+                whole_word: true,
+            }],
+            max_length: 0,
+            ..NamingPolicy::default()
+        };
+        let problems = bad.problems().join(" | ");
+        for expected in [
+            "1 to 256",
+            "cannot be empty",
+            "control characters",
+            "[CrmRecord]",
+        ] {
+            assert!(problems.contains(expected), "{expected} in {problems}");
+        }
     }
 
     #[test]
@@ -451,21 +529,76 @@ mod tests {
             (
                 "[A-Za-z -]{0,8}",
                 "[A-Za-z ()]{0,8}",
-                proptest::collection::vec(("[a-zA-Z]{1,6}", any::<bool>()), 0..4),
+                blocked_list(),
                 1usize..300,
             )
-                .prop_map(|(prefix, suffix, blocked, max_length)| NamingPolicy {
+                .prop_map(|(prefix, suffix, blocked_words, max_length)| NamingPolicy {
                     prefix: vec![Part::Text(prefix), Part::Attribute(Attribute::Department)],
                     suffix: vec![Part::Text(suffix)],
-                    blocked_words: blocked
-                        .into_iter()
-                        .map(|(word, whole_word)| BlockedWord { word, whole_word })
-                        .collect(),
+                    blocked_words,
                     max_length,
                 })
         }
 
+        /// The blocked-word rule written another way (a regular
+        /// expression per word), to check the implementation against.
+        fn holds_blocked(name: &str, blocked: &[BlockedWord]) -> bool {
+            const NOT_ALNUM: &str = r"[^\p{Alphabetic}\p{N}]";
+            blocked.iter().any(|b| {
+                let word = tidy(&b.word);
+                let alnum = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+                let mut pattern = String::from("(?i)");
+                if b.whole_word && alnum(word.chars().next()) {
+                    pattern += &format!("(?:^|{NOT_ALNUM})");
+                }
+                pattern += &regex::escape(&word);
+                if b.whole_word && alnum(word.chars().last()) {
+                    pattern += &format!("(?:$|{NOT_ALNUM})");
+                }
+                regex::Regex::new(&pattern)
+                    .expect("a valid pattern")
+                    .is_match(name)
+            })
+        }
+
+        fn blocked_list() -> impl Strategy<Value = Vec<BlockedWord>> {
+            proptest::collection::vec(
+                (
+                    "[a-zA-Z]{1,6}( [a-zA-Z]{1,6})?|[a-z]{1,3}[+&][a-z+]{0,2}",
+                    any::<bool>(),
+                ),
+                0..4,
+            )
+            .prop_map(|words| {
+                words
+                    .into_iter()
+                    .map(|(word, whole_word)| BlockedWord { word, whole_word })
+                    .collect()
+            })
+        }
+
         proptest! {
+            #[test]
+            fn a_name_is_blocked_exactly_when_it_holds_a_blocked_word(
+                blocked in blocked_list(),
+                (before, after) in ("[A-Za-zÀ-þ0-9 ,.&()+-]{0,20}", "[A-Za-zÀ-þ0-9 ,.&()+-]{0,20}"),
+                pick in any::<usize>(),
+                shout in any::<bool>(),
+            ) {
+                // Around one of the words (any case), glued or not, or none.
+                let inner = match blocked.get(pick % (blocked.len() + 1)) {
+                    Some(b) if shout => b.word.to_uppercase(),
+                    Some(b) => b.word.clone(),
+                    None => String::new(),
+                };
+                let name = tidy(&format!("{before}{inner}{after}"));
+                prop_assert_eq!(
+                    blocked_word(&name, &blocked).is_some(),
+                    holds_blocked(&name, &blocked),
+                    "{:?} in {:?}", blocked, name
+                );
+            }
+
             #[test]
             fn accepted_names_always_satisfy_the_policy(
                 policy in any_policy(),
@@ -479,7 +612,7 @@ mod tests {
                     prop_assert!(display.chars().count() <= policy.max_length.min(MAX_DISPLAY_NAME));
                     prop_assert!(display.contains(&department));
                     prop_assert!(!display.chars().any(char::is_control));
-                    prop_assert!(blocked_word(display, &policy.blocked_words).is_none());
+                    prop_assert!(!holds_blocked(display, &policy.blocked_words));
                     let nick = &name.mail_nickname;
                     prop_assert!(!nick.is_empty() && nick.len() <= MAX_MAIL_NICKNAME);
                     prop_assert!(nick.chars().all(nickname_char));

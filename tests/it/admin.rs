@@ -6,6 +6,9 @@
 
 use std::path::Path;
 
+use salestim::governance::templates::ICON_CONTAINER;
+use salestim::platform::blobs::Blobs;
+use salestim::platform::blobs::files::FileBlobs;
 use serde_json::{Value, json};
 
 const TENANT: &str = "3f1c2b7a-9d4e-4c5b-8a6f-0e1d2c3b4a59";
@@ -45,6 +48,22 @@ impl Cli {
         let (ok, out, err) = self.run(args).await;
         assert!(ok, "handler {args:?} failed: {err}");
         out
+    }
+
+    /// The embedded blob store the commands wrote to.
+    fn blobs(&self) -> FileBlobs {
+        FileBlobs::new(self.dir.path().join("data/blobs"))
+    }
+
+    /// The bytes of a template icon.
+    async fn icon(&self, name: &str) -> Vec<u8> {
+        let blob = self.blobs().get(ICON_CONTAINER, name).await.unwrap();
+        blob.map(|b| b.data.to_vec()).unwrap_or_default()
+    }
+
+    /// How many icons are stored, every tenant's.
+    async fn icons(&self) -> usize {
+        self.blobs().list(ICON_CONTAINER, "").await.unwrap().len()
     }
 
     fn file(&self, name: &str, contents: &[u8]) -> String {
@@ -124,12 +143,56 @@ async fn an_operator_sets_up_a_tenant_and_its_templates() {
     assert!(listed.contains("project\tv2\tactive\tProject"), "{listed}");
     let shown: Value =
         serde_json::from_str(&cli.ok(&["template", "show", TENANT, "project"]).await).unwrap();
+    let first_icon = shown["icon"].as_str().unwrap().to_owned();
+    assert!(
+        first_icon.starts_with(&format!("{TENANT}/project-")),
+        "a saved change without --icon keeps the picture: {shown}"
+    );
+    assert_eq!(cli.icon(&first_icon).await, b"\x89PNG\r\n\x1a\n0000");
+    // A new picture is a new blob: version 1 and 2 keep showing theirs.
+    let other = cli.file("other.png", b"\x89PNG\r\n\x1a\n1111");
+    cli.ok(&[
+        "template", "put", TENANT, "project", "--file", &file, "--icon", &other,
+    ])
+    .await;
+    let v3: Value =
+        serde_json::from_str(&cli.ok(&["template", "show", TENANT, "project"]).await).unwrap();
+    let second_icon = v3["icon"].as_str().unwrap().to_owned();
+    assert_ne!(second_icon, first_icon);
+    assert_eq!(cli.icon(&first_icon).await, b"\x89PNG\r\n\x1a\n0000");
+    // A refused change stores no picture and changes nothing.
+    let mut refused = template();
+    refused["channels"] = json!([{"name": "a/b"}]);
+    let refused = cli.file("refused.json", refused.to_string().as_bytes());
+    let third = cli.file("third.png", b"\x89PNG\r\n\x1a\n2222");
+    let (ok, _, err) = cli
+        .run(&[
+            "template", "put", TENANT, "project", "--file", &refused, "--icon", &third,
+        ])
+        .await;
+    assert!(!ok && err.contains("character Teams refuses"), "{err}");
+    assert_eq!(cli.icons().await, 2, "no blob for a refused save");
+    cli.ok(&[
+        "template",
+        "put",
+        TENANT,
+        "project",
+        "--file",
+        &file,
+        "--no-icon",
+    ])
+    .await;
+    let v4: Value =
+        serde_json::from_str(&cli.ok(&["template", "show", TENANT, "project"]).await).unwrap();
+    assert!(v4.get("icon").is_none(), "{v4}");
+    assert_eq!(v4["version"], 4);
+    let shown = v3;
     assert_eq!(shown["channels"][1]["private"], true);
     assert_eq!(shown["approval"]["kind"], "stages");
     assert_eq!(shown["crmLink"], "opportunity");
     cli.ok(&["template", "retire", TENANT, "project"]).await;
     let listed = cli.ok(&["template", "list", TENANT]).await;
-    assert!(listed.contains("project\tv3\tretired"), "{listed}");
+    assert!(listed.contains("project\tv5\tretired"), "{listed}");
     cli.ok(&["template", "activate", TENANT, "project"]).await;
 }
 

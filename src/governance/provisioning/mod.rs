@@ -299,14 +299,20 @@ impl Provisioner<'_> {
                     .into(),
             ));
         };
-        let template = templates::get(self.docs, run.tenant, &request.template_id)
-            .await?
-            .ok_or_else(|| {
-                ProvisionError::Permanent(format!(
-                    "The template \"{}\" no longer exists.",
-                    request.template_name
-                ))
-            })?;
+        // Made from the version the request was made (and approved) against.
+        let template = templates::get_version(
+            self.docs,
+            run.tenant,
+            &request.template_id,
+            request.template_version,
+        )
+        .await?
+        .ok_or_else(|| {
+            ProvisionError::Permanent(format!(
+                "The template \"{}\" no longer exists.",
+                request.template_name
+            ))
+        })?;
         if run.job.runs == 1 || !run.job.is_done(Step::Name) {
             requests::mark_provisioning(self.docs, self.clock, run.tenant, &request.id)
                 .await

@@ -1,6 +1,7 @@
-//! Names and crowds: two requests for the same name at once, a name taken
-//! outside SalesTim while a job runs, and a team of more people than Graph
-//! binds when it creates a group.
+//! Names, crowds and versions: two requests for the same name at once, a
+//! name taken outside SalesTim while a job runs, a team of more people than
+//! Graph binds when it creates a group, and a template changed after the
+//! request was made.
 
 use super::*;
 
@@ -122,4 +123,32 @@ async fn a_team_of_more_people_than_graph_binds_at_creation_gets_them_all() {
         assert!(team.members.iter().any(|m| m == who), "{who} is a member");
     }
     assert_eq!(team.members.len(), 27, "{:?}", team.members);
+}
+
+#[tokio::test]
+async fn a_template_changed_after_the_request_makes_the_team_the_request_was_made_against() {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    assert_eq!(request.template_version, 1);
+    // The operator changes the template while the request waits.
+    let changed = Template {
+        approval: ApprovalRule::None,
+        channels: vec![ChannelSpec {
+            name: "Renamed".into(),
+            description: String::new(),
+            private: false,
+        }],
+        tabs: Vec::new(),
+        ..project_template()
+    };
+    let saved = templates::save(w.bot.app.app.docs.as_ref(), &w.tenant, "open", &changed)
+        .await
+        .unwrap();
+    assert_eq!(saved.version, 2);
+    let outcome = run_to_end(&w, &request.id).await;
+    let group = group_of(&outcome);
+    let team = only_team(&w);
+    assert_eq!(team.group_id, group);
+    assert_project_team(&team);
+    assert!(!team.channels.iter().any(|c| c.display_name == "Renamed"));
 }
