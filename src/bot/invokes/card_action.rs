@@ -121,6 +121,8 @@ async fn on_request(
         }
         Err(RequestError::Invalid(reasons)) => Ok(bad_data(verb, &reasons.join(" "))),
         Err(RequestError::Platform(e)) => Err(e.into()),
+        // Only submitting gives it; decisions never do.
+        Err(e @ RequestError::NameNotSeen(_)) => Err(AppError::Internal(e.into())),
     }
 }
 

@@ -114,7 +114,8 @@ pub(crate) async fn submit_request(
         Err(e) => return Ok(Submitted::Refused(vec![directory_problem(&e)])),
     };
     let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
-    let outcome = if preview {
+    let mut preview = preview;
+    let mut outcome = if preview {
         requests::preview(docs, clock, tenant, &settings, user, &form, &info, draft).await
     } else {
         let origin = ctx.activity.conversation.as_ref().map(|c| c.id.clone());
@@ -123,6 +124,13 @@ pub(crate) async fn submit_request(
         )
         .await
     };
+    if let Err(RequestError::NameNotSeen(name)) = &outcome {
+        // The final name is shown first; submitting the preview confirms it.
+        tracing::info!(%name, "final name not seen yet: previewing instead of submitting");
+        preview = true;
+        outcome =
+            requests::preview(docs, clock, tenant, &settings, user, &form, &info, draft).await;
+    }
     match outcome {
         Ok(request) if preview => Ok(Submitted::Previewed(Box::new(request))),
         Ok(request) => {

@@ -231,6 +231,11 @@ pub enum RequestError {
     /// The form is not acceptable; each entry is a reason to show the requester.
     #[error("the request is not valid: {}", .0.join("; "))]
     Invalid(Vec<String>),
+    /// The naming policy changes the name into one the requester has not
+    /// seen (no preview, or a preview with another name): they are to see
+    /// it first.
+    #[error("the team would be named \"{0}\", which the requester has not seen")]
+    NameNotSeen(String),
     #[error("no such request")]
     NotFound,
     #[error("only an approver of this request can decide on it")]

@@ -298,7 +298,9 @@ async fn store(
 
 /// Submits a request for `requester` (from its draft when there is one):
 /// the approvers of the first stage are to be told, or with no approval
-/// needed it is approved at once.
+/// needed it is approved at once. When the naming policy changes the name,
+/// the requester must have seen the final name in a preview (the draft):
+/// [`RequestError::NameNotSeen`] otherwise.
 #[allow(
     clippy::too_many_arguments,
     reason = "the domain's inputs, each needed"
@@ -317,6 +319,19 @@ pub async fn submit(
     let template = template_of(docs, tenant, form).await?;
     let now = clock.now();
     let mut built = build(settings, template.as_ref(), requester, form, info, now)?;
+    if built.display_name != built.requested_name {
+        let seen = match draft {
+            Some(id) => super::get(docs, tenant, id)
+                .await
+                .ok()
+                .filter(|d| d.requester.is(&requester.aad_object_id))
+                .map(|d| d.display_name),
+            None => None,
+        };
+        if seen.as_deref() != Some(built.display_name.as_str()) {
+            return Err(RequestError::NameNotSeen(built.display_name));
+        }
+    }
     built.origin_conversation = origin_conversation;
     built.waiting_since = Some(now);
     built.state = if built.stages.is_empty() {

@@ -54,7 +54,7 @@ async fn bad_requests_are_refused_with_reasons_and_change_nothing() {
     assert!(w.graph.teams(w.tenant.as_str()).is_empty());
     assert_eq!(w.bot.app.queue_len("provision-team").await, 0);
     // A decision by someone who is not an approver changes nothing either.
-    let submitted = task_submit(&w, form("request.submit", "Falcon", None)).await;
+    let submitted = submit_checked(&w, "Falcon").await;
     assert!(submitted["task"]["value"].is_string(), "{submitted}");
     let id = requests_of_bob(&w).await.remove(0).id;
     let denied = approve(&w, CAROL, &id).await;
@@ -78,7 +78,7 @@ async fn staged_and_manager_approvals_go_in_turn_then_provision() {
     templates::save(docs.as_ref(), &w.tenant, "project", &staged)
         .await
         .unwrap();
-    task_submit(&w, form("request.submit", "Falcon", None)).await;
+    submit_checked(&w, "Falcon").await;
     let id = requests_of_bob(&w).await.remove(0).id;
     // Carol may not decide before Alice's stage is done.
     let early = approve(&w, CAROL, &id).await;
@@ -107,7 +107,7 @@ async fn staged_and_manager_approvals_go_in_turn_then_provision() {
     templates::save(docs.as_ref(), &w.tenant, "project", &managed)
         .await
         .unwrap();
-    task_submit(&w, form("request.submit", "Osprey", None)).await;
+    submit_checked(&w, "Osprey").await;
     let osprey = requests_of_bob(&w)
         .await
         .into_iter()
@@ -134,7 +134,7 @@ async fn a_waiting_request_is_reminded_once_then_escalated_once() {
         })
         .await
         .unwrap();
-    task_submit(&w, form("request.submit", "Falcon", None)).await;
+    submit_checked(&w, "Falcon").await;
     let id = requests_of_bob(&w).await.remove(0).id;
     let to = |who: &'static str| {
         let sent = w.bot.connector.sent();

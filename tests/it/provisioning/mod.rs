@@ -200,6 +200,22 @@ pub(crate) async fn task_submit(w: &World, value: Value) -> Value {
     body
 }
 
+/// The draft id a preview answer carries on its Submit button.
+pub(crate) fn draft_of(preview: &Value) -> String {
+    let card = &preview["task"]["value"]["card"]["content"];
+    card["actions"][1]["data"]["draftId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a preview with a draft: {preview}"))
+        .to_owned()
+}
+
+/// Bob checks the final name, then submits the form he saw.
+pub(crate) async fn submit_checked(w: &World, name: &str) -> Value {
+    let preview = task_submit(w, form("request.preview", name, None)).await;
+    let draft = draft_of(&preview);
+    task_submit(w, form("request.submit", name, Some(&draft))).await
+}
+
 /// `who` clicks Approve on the card of request `id`; the refreshed card.
 pub(crate) async fn approve(w: &World, who: &str, id: &str) -> Value {
     card_action(
@@ -245,16 +261,14 @@ pub(crate) async fn approved_request_from(
         ..RequesterInfo::default()
     };
     let settings = app.tenants.get(&w.tenant).await.unwrap().unwrap().settings;
+    let bob = Person::new(BOB, "Bob");
+    let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
+    let draft = requests::preview(docs, clock, &w.tenant, &settings, &bob, &form, &info, None)
+        .await
+        .unwrap();
+    let draft = Some(draft.id.as_str());
     let request = requests::submit(
-        app.docs.as_ref(),
-        app.clock.as_ref(),
-        &w.tenant,
-        &settings,
-        &Person::new(BOB, "Bob"),
-        &form,
-        &info,
-        None,
-        None,
+        docs, clock, &w.tenant, &settings, &bob, &form, &info, draft, None,
     )
     .await
     .unwrap();
@@ -353,7 +367,16 @@ pub(crate) fn assert_project_team(team: &TeamSnapshot) {
 #[tokio::test]
 async fn a_requested_team_is_created_exactly_as_its_template_says() {
     let w = world().await;
-    // Bob checks the name first: the policies make it "PRJ-Falcon (FR)".
+    // Bob submits at once: the policies make the name "PRJ-Falcon (FR)",
+    // which he has not seen, so the form shows it to him first.
+    let first = task_submit(&w, form("request.submit", "Falcon", None)).await;
+    let card = &first["task"]["value"]["card"]["content"];
+    assert!(card.to_string().contains("PRJ-Falcon (FR)"), "{first}");
+    assert!(
+        requests_of_bob(&w).await.is_empty(),
+        "nothing submitted with a name Bob has not seen"
+    );
+    // Bob checks the name: the same final name, on a draft.
     let preview = task_submit(&w, form("request.preview", "  Falcon ", None)).await;
     let card = &preview["task"]["value"]["card"]["content"];
     assert!(card.to_string().contains("PRJ-Falcon (FR)"), "{card}");
