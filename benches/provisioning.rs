@@ -23,7 +23,9 @@
 //! once and queued for `ProvisionTeam`. A team is done when the
 //! requester's status card saying "Created" (or "Failed") reaches the sink.
 //! Each run has a fresh handler, data directory and stand-in. A first run
-//! of a single team lists the Graph requests one team costs.
+//! of a single team lists the Graph requests one team costs. Each run also
+//! says how long the submits took, how many teams were in provisioning at
+//! once, and what the handler's log says went wrong.
 //!
 //! `provisioning/world.rs` sets a run up and sends the requester's
 //! activities, `handler.rs` starts the handler, `sink.rs` is the Connector,
@@ -81,6 +83,8 @@ struct Figures {
     peak_rss_kib: u64,
     /// Handler CPU time (user + system) from the first submit to the end.
     cpu: Duration,
+    /// Most teams being worked on at once (see [`peak_in_flight`]).
+    in_flight: usize,
     problems: Vec<String>,
     log_notes: String,
 }
@@ -132,6 +136,32 @@ async fn wait_done(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Most teams at once between the first and the last Graph request whose
+/// path names the team (`/teams/{id}…`, `/groups/{id}…`): from its first
+/// operation poll to its last read-back.
+fn peak_in_flight(seen: &[Seen]) -> usize {
+    let mut spans: BTreeMap<&str, (Instant, Instant)> = BTreeMap::new();
+    for s in seen {
+        let mut parts = s.path.split('/').skip(1);
+        if let (Some("teams" | "groups"), Some(id)) = (parts.next(), parts.next()) {
+            let span = spans.entry(id).or_insert((s.at, s.at));
+            span.1 = span.1.max(s.at);
+        }
+    }
+    let mut edges: Vec<(Instant, i32)> = spans
+        .values()
+        .flat_map(|&(from, to)| [(from, 1), (to, -1)])
+        .collect();
+    edges.sort();
+    let mut now = 0;
+    let mut peak = 0;
+    for (_, step) in edges {
+        now += step;
+        peak = peak.max(now);
+    }
+    peak as usize
 }
 
 /// What the handler's log says went wrong along the way.
@@ -217,6 +247,7 @@ async fn run(label: &str, n: usize, throttle: f64) -> (Figures, Vec<Seen>) {
             log_tail(&w.handler.log, 30)
         );
     }
+    let seen = w.graph.requests();
     let figures = Figures {
         label: label.to_owned(),
         teams: teams.iter().filter(|t| t.is_team).count(),
@@ -227,10 +258,11 @@ async fn run(label: &str, n: usize, throttle: f64) -> (Figures, Vec<Seen>) {
         invokes,
         peak_rss_kib,
         cpu,
+        in_flight: peak_in_flight(&seen),
         problems,
         log_notes: log_notes(&w),
     };
-    (figures, w.graph.requests())
+    (figures, seen)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> String {
@@ -330,12 +362,13 @@ async fn bench() {
     let mut failed = false;
     for f in &rows {
         println!(
-            "{}: {} submits answered within {:.1} s of the first (task/submit p50 {}, p99 {}); handler log: {}",
+            "{}: {} submits answered within {:.1} s of the first (task/submit p50 {}, p99 {}); teams in provisioning at once: at most {}; handler log: {}",
             f.label,
             f.invokes.len(),
             f.submit_span.as_secs_f64(),
             pct(&f.invokes, 0.5),
             pct(&f.invokes, 0.99),
+            f.in_flight,
             f.log_notes
         );
         if !f.problems.is_empty() {

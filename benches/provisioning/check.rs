@@ -55,8 +55,8 @@ fn team_problems(team: &TeamSnapshot) -> Vec<String> {
         expect(
             channel(n).is_some_and(|c| c.membership_type == kind && c.description == description),
             format!(
-                "channel {n} ({kind}): {:?}",
-                channel(n).map(|c| &c.membership_type)
+                "channel {n} ({kind}, {description:?}): {:?}",
+                channel(n).map(|c| (&c.membership_type, &c.description))
             ),
         );
     }

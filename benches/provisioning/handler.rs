@@ -69,9 +69,12 @@ pub fn pin_to_cpu(cpu: usize) {
     }
 }
 
+/// The last `lines` lines of the handler's log, without the notice every
+/// unauthenticated activity logs.
 pub fn log_tail(log: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
+    let notice = salestim::config::AUTH_DISABLED_WARNING;
+    let all: Vec<&str> = text.lines().filter(|l| !l.contains(notice)).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
