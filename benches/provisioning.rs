@@ -19,8 +19,9 @@
 //! icon; no approval), then `handler local` runs with
 //! `SALESTIM_BOT_AUTH_DISABLED=true` and is made active by a signed Stripe
 //! event. The requester says `help` (so the bot knows their chat), then
-//! the bench sends N `task/submit` invokes, 8 at a time, each approved at
-//! once and queued for `ProvisionTeam`. A team is done when the
+//! the bench sends N requests, 8 at a time, each as a requester does: a
+//! `task/submit` that checks the final name (a draft), then one that
+//! submits that draft, approved at once and queued for `ProvisionTeam`. A team is done when the
 //! requester's status card saying "Created" (or "Failed") reaches the sink.
 //! Each run has a fresh handler, data directory and stand-in. A first run
 //! of a single team lists the Graph requests one team costs. Each run also
@@ -362,7 +363,7 @@ async fn bench() {
     let mut failed = false;
     for f in &rows {
         println!(
-            "{}: {} submits answered within {:.1} s of the first (task/submit p50 {}, p99 {}); teams in provisioning at once: at most {}; handler log: {}",
+            "{}: {} submits answered within {:.1} s of the first (preview + submit p50 {}, p99 {}); teams in provisioning at once: at most {}; handler log: {}",
             f.label,
             f.invokes.len(),
             f.submit_span.as_secs_f64(),

@@ -126,15 +126,39 @@ impl World {
         }
     }
 
-    /// Submits the request form for `name`: when it was sent, how long the
-    /// bot took to answer, and whether it said approved (else what it said).
+    /// Checks the final name of `name` (a draft), then submits that draft,
+    /// as a requester does: when it was sent, how long the bot took to
+    /// answer both, and whether it said approved (else what it said).
     pub async fn submit(&self, n: usize, name: &str) -> Submitted {
+        let form = |action: &str, draft: Option<&str>| {
+            let mut data = json!({"action": action, "templateId": "project",
+                "displayName": name, "description": DESCRIPTION, "justification": "Benchmark",
+                "owners": "", "members": TYPED_MEMBER_UPN});
+            if let Some(d) = draft {
+                data["draftId"] = json!(d);
+            }
+            json!({"data": data})
+        };
+        let at = Instant::now();
+        let mut preview = self.activity("invoke", &format!("preview-{n}"));
+        preview["name"] = json!("task/submit");
+        preview["value"] = form("request.preview", None);
+        let (status, body) = self.post(&preview).await;
+        let card = &body["task"]["value"]["card"]["content"];
+        let draft = card["actions"][1]["data"]["draftId"]
+            .as_str()
+            .map(str::to_owned);
+        let Some(draft) = draft.filter(|_| status == 200) else {
+            return Submitted {
+                name: final_name(name),
+                at,
+                answered: at.elapsed(),
+                ok: Err(format!("preview: {status} {body}")),
+            };
+        };
         let mut invoke = self.activity("invoke", &format!("submit-{n}"));
         invoke["name"] = json!("task/submit");
-        invoke["value"] = json!({"data": {"action": "request.submit", "templateId": "project",
-            "displayName": name, "description": DESCRIPTION, "justification": "Benchmark",
-            "owners": "", "members": TYPED_MEMBER_UPN}});
-        let at = Instant::now();
+        invoke["value"] = form("request.submit", Some(&draft));
         let (status, body) = self.post(&invoke).await;
         let said = body["task"]["value"].as_str().unwrap_or_default();
         let ok = status == 200 && said.contains("is approved");
