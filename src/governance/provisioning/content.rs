@@ -1,15 +1,16 @@
 //! Filling the team in, in as few Graph requests as the API allows: one
 //! `$batch` reads what the team has (members, channels, apps), one `$batch`
 //! writes what is missing (members, guest setting, channels, apps); tabs
-//! need the channel ids, so they take one read and one write batch more.
-//! Then the picture; `verify.rs` checks that everything is really there.
+//! need the channel ids, so they and the picture take one write batch more
+//! (and a read first only when a run sent tab writes before: Teams would
+//! take the same tab twice). `verify.rs` then checks that everything is
+//! really there.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use super::{ProvisionError, Run, Step, StepCtx, classify};
-use crate::governance::templates::{GENERAL, ICON_CONTAINER};
 use crate::graph::teams::{self, items, str_of};
 use crate::graph::{BatchRequest, BatchResponse, GraphError};
 use crate::platform::blobs::Blobs;
@@ -108,12 +109,8 @@ pub(super) async fn run(
     {
         fill(ctx, run, &group).await?;
     }
-    if !run.job.is_done(Step::Tabs) {
-        tabs(ctx, run, &group).await?;
-    }
-    if !run.job.is_done(Step::Picture) {
-        let note = picture(ctx, blobs, &group).await?;
-        run.checkpoint(Step::Picture, note).await?;
+    if !run.job.is_done(Step::Tabs) || !run.job.is_done(Step::Picture) {
+        super::tabs::tabs_and_picture(ctx, run, blobs, &group).await?;
     }
     if !run.job.is_done(Step::Verify) {
         super::verify::run(ctx, run, &group).await?;
@@ -286,93 +283,4 @@ async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), Pr
         }
     }
     failure.map_or(Ok(()), Err)
-}
-
-/// The template's tabs by channel id.
-pub(super) fn tabs_by_channel<'t>(
-    ctx: &'t StepCtx<'_>,
-    run: &Run<'_>,
-) -> Result<BTreeMap<String, Vec<&'t crate::governance::templates::TabSpec>>, ProvisionError> {
-    let mut by_channel: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for tab in &ctx.template.template.tabs {
-        let name = if tab.channel.trim().is_empty() {
-            GENERAL
-        } else {
-            &tab.channel
-        };
-        let channel = run.job.channels.get(&key(name)).ok_or_else(|| {
-            ProvisionError::Transient(format!("channel \"{name}\" is not known yet"))
-        })?;
-        by_channel.entry(channel.clone()).or_default().push(tab);
-    }
-    Ok(by_channel)
-}
-
-async fn tabs(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), ProvisionError> {
-    let by_channel = tabs_by_channel(ctx, run)?;
-    let reads = by_channel
-        .keys()
-        .enumerate()
-        .map(|(n, c)| {
-            BatchRequest::get(
-                format!("tabs-{n}"),
-                format!("/teams/{team}/channels/{c}/tabs"),
-            )
-        })
-        .collect();
-    let answers = batch(ctx, reads).await?;
-    let mut writes = Vec::new();
-    for (n, (channel, wanted)) in by_channel.iter().enumerate() {
-        let present = list(
-            ctx,
-            get(&answers, &format!("tabs-{n}"))?,
-            "reading the tabs",
-        )
-        .await?;
-        for (m, tab) in wanted.iter().enumerate() {
-            if !present
-                .iter()
-                .any(|p| key(str_of(p, "displayName")) == key(&tab.name))
-            {
-                writes.push(teams::website_tab(
-                    &format!("tab-{n}-{m}"),
-                    team,
-                    channel,
-                    &tab.name,
-                    &tab.url,
-                ));
-            }
-        }
-    }
-    let count = writes.len();
-    for answer in batch(ctx, writes).await?.values() {
-        if let Some(e) = answer.error() {
-            return Err(classify(&e, "adding a tab"));
-        }
-    }
-    run.checkpoint(Step::Tabs, format!("{count} added")).await
-}
-
-async fn picture(
-    ctx: &StepCtx<'_>,
-    blobs: &dyn Blobs,
-    group: &str,
-) -> Result<String, ProvisionError> {
-    let Some(icon) = &ctx.template.template.icon else {
-        return Ok("no icon".into());
-    };
-    let Some(blob) = blobs.get(ICON_CONTAINER, icon).await? else {
-        tracing::warn!(%icon, "the template's icon is missing; the team keeps the default picture");
-        return Ok(format!("icon {icon} missing"));
-    };
-    ctx.graph
-        .put_bytes(
-            ctx.tenant,
-            &format!("/groups/{group}/photo/$value"),
-            &blob.content_type,
-            blob.data.to_vec(),
-        )
-        .await
-        .map_err(|e| classify(&e, "setting the team picture"))?;
-    Ok(icon.clone())
 }

@@ -79,6 +79,10 @@ pub struct Job {
     pub channels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_url: Option<String>,
+    /// Tab writes were sent once: a later run reads the tabs first, since
+    /// Teams takes the same tab twice. Until then the team has none of them.
+    #[serde(default)]
+    pub tabs_sent: bool,
     #[serde(default)]
     pub verify_failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,6 +106,7 @@ impl Job {
             operation: None,
             channels: BTreeMap::new(),
             web_url: None,
+            tabs_sent: false,
             verify_failures: 0,
             failure: None,
             last_error: None,

@@ -16,7 +16,8 @@
 //!
 //! - `names.rs`: the mailNickname reserved for the request.
 //! - `create.rs`: name, group, team, waiting for the team.
-//! - `content.rs`: members, guests, channels, apps, tabs, picture.
+//! - `content.rs`: members, guests, channels, apps.
+//! - `tabs.rs`: tabs and the picture.
 //! - `verify.rs`: everything read back and compared with the template.
 
 mod content;
@@ -24,6 +25,7 @@ mod create;
 mod job;
 mod names;
 mod stalled;
+mod tabs;
 mod verify;
 
 pub use job::{Checkpoint, Job, JobState, Step, get_job, job_id};

@@ -8,7 +8,8 @@
 
 use serde_json::Value;
 
-use super::content::{app_ids, batch, get, key, list, people, tabs_by_channel};
+use super::content::{app_ids, batch, get, key, list, people};
+use super::tabs::tabs_by_channel;
 use super::{MAX_VERIFY_FAILURES, ProvisionError, Run, Step, StepCtx, classify};
 use crate::graph::BatchRequest;
 use crate::graph::teams::str_of;

@@ -286,3 +286,34 @@ async fn a_job_whose_message_was_lost_midway_is_queued_again_after_two_quiet_hou
     wait_for_state(&w, &request.id, RequestState::Provisioned).await;
     assert_project_team(&only_team(&w));
 }
+
+#[tokio::test]
+async fn a_tab_write_that_failed_is_sent_again_without_doubling_the_others() {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    // One of the two tab writes fails; the other tab is added.
+    w.graph.fail_next("POST", "/tabs", 500, 1);
+    let first = run_once(&w, &request.id, None).await;
+    assert!(
+        matches!(first, Err(provisioning::ProvisionError::Transient(_))),
+        "{first:?}"
+    );
+    let outcome = run_once(&w, &request.id, None).await.unwrap();
+    assert!(matches!(outcome, Outcome::Provisioned(_)), "{outcome:?}");
+    let team = only_team(&w);
+    assert_project_team(&team);
+    let tabs: Vec<(&str, &str)> = team
+        .channels
+        .iter()
+        .flat_map(|c| {
+            c.tabs
+                .iter()
+                .map(|t| (c.display_name.as_str(), t.0.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        tabs,
+        [("General", "Wiki"), ("Planning", "Board")],
+        "each tab once: {tabs:?}"
+    );
+}

@@ -850,10 +850,6 @@ fn batch(st: &mut State, tenant: &str, req: &Req) -> Reply {
         let r = &requests[i];
         let method = r["method"].as_str().unwrap_or("GET");
         let url = r["url"].as_str().unwrap_or("");
-        let body = r
-            .get("body")
-            .map(|b| serde_json::to_vec(b).expect("JSON serialises"))
-            .unwrap_or_default();
         let content_type = r["headers"]
             .as_object()
             .and_then(|h| {
@@ -862,6 +858,20 @@ fn batch(st: &mut State, tenant: &str, req: &Req) -> Reply {
             })
             .and_then(|(_, v)| v.as_str())
             .unwrap_or("");
+        // A body of another type than JSON travels base64-encoded.
+        let body = match r.get("body") {
+            None => Vec::new(),
+            Some(b) if content_type.starts_with("application/json") => {
+                serde_json::to_vec(b).expect("JSON serialises")
+            }
+            Some(b) => match b
+                .as_str()
+                .map(|t| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t))
+            {
+                Some(Ok(bytes)) => bytes,
+                _ => return Reply::bad_request("A non-JSON body must be a base64 string."),
+            },
+        };
         let target = format!("/{}", url.trim_start_matches('/'));
         let sub = parse_req(method, &target, content_type, &body);
         let failed_dependency = deps[i]
