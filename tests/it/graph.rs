@@ -569,3 +569,46 @@ async fn gateway_failures_are_retried_for_reads_but_not_for_creates() {
         "created once, not twice"
     );
 }
+
+#[tokio::test]
+async fn a_user_found_is_looked_up_once_for_ten_minutes_and_one_not_found_each_time() {
+    use salestim::graph::users;
+    use salestim::platform::clock::ManualClock;
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 1);
+    standin.set_upn(t.as_str(), "u0", "ann@contoso.test");
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let config = GraphConfig {
+        base_url: standin.base_url.clone(),
+        authority_host: standin.authority_host.clone(),
+        client_id: CLIENT_ID.into(),
+        client_secret: SecretString::from(standin.client_secret()),
+        retry: fast(4),
+    };
+    let graph = Graph::new(
+        config,
+        reqwest::Client::new(),
+        Arc::new(MemoryCache::new(clock.clone())),
+    );
+    for typed in ["ann@contoso.test", "Ann@Contoso.test"] {
+        let found = users::user(&graph, &t, typed).await.unwrap().unwrap();
+        assert_eq!((found.id.as_str(), found.country()), ("u0", Some("FR")));
+    }
+    assert_eq!(graph.stats().requests, 1, "the second lookup is cached");
+    for _ in 0..2 {
+        assert!(
+            users::user(&graph, &t, "nobody@contoso.test")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert_eq!(
+        graph.stats().requests,
+        3,
+        "an address not found is asked again"
+    );
+    clock.advance(time::Duration::minutes(11));
+    users::user(&graph, &t, "ann@contoso.test").await.unwrap();
+    assert_eq!(graph.stats().requests, 4, "asked again after ten minutes");
+}
