@@ -80,20 +80,22 @@ pub struct NewGroup<'a> {
     pub members: &'a [String],
 }
 
-/// The owners and members bound at creation: owners first, then members,
-/// at most [`MAX_BINDS`] in all.
-pub fn creation_binds(owners: &[String], members: &[String]) -> (Vec<String>, Vec<String>) {
-    let owners: Vec<String> = owners
-        .iter()
-        .take(MAX_BINDS)
-        .map(|id| user_bind(id))
-        .collect();
-    let members = members
-        .iter()
-        .take(MAX_BINDS - owners.len())
-        .map(|id| user_bind(id))
-        .collect();
+/// The owners and members (object ids) bound when a group is created:
+/// owners first, then members, at most [`MAX_BINDS`] in all.
+pub fn bound_at_creation<'a>(
+    owners: &'a [String],
+    members: &'a [String],
+) -> (&'a [String], &'a [String]) {
+    let owners = &owners[..owners.len().min(MAX_BINDS)];
+    let members = &members[..members.len().min(MAX_BINDS - owners.len())];
     (owners, members)
+}
+
+/// [`bound_at_creation`] as the `@odata.bind` URLs of the create request.
+pub fn creation_binds(owners: &[String], members: &[String]) -> (Vec<String>, Vec<String>) {
+    let (owners, members) = bound_at_creation(owners, members);
+    let urls = |ids: &[String]| ids.iter().map(|id| user_bind(id)).collect();
+    (urls(owners), urls(members))
 }
 
 /// Creates a Microsoft 365 group; returns its id.

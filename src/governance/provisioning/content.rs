@@ -1,10 +1,11 @@
-//! Filling the team in, in as few Graph requests as the API allows: one
-//! `$batch` reads what the team has (members, channels, apps), one `$batch`
-//! writes what is missing (members, guest setting, channels, apps); tabs
-//! need the channel ids, so they and the picture take one write batch more
-//! (and a read first only when a run sent tab writes before: Teams would
-//! take the same tab twice). `verify.rs` then checks that everything is
-//! really there.
+//! Filling the team in, in as few Graph requests as the API allows. The
+//! first time, one `$batch` writes everything the template adds (members
+//! beyond the twenty bound at creation, guest setting, channels, apps) and
+//! reads the channel list with it; nothing needs reading before, since a
+//! new team has only what it was created with. A run after writes were
+//! sent reads members, channels and apps first and writes what is missing.
+//! Tabs and the picture follow (`tabs.rs`), then `verify.rs` checks that
+//! everything is really there.
 
 use std::collections::BTreeMap;
 
@@ -118,31 +119,47 @@ pub(super) async fn run(
     Ok(())
 }
 
+/// Members, guest setting, channels and apps. The first time, nothing is
+/// read beforehand (a new team has the people it was created with, the
+/// General channel and Teams' own apps) and the channel list (for
+/// General's id) is read in the same `$batch` as the writes; a run after
+/// writes were sent reads what the team has first.
 async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), ProvisionError> {
     let template = &ctx.template.template;
+    let first = !run.job.fill_sent;
+    let [want_members, want_guests, want_channels, want_apps] =
+        [Step::Members, Step::Guests, Step::Channels, Step::Apps].map(|s| !run.job.is_done(s));
+    let read_channels = (want_channels || run.job.channels.is_empty())
+        .then(|| BatchRequest::get("channels", format!("/teams/{team}/channels")));
     let mut reads = Vec::new();
-    if !run.job.is_done(Step::Members) {
-        reads.push(BatchRequest::get(
-            "members",
-            format!("/teams/{team}/members"),
-        ));
-    }
-    if !run.job.is_done(Step::Channels) || run.job.channels.is_empty() {
-        reads.push(BatchRequest::get(
-            "channels",
-            format!("/teams/{team}/channels"),
-        ));
-    }
-    if !run.job.is_done(Step::Apps) && !template.apps.is_empty() {
-        reads.push(BatchRequest::get(
-            "apps",
-            format!("/teams/{team}/installedApps?$expand=teamsApp"),
-        ));
+    if !first {
+        if want_members {
+            reads.push(BatchRequest::get(
+                "members",
+                format!("/teams/{team}/members"),
+            ));
+        }
+        reads.extend(read_channels.clone());
+        if want_apps && !template.apps.is_empty() {
+            reads.push(BatchRequest::get(
+                "apps",
+                format!("/teams/{team}/installedApps?$expand=teamsApp"),
+            ));
+        }
     }
     let answers = batch(ctx, reads).await?;
     let mut writes = Vec::new();
-    if !run.job.is_done(Step::Members) {
-        let present = people(&list(ctx, get(&answers, "members")?, "reading the members").await?);
+    if want_members {
+        let present: Vec<(String, bool)> = if first {
+            let (owners, members) = ctx.creation_people();
+            let (owners, members) = teams::bound_at_creation(&owners, &members);
+            let owners = owners.iter().map(|id| (id.clone(), true));
+            owners
+                .chain(members.iter().map(|id| (id.clone(), false)))
+                .collect()
+        } else {
+            people(&list(ctx, get(&answers, "members")?, "reading the members").await?)
+        };
         let has = |id: &str, owner: bool| present.iter().any(|(p, o)| p == id && (*o || !owner));
         let owners: Vec<String> = ctx
             .owner_ids()
@@ -158,7 +175,7 @@ async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), Pr
             writes.push(teams::add_members("members", team, &owners, &members));
         }
     }
-    if !run.job.is_done(Step::Guests) && !template.allow_guests {
+    if want_guests && !template.allow_guests {
         writes.push(teams::no_guests("guests", team));
     }
     if let Some(answer) = answers.get("channels") {
@@ -169,7 +186,7 @@ async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), Pr
         }
     }
     let mut new_channels = Vec::new();
-    if !run.job.is_done(Step::Channels) {
+    if want_channels {
         for (n, channel) in template.channels.iter().enumerate() {
             if run.job.channels.contains_key(&key(&channel.name)) {
                 continue;
@@ -189,8 +206,12 @@ async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), Pr
         }
     }
     let mut new_apps = Vec::new();
-    if let Some(answer) = answers.get("apps") {
-        let installed = app_ids(&list(ctx, answer, "reading the apps").await?);
+    if want_apps && !template.apps.is_empty() {
+        let installed = match answers.get("apps") {
+            Some(answer) => app_ids(&list(ctx, answer, "reading the apps").await?),
+            // A new team has Teams' own apps only; one listed anyway answers 409.
+            None => Vec::new(),
+        };
         for (n, app) in template.apps.iter().enumerate() {
             if !installed.iter().any(|i| i == app) {
                 let id = format!("app-{n}");
@@ -199,7 +220,20 @@ async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), Pr
             }
         }
     }
+    if first {
+        writes.extend(read_channels);
+        run.job.fill_sent = true;
+        run.save().await?;
+    }
     let answers = batch(ctx, writes).await?;
+    if first && let Some(answer) = answers.get("channels") {
+        for c in list(ctx, answer, "reading the channels").await? {
+            run.job
+                .channels
+                .entry(key(str_of(&c, "displayName")))
+                .or_insert_with(|| str_of(&c, "id").to_owned());
+        }
+    }
     let mut failure: Option<ProvisionError> = None;
     let mut keep = |e: ProvisionError| {
         // A permanent reason outranks a transient one.

@@ -51,9 +51,7 @@ pub(super) async fn run(ctx: &StepCtx<'_>, run: &mut Run<'_>) -> Result<(), Prov
         let id = match existing {
             Some(id) => id,
             None => {
-                let owners = ctx.owner_ids();
-                let mut members = owners.clone();
-                members.extend(ctx.member_ids());
+                let (owners, members) = ctx.creation_people();
                 let group = NewGroup {
                     display_name: &ctx.request.display_name,
                     mail_nickname: &nickname,

@@ -79,6 +79,11 @@ pub struct Job {
     pub channels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_url: Option<String>,
+    /// Member, guest, channel and app writes were sent once: a later run
+    /// reads what the team has first. Until then the team has what it was
+    /// created with.
+    #[serde(default)]
+    pub fill_sent: bool,
     /// Tab writes were sent once: a later run reads the tabs first, since
     /// Teams takes the same tab twice. Until then the team has none of them.
     #[serde(default)]
@@ -106,6 +111,7 @@ impl Job {
             operation: None,
             channels: BTreeMap::new(),
             web_url: None,
+            fill_sent: false,
             tabs_sent: false,
             verify_failures: 0,
             failure: None,

@@ -404,4 +404,13 @@ impl StepCtx<'_> {
             .map(|p| p.aad_object_id.to_ascii_lowercase())
             .collect()
     }
+
+    /// Who the group is created with: (owners, members), the owners among
+    /// the members too; Graph binds the first twenty of them.
+    pub fn creation_people(&self) -> (Vec<String>, Vec<String>) {
+        let owners = self.owner_ids();
+        let mut members = owners.clone();
+        members.extend(self.member_ids());
+        (owners, members)
+    }
 }

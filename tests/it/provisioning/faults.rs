@@ -317,3 +317,36 @@ async fn a_tab_write_that_failed_is_sent_again_without_doubling_the_others() {
         "each tab once: {tabs:?}"
     );
 }
+
+#[tokio::test]
+async fn a_channel_write_that_failed_is_sent_again_after_reading_what_the_team_has() {
+    let w = world().await;
+    let request = approved_request(&w, "Falcon").await;
+    w.graph.fail_next("POST", "/channels", 500, 1);
+    let first = run_once(&w, &request.id, None).await;
+    assert!(
+        matches!(first, Err(provisioning::ProvisionError::Transient(_))),
+        "{first:?}"
+    );
+    let job = provisioning::get_job(w.bot.app.app.docs.as_ref(), &w.tenant, &request.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(job.fill_sent && !job.is_done(Step::Channels));
+    w.graph.reset_counts();
+    let outcome = run_once(&w, &request.id, None).await.unwrap();
+    assert!(matches!(outcome, Outcome::Provisioned(_)), "{outcome:?}");
+    let team = only_team(&w);
+    assert_project_team(&team);
+    // The second run read the team before writing again.
+    let seen = w.graph.requests();
+    let read = seen
+        .iter()
+        .position(|s| s.method == "GET" && s.path.ends_with("/channels"))
+        .expect("the channels are read");
+    let wrote = seen
+        .iter()
+        .position(|s| s.method == "POST" && s.path.ends_with("/channels"))
+        .expect("the missing channel is created");
+    assert!(read < wrote, "{seen:?}");
+}
