@@ -3,7 +3,6 @@
 //! botbuilder comparison bot in `benches/botbuilder/`.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -43,9 +42,11 @@ pub(crate) fn pin_to_cpu(cpu: usize) {
 fn pinned_command(program: &Path, log: &Path) -> Command {
     let mut cmd = Command::new(program);
     let log = std::fs::File::create(log).expect("a log file");
+    // `handler local` logs to stdout, botbuilder to both.
+    let out = log.try_clone().expect("a second handle on the log file");
     cmd.current_dir(ROOT)
         .env_clear()
-        .stdout(Stdio::null())
+        .stdout(out)
         .stderr(log)
         .kill_on_drop(true);
     // SAFETY: sched_setaffinity on the child between fork and exec.
