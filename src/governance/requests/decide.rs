@@ -244,39 +244,13 @@ pub async fn escalate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::governance::requests::Stage;
 
     fn waiting(hours_ago: i64) -> TeamRequest {
         let now = time::macros::datetime!(2026-11-25 12:00 UTC);
-        let alice = Person::new("0b8e4c1a-7d2f-4a3e-9c61-5d4f3a2b1c0d", "Alice");
-        TeamRequest {
-            id: "req-1".into(),
-            requester: alice.clone(),
-            requester_id: alice.aad_object_id.clone(),
-            template_id: "t".into(),
-            template_name: "T".into(),
-            template_version: 1,
-            requested_name: "X".into(),
-            display_name: "X".into(),
-            mail_nickname: "X".into(),
-            description: String::new(),
-            justification: String::new(),
-            owners: vec![],
-            members: vec![],
-            stages: vec![Stage {
-                approvers: vec![alice],
-                decision: None,
-            }],
-            current_stage: 0,
-            state: RequestState::Submitted,
-            decision: None,
-            created_at: now - Duration::hours(hours_ago),
-            waiting_since: Some(now - Duration::hours(hours_ago)),
-            reminded: false,
-            escalated: false,
-            origin_conversation: None,
-            outcome: None,
-        }
+        let mut r = super::super::sample_request(RequestState::Submitted);
+        r.created_at = now - Duration::hours(hours_ago);
+        r.waiting_since = Some(r.created_at);
+        r
     }
 
     #[test]

@@ -361,3 +361,39 @@ async fn transition(
     }
     Err(PlatformError::unavailable("documents", "the request keeps changing under us").into())
 }
+
+/// A request from Alice in `state`, with one stage of which she is the
+/// approver (unit tests).
+#[cfg(test)]
+pub(crate) fn sample_request(state: RequestState) -> TeamRequest {
+    let now = time::macros::datetime!(2026-11-25 12:00 UTC);
+    let alice = Person::new("0b8e4c1a-7d2f-4a3e-9c61-5d4f3a2b1c0d", "Alice");
+    TeamRequest {
+        id: "req-1".into(),
+        requester: alice.clone(),
+        requester_id: alice.aad_object_id.clone(),
+        template_id: "t".into(),
+        template_name: "T".into(),
+        template_version: 1,
+        requested_name: "X".into(),
+        display_name: "X".into(),
+        mail_nickname: "X".into(),
+        description: String::new(),
+        justification: String::new(),
+        owners: vec![],
+        members: vec![],
+        stages: vec![Stage {
+            approvers: vec![alice],
+            decision: None,
+        }],
+        current_stage: 0,
+        state,
+        decision: None,
+        created_at: now,
+        waiting_since: Some(now),
+        reminded: false,
+        escalated: false,
+        origin_conversation: None,
+        outcome: None,
+    }
+}

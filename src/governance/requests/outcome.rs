@@ -124,3 +124,118 @@ pub async fn mark_failed(
     .apply(docs, clock, tenant, id)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::governance::audit;
+    use crate::governance::requests::{Container, get, sample_request, to_document};
+    use crate::platform::clock::ManualClock;
+    use crate::platform::documents::sqlite::SqliteDocuments;
+
+    struct Store {
+        docs: SqliteDocuments,
+        clock: Arc<ManualClock>,
+        tenant: TenantId,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn store_with(state: RequestState) -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(
+            time::macros::datetime!(2026-11-25 12:00 UTC),
+        ));
+        let docs = SqliteDocuments::open(&dir.path().join("d.sqlite"), clock.clone()).unwrap();
+        docs.ensure().await.unwrap();
+        let tenant = TenantId::parse("3f1c2b7a-9d4e-4c5b-8a6f-0e1d2c3b4a59").unwrap();
+        let doc = to_document(&tenant, &sample_request(state)).unwrap();
+        docs.create(Container::Requests, &doc).await.unwrap();
+        Store {
+            docs,
+            clock,
+            tenant,
+            _dir: dir,
+        }
+    }
+
+    impl Store {
+        async fn state(&self) -> RequestState {
+            get(&self.docs, &self.tenant, "req-1").await.unwrap().state
+        }
+
+        async fn audited(&self) -> Vec<String> {
+            audit::trail(&self.docs, &self.tenant)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.action)
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn provisioning_states_follow_each_other_once_each_and_nothing_else() {
+        let s = store_with(RequestState::Approved).await;
+        let (docs, clock, t) = (&s.docs, s.clock.as_ref(), &s.tenant);
+        mark_provisioning(docs, clock, t, "req-1").await.unwrap();
+        mark_provisioning(docs, clock, t, "req-1").await.unwrap();
+        assert_eq!(s.state().await, RequestState::Provisioning);
+        // The trail is in time order; the clock moves as a job takes time.
+        s.clock.advance(time::Duration::seconds(30));
+        let done = mark_provisioned(docs, clock, t, "req-1", "g-1", None)
+            .await
+            .unwrap();
+        assert_eq!(done.outcome.unwrap().group_id.as_deref(), Some("g-1"));
+        mark_provisioned(docs, clock, t, "req-1", "g-1", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.audited().await,
+            ["request.provisioning", "request.provisioned"],
+            "each state audited once, however often a resumed job marks it"
+        );
+        for wrong in [
+            mark_failed(docs, clock, t, "req-1", "late", None).await,
+            mark_provisioning(docs, clock, t, "req-1").await,
+        ] {
+            assert!(
+                matches!(wrong, Err(RequestError::AlreadyDecided(_))),
+                "{wrong:?}"
+            );
+        }
+        assert_eq!(s.state().await, RequestState::Provisioned);
+    }
+
+    #[tokio::test]
+    async fn a_request_not_approved_cannot_be_provisioned_or_failed() {
+        for state in [
+            RequestState::Draft,
+            RequestState::Submitted,
+            RequestState::Rejected,
+            RequestState::Cancelled,
+        ] {
+            let s = store_with(state).await;
+            let (docs, clock, t) = (&s.docs, s.clock.as_ref(), &s.tenant);
+            for wrong in [
+                mark_provisioning(docs, clock, t, "req-1").await,
+                mark_provisioned(docs, clock, t, "req-1", "g", None).await,
+                mark_failed(docs, clock, t, "req-1", "why", None).await,
+            ] {
+                assert!(
+                    matches!(wrong, Err(RequestError::AlreadyDecided(_))),
+                    "{state:?}: {wrong:?}"
+                );
+            }
+            assert_eq!(s.state().await, state, "unchanged");
+            assert!(s.audited().await.is_empty());
+        }
+        let s = store_with(RequestState::Approved).await;
+        let missing = mark_provisioning(&s.docs, s.clock.as_ref(), &s.tenant, "req-2").await;
+        assert!(
+            matches!(missing, Err(RequestError::NotFound)),
+            "{missing:?}"
+        );
+    }
+}
