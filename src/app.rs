@@ -269,9 +269,8 @@ fn bot_from_settings(settings: &Settings, s: &Services) -> Option<Bot> {
             );
             return None;
         }
-        for warning in settings.startup_warnings() {
-            tracing::warn!("{warning}");
-        }
+        // Said by the server that takes activities (`handler local`), not
+        // by every operator command that builds the app.
         return Some(Bot {
             inbound: Inbound::Disabled,
             connector: ConnectorClient::without_credentials(s.http.clone(), s.cache.clone()),

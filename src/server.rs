@@ -135,6 +135,9 @@ pub async fn run_local(settings: Settings, layout: LocalLayout) -> anyhow::Resul
     let host = HostJson::load(&layout.host_json)?;
     let listen = SocketAddr::from(([127, 0, 0, 1], settings.port));
     let warnings = settings.startup_warnings();
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
     let app = App::build(settings).await?;
     ensure_queues(&app).await?;
     let queues = app.queues.clone();
@@ -155,7 +158,7 @@ pub async fn run_local(settings: Settings, layout: LocalLayout) -> anyhow::Resul
         "ready: try curl http://{}/api/health  (Ctrl-C to stop)",
         local.addr
     );
-    // Said when the app was built, and again here, last, where it is seen.
+    // Said at start, and again here, last, where it is seen.
     for warning in warnings {
         tracing::warn!("{warning}");
     }
