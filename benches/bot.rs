@@ -41,8 +41,9 @@ mod connector;
 mod tls;
 
 use botframework::{Channel, ChannelKey, ISSUER};
-use bots::{Bot, log_tail, pin_to_cpu, start_botbuilder, start_salestim, unix_now};
+use bots::{Bot, log_tail, start_botbuilder, start_salestim};
 use common::rss_kib;
+use common::{pin_to_cpu, unix_now};
 use connector::{APP_ID, ConnectorStandIn};
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");

@@ -12,15 +12,15 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use tokio::process::{Child, Command};
 
 const SECRET: &str = "whsec_bench_secret";
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{data_dir, free_port, rss_kib};
+use common::{
+    data_dir, free_port, pin_child_to_cpu0, pin_to_cpu, rss_kib, stripe_signature, unix_now,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
 
@@ -41,15 +41,7 @@ fn start(args: &[&str], port: u16, dir: &std::path::Path) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    // SAFETY: sched_setaffinity on the child between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(0, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-            Ok(())
-        });
-    }
+    pin_child_to_cpu0(&mut cmd);
     cmd.spawn().expect("the handler binary starts")
 }
 
@@ -81,23 +73,10 @@ fn ms(d: Duration) -> String {
 fn signed_event(i: u64) -> (String, String) {
     let body = format!(
         r#"{{"id":"evt_bench_{i}","object":"event","api_version":"2024-06-20","created":{},"livemode":false,"type":"invoice.paid","data":{{"object":{{"id":"in_{i}","object":"invoice","customer":"cus_bench"}}}}}}"#,
-        time_now()
+        unix_now()
     );
-    let t = time_now();
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body.as_bytes());
-    (
-        body,
-        format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes())),
-    )
-}
-
-fn time_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    let signature = stripe_signature(body.as_bytes(), SECRET);
+    (body, signature)
 }
 
 async fn send(client: &reqwest::Client, url: &str, i: u64) -> Duration {
@@ -114,16 +93,6 @@ async fn send(client: &reqwest::Client, url: &str, i: u64) -> Duration {
     assert_eq!(res.status(), 200);
     let _ = res.bytes().await;
     started.elapsed()
-}
-
-/// Pins this process (the load generator) to CPU 1, away from the handler.
-fn pin_self_to_cpu1() {
-    // SAFETY: sched_setaffinity on this process with a zeroed, filled set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(1, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
 }
 
 /// Sends `rate` signed events per second for `secs` seconds (open loop) and
@@ -159,7 +128,8 @@ async fn main() {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    pin_self_to_cpu1();
+    // The load generator on CPU 1, away from the handler.
+    pin_to_cpu(1);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()

@@ -53,8 +53,9 @@ mod sink;
 #[path = "provisioning/world.rs"]
 mod world;
 
+use common::pin_to_cpu;
 use graph::{Counts, Seen};
-use handler::{log_tail, pin_to_cpu};
+use handler::log_tail;
 use world::{Submitted, World};
 
 const N: usize = 100;

@@ -5,13 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
-use sha2::Sha256;
+use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::botframework::ISSUER;
-use crate::common::{data_dir, free_port};
+use crate::common::{activate_subscription, data_dir, free_port, pin_child_to_cpu0};
 use crate::connector::{APP_ID, APP_SECRET};
 use crate::{BIN, KEK, OAUTH_SCOPE, ROOT, STRIPE_SECRET, Stands};
 
@@ -25,19 +23,6 @@ pub(crate) struct Bot {
     _dir: Option<tempfile::TempDir>,
 }
 
-pub(crate) fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-pub(crate) fn pin_to_cpu(cpu: usize) {
-    // SAFETY: sched_setaffinity on the calling thread with a zeroed, filled set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 /// The bot gets CPU 0 to itself (all its threads), the load and stand-ins CPU 1.
 fn pinned_command(program: &Path, log: &Path) -> Command {
     let mut cmd = Command::new(program);
@@ -49,13 +34,7 @@ fn pinned_command(program: &Path, log: &Path) -> Command {
         .stdout(out)
         .stderr(log)
         .kill_on_drop(true);
-    // SAFETY: sched_setaffinity on the child between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            pin_to_cpu(0);
-            Ok(())
-        });
-    }
+    pin_child_to_cpu0(&mut cmd);
     cmd
 }
 
@@ -126,25 +105,8 @@ pub(crate) async fn start_salestim(http: &reqwest::Client, stands: &Stands) -> B
     };
     wait_for_200(http, &format!("http://127.0.0.1:{port}/api/health"), &bot).await;
 
-    let event = json!({"id": format!("evt_bench_{}", uuid::Uuid::new_v4().simple()), "object": "event",
-        "type": "customer.subscription.updated", "created": unix_now(),
-        "data": {"object": {"id": "sub_bench", "customer": "cus_bench", "status": "active",
-            "metadata": {"tenantId": stands.tenant}, "items": {"data": [{"quantity": 50, "price": {"id": "price_bench"}}]}}}});
-    let body = serde_json::to_vec(&event).expect("JSON");
-    let t = unix_now();
-    let mut mac = Hmac::<Sha256>::new_from_slice(STRIPE_SECRET.as_bytes()).expect("any key size");
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(&body);
-    let signature = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
-    let res = http
-        .post(format!("http://127.0.0.1:{port}/api/billing/stripe"))
-        .header("stripe-signature", signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("the webhook answers");
-    assert_eq!(res.status(), 200, "the Stripe event is accepted");
+    let base = format!("http://127.0.0.1:{port}");
+    activate_subscription(http, &base, &stands.tenant, STRIPE_SECRET).await;
     bot
 }
 

@@ -8,12 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
-use sha2::Sha256;
+use serde_json::Value;
 use tokio::process::{Child, Command};
 
-use crate::common::{data_dir, free_port};
+use crate::common::{activate_subscription, data_dir, free_port, pin_child_to_cpu0};
 use crate::graph::{CLIENT_ID, GraphStandIn};
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
@@ -56,19 +54,6 @@ impl Handler {
     }
 }
 
-pub fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-pub fn pin_to_cpu(cpu: usize) {
-    // SAFETY: sched_setaffinity on the calling thread with a zeroed, filled set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 /// The last `lines` lines of the handler's log, without the notice every
 /// unauthenticated activity logs.
 pub fn log_tail(log: &Path, lines: usize) -> String {
@@ -95,13 +80,7 @@ fn command(dir: &Path, log: &Path) -> Command {
         .stdout(Stdio::from(log.try_clone().expect("the log file again")))
         .stderr(log)
         .kill_on_drop(true);
-    // SAFETY: sched_setaffinity on the child between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            pin_to_cpu(0);
-            Ok(())
-        });
-    }
+    pin_child_to_cpu0(&mut cmd);
     cmd
 }
 
@@ -195,29 +174,6 @@ pub async fn start(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    activate(http, &handler, tenant).await;
+    activate_subscription(http, &handler.base, tenant, STRIPE_SECRET).await;
     handler
-}
-
-/// A signed `customer.subscription.updated` making the tenant active.
-async fn activate(http: &reqwest::Client, handler: &Handler, tenant: &str) {
-    let event = json!({"id": format!("evt_bench_{}", uuid::Uuid::new_v4().simple()), "object": "event",
-        "type": "customer.subscription.updated", "created": unix_now(),
-        "data": {"object": {"id": "sub_bench", "customer": "cus_bench", "status": "active",
-            "metadata": {"tenantId": tenant}, "items": {"data": [{"quantity": 50, "price": {"id": "price_bench"}}]}}}});
-    let body = serde_json::to_vec(&event).expect("JSON");
-    let t = unix_now();
-    let mut mac = Hmac::<Sha256>::new_from_slice(STRIPE_SECRET.as_bytes()).expect("any key size");
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(&body);
-    let signature = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
-    let res = http
-        .post(format!("{}/api/billing/stripe", handler.base))
-        .header("stripe-signature", signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("the webhook answers");
-    assert_eq!(res.status(), 200, "the Stripe event is accepted");
 }
