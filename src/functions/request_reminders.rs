@@ -37,8 +37,8 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     req.timer("timer")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let mut tally = Tally::default();
+    let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
     for (tenant, record) in app.tenants.list().await? {
-        let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
         match requests::due_reminders(docs, clock, &tenant, &record.settings).await {
             Ok(due) => {
                 for (request, due) in due {

@@ -119,6 +119,20 @@ pub(super) async fn run(
     Ok(())
 }
 
+/// The team's channels as a list answer gave them, their ids by name.
+async fn remember_channels(
+    ctx: &StepCtx<'_>,
+    run: &mut Run<'_>,
+    answer: &BatchResponse,
+) -> Result<(), ProvisionError> {
+    for c in list(ctx, answer, "reading the channels").await? {
+        run.job
+            .channels
+            .insert(key(str_of(&c, "displayName")), str_of(&c, "id").to_owned());
+    }
+    Ok(())
+}
+
 /// Members, guest setting, channels and apps. The first time, nothing is
 /// read beforehand (a new team has the people it was created with, the
 /// General channel and Teams' own apps) and the channel list (for
@@ -179,11 +193,7 @@ async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), Pr
         writes.push(teams::no_guests("guests", team));
     }
     if let Some(answer) = answers.get("channels") {
-        for c in list(ctx, answer, "reading the channels").await? {
-            run.job
-                .channels
-                .insert(key(str_of(&c, "displayName")), str_of(&c, "id").to_owned());
-        }
+        remember_channels(ctx, run, answer).await?;
     }
     let mut new_channels = Vec::new();
     if want_channels {
@@ -227,12 +237,7 @@ async fn fill(ctx: &StepCtx<'_>, run: &mut Run<'_>, team: &str) -> Result<(), Pr
     }
     let answers = batch(ctx, writes).await?;
     if first && let Some(answer) = answers.get("channels") {
-        for c in list(ctx, answer, "reading the channels").await? {
-            run.job
-                .channels
-                .entry(key(str_of(&c, "displayName")))
-                .or_insert_with(|| str_of(&c, "id").to_owned());
-        }
+        remember_channels(ctx, run, answer).await?;
     }
     let mut failure: Option<ProvisionError> = None;
     let mut keep = |e: ProvisionError| {

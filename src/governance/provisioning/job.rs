@@ -195,18 +195,27 @@ impl Run<'_> {
     }
 }
 
+/// The job for `request_id` as stored, with its ETag.
+pub(super) async fn read(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    request_id: &str,
+) -> PlatformResult<Option<(Job, Option<ETag>)>> {
+    match docs
+        .get(Container::Jobs, tenant, &job_id(request_id))
+        .await?
+    {
+        Some(doc) if doc.kind == TYPE => Ok(Some((doc.parse()?, doc.etag.clone()))),
+        _ => Ok(None),
+    }
+}
+
 pub async fn get_job(
     docs: &dyn Documents,
     tenant: &TenantId,
     request_id: &str,
 ) -> PlatformResult<Option<Job>> {
-    match docs
-        .get(Container::Jobs, tenant, &job_id(request_id))
-        .await?
-    {
-        Some(doc) if doc.kind == TYPE => doc.parse().map(Some),
-        _ => Ok(None),
-    }
+    Ok(read(docs, tenant, request_id).await?.map(|(job, _)| job))
 }
 
 /// The job for `request_id` as stored, with its ETag; a new one when none is.
@@ -215,13 +224,7 @@ pub(super) async fn load(
     tenant: &TenantId,
     request_id: &str,
 ) -> PlatformResult<(Job, Option<ETag>)> {
-    Ok(
-        match docs
-            .get(Container::Jobs, tenant, &job_id(request_id))
-            .await?
-        {
-            Some(doc) if doc.kind == TYPE => (doc.parse::<Job>()?, doc.etag.clone()),
-            _ => (Job::new(request_id), None),
-        },
-    )
+    Ok(read(docs, tenant, request_id)
+        .await?
+        .unwrap_or_else(|| (Job::new(request_id), None)))
 }

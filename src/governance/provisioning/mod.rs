@@ -29,7 +29,7 @@ mod tabs;
 mod verify;
 
 pub use job::{Checkpoint, Job, JobState, Step, get_job, job_id};
-use job::{MAX_VERIFY_FAILURES, Run, load};
+use job::{MAX_VERIFY_FAILURES, Run, load, read};
 pub use stalled::stalled;
 
 use super::requests::{self, RequestError, RequestState, TeamRequest};
@@ -41,7 +41,7 @@ use crate::ids::TenantId;
 use crate::platform::PlatformError;
 use crate::platform::blobs::Blobs;
 use crate::platform::clock::Clock;
-use crate::platform::documents::{Container, Documents};
+use crate::platform::documents::Documents;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -256,18 +256,14 @@ impl Provisioner<'_> {
         tenant: &TenantId,
         request_id: &str,
     ) -> Result<(), ProvisionError> {
-        let Some(doc) = self
-            .docs
-            .get(Container::Jobs, tenant, &job_id(request_id))
-            .await?
-        else {
+        let Some((job, etag)) = read(self.docs, tenant, request_id).await? else {
             return Ok(());
         };
         let mut run = Run {
             p: self,
             tenant,
-            job: doc.parse()?,
-            etag: doc.etag.clone(),
+            job,
+            etag,
             checkpoints: 0,
         };
         if run.job.is_done(Step::Notify) {

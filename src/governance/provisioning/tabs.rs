@@ -46,17 +46,21 @@ pub(super) async fn tabs_and_picture(
         writes = tab_writes(ctx, run, team).await?;
     }
     let tab_count = writes.len();
-    let mut picture = if run.job.is_done(Step::Picture) {
-        Picture::Done
+    let picture = if run.job.is_done(Step::Picture) {
+        None
     } else {
-        picture_of(ctx, blobs).await?
+        Some(picture_of(ctx, blobs).await?)
     };
-    if let Picture::Put {
-        content_type,
-        bytes,
-        ..
-    } = &picture
-        && bytes.len() <= MAX_BATCHED_PICTURE
+    let batched =
+        matches!(&picture, Some(Picture::Put { bytes, .. }) if bytes.len() <= MAX_BATCHED_PICTURE);
+    if let (
+        true,
+        Some(Picture::Put {
+            content_type,
+            bytes,
+            ..
+        }),
+    ) = (batched, &picture)
     {
         writes.push(BatchRequest::put_bytes(
             "picture",
@@ -81,22 +85,20 @@ pub(super) async fn tabs_and_picture(
         run.checkpoint(Step::Tabs, format!("{tab_count} added"))
             .await?;
     }
-    if let Some(answer) = answers.get("picture") {
-        if let Some(e) = answer.error() {
-            return Err(classify(&e, "setting the team picture"));
-        }
-        if let Picture::Put { icon, .. } = &picture {
-            picture = Picture::Skipped(icon.clone());
-        }
-    }
     let note = match picture {
-        Picture::Done => return Ok(()),
-        Picture::Skipped(note) => note,
-        Picture::Put {
+        None => return Ok(()),
+        Some(Picture::Skipped(note)) => note,
+        Some(Picture::Put { icon, .. }) if batched => {
+            if let Some(e) = get(&answers, "picture")?.error() {
+                return Err(classify(&e, "setting the team picture"));
+            }
+            icon
+        }
+        Some(Picture::Put {
             icon,
             content_type,
             bytes,
-        } => {
+        }) => {
             ctx.graph
                 .put_bytes(
                     ctx.tenant,
@@ -116,10 +118,7 @@ pub(super) async fn tabs_and_picture(
 const MAX_BATCHED_PICTURE: usize = 1024 * 1024;
 
 enum Picture {
-    /// Set by an earlier run.
-    Done,
-    /// Nothing to send (no icon, or it is missing); the note says which,
-    /// or names the icon once it is set.
+    /// Nothing to send (no icon, or it is missing); the note says which.
     Skipped(String),
     Put {
         icon: String,
