@@ -234,7 +234,8 @@ pub(crate) async fn approved_request(w: &World, name: &str) -> requests::TeamReq
     approved_request_from(w, "open", project_template(), name).await
 }
 
-/// The same from `template` (saved as `template_id`, with no approval).
+/// The same from `template` (saved as `template_id`, with no approval;
+/// the world's icon unless it names one).
 pub(crate) async fn approved_request_from(
     w: &World,
     template_id: &str,
@@ -244,7 +245,10 @@ pub(crate) async fn approved_request_from(
     let app = &w.bot.app.app;
     let template = Template {
         approval: ApprovalRule::None,
-        icon: Some(format!("{}/project", w.tenant)),
+        icon: template
+            .icon
+            .clone()
+            .or_else(|| Some(format!("{}/project", w.tenant))),
         ..template
     };
     templates::save(app.docs.as_ref(), &w.tenant, template_id, &template)

@@ -1,7 +1,7 @@
 //! Names, crowds and versions: two requests for the same name at once, a
 //! name taken outside SalesTim while a job runs, a team of more people than
-//! Graph binds when it creates a group, and a template changed after the
-//! request was made.
+//! Graph binds when it creates a group, a template changed after the
+//! request was made, and a picture too big to travel in a `$batch`.
 
 use super::*;
 
@@ -151,4 +151,37 @@ async fn a_template_changed_after_the_request_makes_the_team_the_request_was_mad
     assert_eq!(team.group_id, group);
     assert_project_team(&team);
     assert!(!team.channels.iter().any(|c| c.display_name == "Renamed"));
+}
+
+#[tokio::test]
+async fn a_picture_too_big_for_a_batch_is_set_on_its_own() {
+    let w = world().await;
+    let mut big = b"\x89PNG\r\n\x1a\n".to_vec();
+    big.resize(1536 * 1024, 7);
+    let icon = format!("{}/big", w.tenant);
+    w.bot
+        .app
+        .app
+        .blobs
+        .put(ICON_CONTAINER, &icon, big.clone().into(), "image/png")
+        .await
+        .unwrap();
+    let template = Template {
+        icon: Some(icon),
+        ..project_template()
+    };
+    let request = approved_request_from(&w, "big", template, "Falcon").await;
+    w.graph.reset_counts();
+    let outcome = run_to_end(&w, &request.id).await;
+    group_of(&outcome);
+    let team = only_team(&w);
+    assert_eq!(team.photo, Some(("image/png".to_owned(), big.len())));
+    let puts: Vec<bool> = w
+        .graph
+        .requests()
+        .iter()
+        .filter(|s| s.method == "PUT" && s.path.ends_with("/photo/$value"))
+        .map(|s| s.batched)
+        .collect();
+    assert_eq!(puts, [false], "one PUT of its own, outside any batch");
 }
