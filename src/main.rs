@@ -300,7 +300,9 @@ async fn tenant_command(app: &App, action: TenantAction) -> Result<(), String> {
             println!("{}", admin::tenant_set(app, &id, changes).await?);
         }
         TenantAction::List => {
-            for (id, tenant) in app.tenants.list().await.map_err(|e| e.to_string())? {
+            use futures::TryStreamExt;
+            let mut all = std::pin::pin!(app.tenants.all());
+            while let Some((id, tenant)) = all.try_next().await.map_err(|e| e.to_string())? {
                 println!("{id}\t{}", tenant.display_name);
             }
         }

@@ -19,9 +19,10 @@ use crate::governance::audit::{self, AuditEntry};
 use crate::governance::tenants::Tenants;
 use crate::ids::TenantId;
 use crate::platform::clock::Clock;
-use crate::platform::documents::{Container, Document, Documents, Query};
+use crate::platform::documents::{self, Container, Document, Documents, Query, Scope};
 use crate::platform::{PlatformError, PlatformResult};
 use event::StripeEvent;
+use futures::TryStreamExt;
 use subscription::{Applied, DunningAction, Entitlement, Subscription};
 
 const SUBSCRIPTION_ID: &str = "subscription";
@@ -250,15 +251,16 @@ impl Billing {
     /// The daily dunning run over every tenant's subscription.
     pub async fn run_dunning(&self) -> PlatformResult<DunningReport> {
         let now = self.clock.now();
-        let docs = self
-            .docs
-            .query_all_tenants(Container::Tenants, &Query::of_type(SUBSCRIPTION_TYPE))
-            .await?;
-        let mut report = DunningReport {
-            checked: docs.len(),
-            ..Default::default()
-        };
-        for doc in docs {
+        let query = Query::of_type(SUBSCRIPTION_TYPE);
+        let mut docs = std::pin::pin!(documents::stream(
+            self.docs.as_ref(),
+            Container::Tenants,
+            Scope::AllTenants,
+            query,
+        ));
+        let mut report = DunningReport::default();
+        while let Some(doc) = docs.try_next().await? {
+            report.checked += 1;
             let tenant = doc.tenant_id.clone();
             let mut sub: Subscription = doc.parse()?;
             let Some(action) = sub.dunning(now) else {

@@ -5,8 +5,9 @@
 //!   reminder to the approvers of the waiting stage; when the tenant names
 //!   someone to escalate to, a request still waiting after the escalation
 //!   period is escalated once (that person becomes an approver of the stage
-//!   and gets the card). Each is marked on the request under its ETag
-//!   before the card goes out, so two runs never send it twice.
+//!   and gets the card). The cards are queued first, under keys that make a
+//!   second send a no-op, then the follow-up is marked on the request under
+//!   its ETag: a failed send is tried again by the next run, never lost.
 //! - An approved request whose provisioning job nobody runs (never queued,
 //!   or its message lost) is queued again.
 //!
@@ -38,7 +39,8 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let mut tally = Tally::default();
     let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
-    for (tenant, record) in app.tenants.list().await? {
+    let mut tenants = std::pin::pin!(app.tenants.all());
+    while let Some((tenant, record)) = futures::TryStreamExt::try_next(&mut tenants).await? {
         match requests::due_reminders(docs, clock, &tenant, &record.settings).await {
             Ok(due) => {
                 for (request, due) in due {
@@ -90,8 +92,10 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     )))
 }
 
-/// Marks `due` on the request, then sends its card; `false` when another
-/// run (or a decision) got there first.
+/// Sends the follow-up's cards, then marks it on the request: a send that
+/// fails leaves the request unmarked, so the next run sends it again (the
+/// outbox keys make a second send of the same card a no-op). `false` when
+/// it needs no follow-up any more, or another run marked it first.
 async fn follow_up(
     app: &App,
     tenant: &TenantId,
@@ -100,25 +104,26 @@ async fn follow_up(
 ) -> Result<bool, AppError> {
     let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
     let stage = request.current_stage;
-    let marked = match due {
-        Due::Remind => requests::remind(docs, clock, tenant, &request.id, stage).await,
-        Due::Escalate(to) => requests::escalate(docs, clock, tenant, &request.id, stage, to).await,
-    }
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("marking the follow-up: {e}")))?;
-    let Some(updated) = marked else {
+    let Some(preview) = requests::followed_up(request, stage, due) else {
         return Ok(false);
     };
     match due {
-        Due::Remind => notify::notify_stage(app, tenant, &updated, "-reminder").await?,
+        Due::Remind => notify::notify_stage(app, tenant, &preview, "-reminder").await?,
         Due::Escalate(to) => {
-            let card = cards::approval(&updated, Some(&to.aad_object_id), &app.links);
+            let card = cards::approval(&preview, Some(&to.aad_object_id), &app.links);
             let key = format!(
                 "approval-{}-{}-{}-escalated",
-                updated.id, stage, to.aad_object_id
+                preview.id, stage, to.aad_object_id
             );
             notify::send_to_person(app, tenant, to, key, card).await?;
         }
     }
-    tracing::info!(%tenant, request = %updated.id, ?due, "waiting request followed up");
+    let marked = requests::mark_followed_up(docs, clock, tenant, &request.id, stage, due)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("marking the follow-up: {e}")))?;
+    if marked.is_none() {
+        return Ok(false);
+    }
+    tracing::info!(%tenant, request = %request.id, ?due, "waiting request followed up");
     Ok(true)
 }

@@ -3,6 +3,8 @@
 //! requested from. Matching is case-insensitive on name and description;
 //! name matches come first, then description matches, each by name.
 
+use futures::TryStreamExt;
+
 use super::teams::{self, TeamRecord};
 use super::templates::{self, StoredTemplate};
 use crate::ids::TenantId;
@@ -43,64 +45,108 @@ pub struct Page {
     pub more: bool,
 }
 
-/// Ranks `entries` for `text` and cuts the page at `skip`/`count`.
-pub fn rank(entries: Vec<Entry>, text: &str, skip: usize, count: usize) -> Page {
-    let needle: String = text
-        .trim()
-        .chars()
-        .take(MAX_SEARCH_CHARS)
-        .collect::<String>()
-        .to_lowercase();
-    let mut ranked: Vec<(u8, String, Entry)> = entries
-        .into_iter()
-        .filter_map(|e| {
-            let name = e.name().to_lowercase();
-            let rank = if needle.is_empty() || name.starts_with(&needle) {
-                0
-            } else if name.contains(&needle) {
-                1
-            } else if e.description().to_lowercase().contains(&needle) {
-                2
-            } else {
-                return None;
-            };
-            Some((rank, name, e))
-        })
-        .collect();
-    ranked.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let count = count.clamp(1, MAX_PAGE);
-    let more = ranked.len() > skip.saturating_add(count);
-    Page {
-        entries: ranked
-            .into_iter()
-            .skip(skip)
-            .take(count)
-            .map(|(_, _, e)| e)
-            .collect(),
-        more,
+/// Deepest result one search may page to (Teams pages 25 at a time; nobody
+/// scrolls a catalog ten thousand entries deep). Keeps the ranking's memory
+/// bounded however large the tenant.
+pub const MAX_SKIP: usize = 10_000;
+
+/// Ranks entries as they come and keeps only what the page can show: the
+/// best `skip + count` by (rank, name), and how many matched in all.
+struct Ranker {
+    needle: String,
+    keep: usize,
+    kept: Vec<(u8, String, Entry)>,
+    matched: usize,
+}
+
+impl Ranker {
+    fn new(text: &str, skip: usize, count: usize) -> Self {
+        let needle = text
+            .trim()
+            .chars()
+            .take(MAX_SEARCH_CHARS)
+            .collect::<String>()
+            .to_lowercase();
+        Ranker {
+            needle,
+            keep: skip.min(MAX_SKIP) + count.clamp(1, MAX_PAGE),
+            kept: Vec::new(),
+            matched: 0,
+        }
+    }
+
+    fn offer(&mut self, e: Entry) {
+        let name = e.name().to_lowercase();
+        let rank = if self.needle.is_empty() || name.starts_with(&self.needle) {
+            0
+        } else if name.contains(&self.needle) {
+            1
+        } else if e.description().to_lowercase().contains(&self.needle) {
+            2
+        } else {
+            return;
+        };
+        self.matched += 1;
+        self.kept.push((rank, name, e));
+        if self.kept.len() >= 2 * self.keep {
+            self.cut();
+        }
+    }
+
+    fn cut(&mut self) {
+        self.kept.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        self.kept.truncate(self.keep);
+    }
+
+    fn page(mut self, skip: usize, count: usize) -> Page {
+        self.cut();
+        let count = count.clamp(1, MAX_PAGE);
+        let skip = skip.min(MAX_SKIP);
+        Page {
+            more: self.matched > skip.saturating_add(count),
+            entries: self
+                .kept
+                .into_iter()
+                .skip(skip)
+                .take(count)
+                .map(|(_, _, e)| e)
+                .collect(),
+        }
     }
 }
 
-/// Searches the tenant's teams and active templates.
+/// Ranks `entries` for `text` and cuts the page at `skip`/`count`.
+pub fn rank(entries: Vec<Entry>, text: &str, skip: usize, count: usize) -> Page {
+    let mut ranker = Ranker::new(text, skip, count);
+    for e in entries {
+        ranker.offer(e);
+    }
+    ranker.page(skip, count)
+}
+
+/// Searches the tenant's teams that `viewer` may see (every public team,
+/// the private ones they own or belong to) and its active templates. The
+/// teams are read page by page; memory holds one page and the best
+/// `skip + count` matches.
 pub async fn search(
     docs: &dyn Documents,
     tenant: &TenantId,
+    viewer: Option<&str>,
     text: &str,
     skip: usize,
     count: usize,
 ) -> PlatformResult<Page> {
-    let mut entries: Vec<Entry> = teams::list(docs, tenant)
-        .await?
-        .into_iter()
-        .map(Entry::Team)
-        .collect();
-    entries.extend(
-        templates::list_active(docs, tenant)
-            .await?
-            .into_iter()
-            .map(|t| Entry::Template(Box::new(t))),
-    );
-    Ok(rank(entries, text, skip, count))
+    let mut ranker = Ranker::new(text, skip, count);
+    let mut all = std::pin::pin!(teams::all(docs, tenant));
+    while let Some(team) = all.try_next().await? {
+        if team.visible_to(viewer) {
+            ranker.offer(Entry::Team(team));
+        }
+    }
+    for t in templates::list_active(docs, tenant).await? {
+        ranker.offer(Entry::Template(Box::new(t)));
+    }
+    Ok(ranker.page(skip, count))
 }
 
 #[cfg(test)]
@@ -120,6 +166,8 @@ mod tests {
             expires_at: None,
             renewal_days: None,
             renewal: Renewal::Pending,
+            visibility: crate::governance::teams::Visibility::Public,
+            member_ids: vec![],
         })
     }
 
@@ -169,6 +217,10 @@ mod tests {
         );
         assert!(!last.more);
         assert!(rank(all.clone(), "", 40, 10).entries.is_empty());
+        let many: Vec<_> = (0..500).map(|i| team(&format!("T{i:03}"), "")).collect();
+        let deep = rank(many, "t", 480, 25);
+        assert_eq!(names(&deep).first(), Some(&"T480"));
+        assert_eq!(deep.entries.len(), 20);
         assert_eq!(rank(all.clone(), "", 0, 1000).entries.len(), MAX_PAGE);
         assert_eq!(rank(all, "", usize::MAX, 0).entries.len(), 0);
     }

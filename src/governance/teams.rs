@@ -2,14 +2,17 @@
 //! or found by the sweeps), with their owners and expiry. Owners renew a
 //! team that is about to expire, or let it expire.
 
+use futures::{Stream, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::audit::{self, AuditEntry};
 use super::people::Person;
+pub use super::templates::Visibility;
 use crate::ids::TenantId;
 use crate::platform::clock::Clock;
-use crate::platform::documents::{Container, Document, Documents, Query};
+use crate::platform::documents::update::{Decision, update};
+use crate::platform::documents::{self, Container, Document, Documents, Query, Scope};
 use crate::platform::{PlatformError, PlatformResult};
 
 const TYPE: &str = "team";
@@ -46,15 +49,45 @@ pub struct TeamRecord {
     pub renewal_days: Option<u32>,
     #[serde(default = "pending")]
     pub renewal: Renewal,
+    /// Who may find the team: a record that does not say is taken as
+    /// private, so nothing is shown that should not be.
+    #[serde(default = "private")]
+    pub visibility: Visibility,
+    /// The members' Entra object ids (owners are in `owners`), for deciding
+    /// who may see a private team.
+    #[serde(default)]
+    pub member_ids: Vec<String>,
 }
 
 fn pending() -> Renewal {
     Renewal::Pending
 }
 
+fn private() -> Visibility {
+    Visibility::Private
+}
+
 impl TeamRecord {
     pub fn is_owner(&self, aad_object_id: &str) -> bool {
         self.owners.iter().any(|o| o.is(aad_object_id))
+    }
+
+    pub fn is_member(&self, aad_object_id: &str) -> bool {
+        self.is_owner(aad_object_id)
+            || self
+                .member_ids
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(aad_object_id))
+    }
+
+    /// Whether `viewer` may see the team at all: anyone in the tenant for a
+    /// public team, its owners and members for a private one; nobody who
+    /// cannot be identified sees a private team.
+    pub fn visible_to(&self, viewer: Option<&str>) -> bool {
+        match self.visibility {
+            Visibility::Public => true,
+            Visibility::Private => viewer.is_some_and(|v| self.is_member(v)),
+        }
     }
 }
 
@@ -95,33 +128,51 @@ pub async fn put(docs: &dyn Documents, tenant: &TenantId, team: &TeamRecord) -> 
     docs.upsert(Container::Teams, &doc).await.map(|_| ())
 }
 
-/// Every team of the tenant (bounded by the store's query cap).
-pub async fn list(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Vec<TeamRecord>> {
-    docs.query(Container::Teams, tenant, &Query::of_type(TYPE))
-        .await?
-        .iter()
-        .map(from_document)
-        .collect()
+/// Every team of the tenant, page by page (memory holds one page).
+pub fn all<'a>(
+    docs: &'a dyn Documents,
+    tenant: &'a TenantId,
+) -> impl Stream<Item = PlatformResult<TeamRecord>> + Send + 'a {
+    documents::stream(
+        docs,
+        Container::Teams,
+        Scope::Tenant(tenant),
+        Query::of_type(TYPE),
+    )
+    .and_then(|doc| async move { from_document(&doc) })
 }
 
-/// The teams `aad_object_id` owns, by name.
+/// Most teams `my teams` lists for one owner.
+pub const MAX_OWNED_LISTED: usize = 50;
+
+/// The teams `aad_object_id` owns, by name (at most [`MAX_OWNED_LISTED`]).
 pub async fn owned_by(
     docs: &dyn Documents,
     tenant: &TenantId,
     aad_object_id: &str,
 ) -> PlatformResult<Vec<TeamRecord>> {
-    let mut teams: Vec<_> = list(docs, tenant)
-        .await?
-        .into_iter()
-        .filter(|t| t.is_owner(aad_object_id))
-        .collect();
+    let mut teams = Vec::new();
+    let mut all = std::pin::pin!(all(docs, tenant));
+    while let Some(team) = all.try_next().await? {
+        if team.is_owner(aad_object_id) {
+            teams.push(team);
+            // Keep memory bounded: cut to the first by name as we go.
+            if teams.len() > 2 * MAX_OWNED_LISTED {
+                teams.sort_by_key(|t: &TeamRecord| t.display_name.to_lowercase());
+                teams.truncate(MAX_OWNED_LISTED);
+            }
+        }
+    }
     teams.sort_by_key(|t| t.display_name.to_lowercase());
+    teams.truncate(MAX_OWNED_LISTED);
     Ok(teams)
 }
 
 /// An owner answers the expiry reminder: renew (the expiry moves by the
 /// renewal period, counted from now or from the current expiry, whichever is
-/// later) or let the team expire.
+/// later) or let the team expire. Only a pending renewal is answered, once:
+/// a second click, a replayed or stale card gets the team as it is and
+/// changes nothing.
 pub async fn answer_expiry(
     docs: &dyn Documents,
     clock: &dyn Clock,
@@ -130,49 +181,54 @@ pub async fn answer_expiry(
     owner: &Person,
     renew: bool,
 ) -> Result<TeamRecord, TeamError> {
+    if crate::platform::documents::check_id(group_id).is_err() {
+        return Err(TeamError::NotFound);
+    }
     let now = clock.now();
-    for _ in 0..5 {
-        let doc = match docs.get(Container::Teams, tenant, group_id).await? {
+    let mut answered = None;
+    let written = update(docs, Container::Teams, tenant, group_id, |doc| {
+        let doc = match doc {
             Some(doc) if doc.kind == TYPE => doc,
             _ => return Err(TeamError::NotFound),
         };
-        let mut team = from_document(&doc)?;
+        let mut team = from_document(doc)?;
         if !team.is_owner(&owner.aad_object_id) {
             return Err(TeamError::NotOwner);
         }
         let (Some(expires_at), Some(days)) = (team.expires_at, team.renewal_days) else {
             return Err(TeamError::NoExpiry);
         };
+        if team.renewal != Renewal::Pending {
+            answered = Some(team);
+            return Ok(Decision::Keep);
+        }
         if renew {
             team.expires_at = Some(expires_at.max(now) + time::Duration::days(i64::from(days)));
             team.renewal = Renewal::Renewed;
         } else {
             team.renewal = Renewal::Declined;
         }
-        let etag = doc
-            .etag
-            .clone()
-            .ok_or_else(|| PlatformError::backend("documents", "a read document has no ETag"))?;
-        let updated = Document::new(tenant, TYPE, group_id, &team)?;
-        match docs.replace(Container::Teams, &updated, &etag).await {
-            Ok(_) => {
-                let entry = AuditEntry {
-                    at: now,
-                    actor: owner.actor(),
-                    action: if renew {
-                        "team.renewed"
-                    } else {
-                        "team.expiryAccepted"
-                    }
-                    .to_owned(),
-                    details: serde_json::json!({"groupId": group_id, "displayName": team.display_name, "expiresAt": team.expires_at.map(|t| t.unix_timestamp())}),
-                };
-                audit::record(docs, tenant, &entry).await?;
-                return Ok(team);
-            }
-            Err(PlatformError::PreconditionFailed) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        let next = Document::new(tenant, TYPE, group_id, &team)?;
+        answered = Some(team);
+        Ok(Decision::Write(next))
+    })
+    .await?;
+    let team = answered.expect("a decision that did not fail saw the team");
+    if written.is_none() {
+        tracing::info!(%tenant, group_id, renewal = ?team.renewal, "expiry already answered; nothing changed");
+        return Ok(team);
     }
-    Err(PlatformError::unavailable("documents", "the team keeps changing under us").into())
+    let entry = AuditEntry {
+        at: now,
+        actor: owner.actor(),
+        action: if renew {
+            "team.renewed"
+        } else {
+            "team.expiryAccepted"
+        }
+        .to_owned(),
+        details: serde_json::json!({"groupId": group_id, "displayName": team.display_name, "expiresAt": team.expires_at.map(|t| t.unix_timestamp())}),
+    };
+    audit::record(docs, tenant, &entry).await?;
+    Ok(team)
 }

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use futures::{Stream, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -12,7 +13,8 @@ use super::naming::NamingPolicy;
 use super::people::Person;
 use crate::ids::TenantId;
 use crate::platform::clock::Clock;
-use crate::platform::documents::{Container, Document, Documents, Query};
+use crate::platform::documents::update::{Decision, update};
+use crate::platform::documents::{self, Container, Document, Documents, Query, Scope};
 use crate::platform::{PlatformError, PlatformResult};
 
 pub const TENANT_DOC_ID: &str = "tenant";
@@ -177,47 +179,53 @@ impl Tenants {
         }
     }
 
-    /// Changes a tenant under its ETag (retried when someone else wrote in
-    /// between); `change` sees the current tenant each time.
+    /// Changes a tenant under its ETag (the documents layer's one
+    /// concurrency loop: `change` sees the current tenant each time).
     pub async fn update(
         &self,
         id: &TenantId,
         change: impl Fn(&mut Tenant, OffsetDateTime) -> Result<(), TenantError>,
     ) -> Result<Tenant, TenantError> {
-        for _ in 0..5 {
-            let Some(doc) = self.docs.get(Container::Tenants, id, TENANT_DOC_ID).await? else {
-                return Err(TenantError::Unknown(id.clone()));
-            };
-            let etag = doc.etag.clone().ok_or_else(|| {
-                PlatformError::backend("documents", "a read document has no ETag")
-            })?;
-            let mut tenant: Tenant = doc.parse()?;
-            change(&mut tenant, self.clock.now())?;
-            if tenant.display_name.trim().is_empty() || tenant.display_name.chars().count() > 256 {
-                return Err(TenantError::BadName);
-            }
-            let problems = tenant.settings.problems();
-            if !problems.is_empty() {
-                return Err(TenantError::Invalid(problems));
-            }
-            let doc = Document::new(id, TENANT_TYPE, TENANT_DOC_ID, &tenant)?;
-            match self.docs.replace(Container::Tenants, &doc, &etag).await {
-                Ok(_) => return Ok(tenant),
-                Err(PlatformError::PreconditionFailed) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(PlatformError::unavailable("documents", "the tenant keeps changing under us").into())
+        let mut changed = None;
+        update(
+            self.docs.as_ref(),
+            Container::Tenants,
+            id,
+            TENANT_DOC_ID,
+            |doc| {
+                let Some(doc) = doc else {
+                    return Err(TenantError::Unknown(id.clone()));
+                };
+                let mut tenant: Tenant = doc.parse()?;
+                change(&mut tenant, self.clock.now())?;
+                if tenant.display_name.trim().is_empty()
+                    || tenant.display_name.chars().count() > 256
+                {
+                    return Err(TenantError::BadName);
+                }
+                let problems = tenant.settings.problems();
+                if !problems.is_empty() {
+                    return Err(TenantError::Invalid(problems));
+                }
+                let next = Document::new(id, TENANT_TYPE, TENANT_DOC_ID, &tenant)?;
+                changed = Some(tenant);
+                Ok(Decision::Write(next))
+            },
+        )
+        .await?;
+        Ok(changed.expect("a written update decided on the tenant"))
     }
 
-    /// Every tenant, for operators (cross-partition).
-    pub async fn list(&self) -> PlatformResult<Vec<(TenantId, Tenant)>> {
-        let docs = self
-            .docs
-            .query_all_tenants(Container::Tenants, &Query::of_type(TENANT_TYPE))
-            .await?;
-        docs.into_iter()
-            .map(|d| Ok((d.tenant_id.clone(), d.parse()?)))
-            .collect()
+    /// Every tenant, page by page (cross-partition): for operators and the
+    /// timers that walk all tenants. Memory holds one page however many
+    /// tenants there are.
+    pub fn all(&self) -> impl Stream<Item = PlatformResult<(TenantId, Tenant)>> + Send + '_ {
+        documents::stream(
+            self.docs.as_ref(),
+            Container::Tenants,
+            Scope::AllTenants,
+            Query::of_type(TENANT_TYPE),
+        )
+        .and_then(|d| async move { Ok::<_, PlatformError>((d.tenant_id.clone(), d.parse()?)) })
     }
 }

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use salestim::governance::audit;
 use salestim::governance::people::Person;
 use salestim::governance::requests::{self, RequestState};
-use salestim::governance::teams::{self, Renewal, TeamRecord};
+use salestim::governance::teams::{self, Renewal, TeamRecord, Visibility};
 use salestim::governance::templates::{self, ApprovalRule, Template};
 use salestim::ids::TenantId;
 use serde_json::{Value, json};
@@ -484,6 +484,8 @@ async fn owners_renew_an_expiring_team_or_let_it_expire_and_others_cannot() {
         expires_at: Some(now + time::Duration::days(7)),
         renewal_days: Some(180),
         renewal: Renewal::Pending,
+        visibility: Visibility::Private,
+        member_ids: vec![],
     }
     };
     let (one, two) = (
@@ -512,6 +514,26 @@ async fn owners_renew_an_expiring_team_or_let_it_expire_and_others_cannot() {
     assert!(renewed["value"].to_string().contains("Renewed"));
     let stored = teams::get(docs, &tenant, one).await.unwrap();
     assert_eq!(stored.expires_at, Some(now + time::Duration::days(7 + 180)));
+    // The same card clicked again, replayed, or answered the other way: the
+    // team as it is, and nothing changes (one renewal per decision).
+    for verb in ["team.renew", "team.renew", "team.letExpire"] {
+        let again = card_action(&bot, &tenant, ALICE, verb, json!({"groupId": one})).await;
+        assert_eq!(again["statusCode"], 200, "{verb}");
+        assert!(again["value"].to_string().contains("Renewed"), "{verb}");
+    }
+    let stored = teams::get(docs, &tenant, one).await.unwrap();
+    assert_eq!(
+        (stored.expires_at, stored.renewal),
+        (Some(now + time::Duration::days(7 + 180)), Renewal::Renewed),
+        "three more clicks added nothing"
+    );
+    let renewals = audit::trail(docs, &tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "team.renewed")
+        .count();
+    assert_eq!(renewals, 1, "audited once");
     card_action(
         &bot,
         &tenant,
@@ -546,6 +568,8 @@ async fn the_catalog_search_pages_through_teams_and_templates() {
             expires_at: None,
             renewal_days: None,
             renewal: Renewal::Pending,
+            visibility: Visibility::Public,
+            member_ids: vec![],
         };
         teams::put(docs, &tenant, &team).await.unwrap();
     }
@@ -784,4 +808,91 @@ async fn my_requests_and_my_teams_list_what_the_user_has() {
     let button = &sent.last().unwrap().activity["attachments"][0]["content"]["actions"][0];
     assert_eq!(button["data"]["msteams"]["type"], "task/fetch");
     assert_eq!(button["data"]["action"], "request.form");
+}
+
+#[tokio::test]
+async fn a_private_team_is_found_and_unfurled_only_for_its_owners_and_members() {
+    let bot = spawn().await;
+    let tenant = bot.active_tenant().await;
+    let docs = bot.app.app.docs.as_ref();
+    let team = |id: &str, name: &str, visibility| TeamRecord {
+        group_id: id.into(),
+        display_name: name.into(),
+        description: String::new(),
+        web_url: None,
+        owners: vec![Person::new(ALICE, "Alice")],
+        template_id: None,
+        expires_at: None,
+        renewal_days: None,
+        renewal: Renewal::Pending,
+        visibility,
+        member_ids: vec![BOB.to_owned()],
+    };
+    let (secret, open) = (
+        "33333333-3333-3333-3333-333333333333",
+        "44444444-4444-4444-4444-444444444444",
+    );
+    teams::put(
+        docs,
+        &tenant,
+        &team(secret, "Merger talks", Visibility::Private),
+    )
+    .await
+    .unwrap();
+    teams::put(
+        docs,
+        &tenant,
+        &team(open, "Merger news", Visibility::Public),
+    )
+    .await
+    .unwrap();
+    let search = json!({"commandId": "searchTeams", "parameters": [{"name": "q", "value": "merger"}], "queryOptions": {"skip": 0, "count": 25}});
+    let titles = |body: &Value| -> Vec<String> {
+        body["composeExtension"]["attachments"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|a| {
+                        a["preview"]["content"]["title"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (user, expected) in [
+        (ALICE, vec!["Merger news", "Merger talks"]),
+        (BOB, vec!["Merger news", "Merger talks"]),
+        (CAROL, vec!["Merger news"]),
+    ] {
+        let (_, found) = invoke(
+            &bot,
+            &tenant,
+            user,
+            "composeExtension/query",
+            search.clone(),
+        )
+        .await;
+        assert_eq!(titles(&found), expected, "{user}");
+    }
+    let link = json!({"url": format!("https://{HOST}/teams/{secret}")});
+    for (user, shown) in [(ALICE, 1), (BOB, 1), (CAROL, 0)] {
+        let (_, unfurled) = invoke(
+            &bot,
+            &tenant,
+            user,
+            "composeExtension/queryLink",
+            link.clone(),
+        )
+        .await;
+        assert_eq!(
+            unfurled["composeExtension"]["attachments"]
+                .as_array()
+                .map_or(0, Vec::len),
+            shown,
+            "{user}"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use salestim::bot::conversations;
 use salestim::ids::TenantId;
 use serde_json::{Value, json};
 
-use crate::support::app::{BotOptions, Options, TestApp, spawn_app_with, wait_until};
+use crate::support::app::{BotOptions, Options, TestApp, WrapQueues, spawn_app_with, wait_until};
 use crate::support::botframework::{Channel, ChannelKey, ISSUER};
 use crate::support::connector::{APP_ID, ConnectorStandIn, SECRET};
 
@@ -43,7 +43,23 @@ pub(crate) async fn spawn_bot_with(settings: Vec<(&'static str, String)>) -> Bot
     spawn(Identity::MultiTenant, settings).await
 }
 
+/// A multi-tenant bot with more settings, its queues wrapped (fault tests).
+pub(crate) async fn spawn_bot_with_queues(
+    settings: Vec<(&'static str, String)>,
+    queues: WrapQueues,
+) -> Bot {
+    spawn_with(Identity::MultiTenant, settings, Some(queues)).await
+}
+
 async fn spawn(identity: Identity, settings: Vec<(&'static str, String)>) -> Bot {
+    spawn_with(identity, settings, None).await
+}
+
+async fn spawn_with(
+    identity: Identity,
+    settings: Vec<(&'static str, String)>,
+    queues: Option<WrapQueues>,
+) -> Bot {
     let key = ChannelKey::generate("teams-key", &["msteams"]);
     let channel = Channel::start(&[&key]).await;
     let connector = match identity {
@@ -85,6 +101,7 @@ async fn spawn(identity: Identity, settings: Vec<(&'static str, String)>) -> Bot
     let app = spawn_app_with(Options {
         bot: Some(bot),
         settings,
+        queues,
         ..Options::default()
     })
     .await;

@@ -5,7 +5,7 @@ use salestim::governance::people::Person;
 use salestim::governance::requests::{
     Decision, Provisioned, RequestForm, RequestState, Stage, TeamRequest,
 };
-use salestim::governance::teams::{Renewal, TeamRecord};
+use salestim::governance::teams::{Renewal, TeamRecord, Visibility};
 use salestim::governance::templates::{ApprovalRule, StoredTemplate, Template};
 use salestim::teams::cards;
 use salestim::teams::links::AppLinks;
@@ -114,6 +114,8 @@ fn team(renewal: Renewal) -> TeamRecord {
         expires_at: Some(time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap()),
         renewal_days: Some(180),
         renewal,
+        visibility: Visibility::Private,
+        member_ids: vec![],
     }
 }
 

@@ -15,7 +15,7 @@ use salestim::platform::PlatformError;
 use salestim::platform::clock::ManualClock;
 use salestim::platform::documents::cosmos::{CosmosAuth, CosmosDocuments};
 use salestim::platform::documents::sqlite::SqliteDocuments;
-use salestim::platform::documents::{Container, Document, Documents, Query};
+use salestim::platform::documents::{self, Container, Document, Documents, Query, Scope};
 use secrecy::SecretString;
 use serde_json::json;
 use time::{Duration, macros::datetime};
@@ -127,7 +127,8 @@ async fn sqlite_ttl_hides_then_purges_expired_documents() {
             .expect("get"),
         None
     );
-    let ids: Vec<String> = store
+    let dyn_store: &dyn Documents = &store;
+    let ids: Vec<String> = dyn_store
         .query(Container::Events, &a, &Query::of_type(kind))
         .await
         .expect("query")
@@ -135,10 +136,14 @@ async fn sqlite_ttl_hides_then_purges_expired_documents() {
         .map(|d| d.id)
         .collect();
     assert_eq!(ids, ["evt-2"]);
-    let all = store
-        .query_all_tenants(Container::Events, &Query::of_type(kind))
-        .await
-        .expect("query all");
+    let all = documents::collect(
+        &store,
+        Container::Events,
+        Scope::AllTenants,
+        &Query::of_type(kind),
+    )
+    .await
+    .expect("query all");
     assert_eq!(all.len(), 1);
     let stale = store.replace(Container::Events, &doc("evt-1"), &etag).await;
     assert!(matches!(stale, Err(PlatformError::NotFound)), "{stale:?}");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use reqwest::StatusCode;
 use salestim::ids::TenantId;
-use salestim::platform::documents::{Container, Document, Documents, ETag, Query};
+use salestim::platform::documents::{Container, Document, Documents, ETag, Page, Query, Scope};
 use salestim::platform::{PlatformError, PlatformResult};
 use serde_json::Value;
 
@@ -56,10 +56,13 @@ impl Documents for Unreachable {
     async fn delete(&self, _: Container, _: &TenantId, _: &str) -> PlatformResult<bool> {
         down()
     }
-    async fn query(&self, _: Container, _: &TenantId, _: &Query) -> PlatformResult<Vec<Document>> {
-        down()
-    }
-    async fn query_all_tenants(&self, _: Container, _: &Query) -> PlatformResult<Vec<Document>> {
+    async fn query_page(
+        &self,
+        _: Container,
+        _: Scope<'_>,
+        _: &Query,
+        _: Option<&str>,
+    ) -> PlatformResult<Page> {
         down()
     }
     async fn ping(&self) -> PlatformResult<()> {

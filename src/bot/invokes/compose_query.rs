@@ -81,10 +81,18 @@ pub(super) async fn query(ctx: &Ctx<'_>) -> Result<Value, AppError> {
     };
     let text = search_text(value);
     let (skip, count) = (option(value, "skip", 0), option(value, "count", MAX_PAGE));
+    let viewer = ctx.user.as_ref().map(|u| u.aad_object_id.as_str());
     match command {
         SearchCommand::Catalog => {
-            let page =
-                catalog::search(ctx.app.docs.as_ref(), ctx.tenant, &text, skip, count).await?;
+            let page = catalog::search(
+                ctx.app.docs.as_ref(),
+                ctx.tenant,
+                viewer,
+                &text,
+                skip,
+                count,
+            )
+            .await?;
             if page.entries.is_empty() && skip == 0 {
                 return Ok(compose_message("No team or template matches that."));
             }
@@ -112,6 +120,7 @@ pub(super) async fn query_link(ctx: &Ctx<'_>) -> Result<Value, AppError> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let (app, docs) = (ctx.app, ctx.app.docs.as_ref());
+    let viewer = ctx.user.as_ref().map(|u| u.aad_object_id.as_str());
     let item = match app.links.parse_own(url) {
         Some(OwnLink::Request(id)) => match requests::get(docs, ctx.tenant, &id).await {
             Ok(request) => Some((
@@ -123,6 +132,10 @@ pub(super) async fn query_link(ctx: &Ctx<'_>) -> Result<Value, AppError> {
             Err(_) => None,
         },
         Some(OwnLink::Team(id)) => match teams::get(docs, ctx.tenant, &id).await {
+            Ok(team) if !team.visible_to(viewer) => {
+                tracing::info!(team = %id, "link to a private team not unfurled for someone outside it");
+                None
+            }
             Ok(team) => Some((
                 cards::team_summary(&team, &app.links),
                 team.display_name.clone(),

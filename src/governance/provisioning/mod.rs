@@ -357,6 +357,8 @@ impl Provisioner<'_> {
                 .map(|d| now + time::Duration::days(d.into())),
             renewal_days: ctx.expiry_days,
             renewal: Renewal::Pending,
+            visibility: ctx.template.template.visibility,
+            member_ids: ctx.member_ids(),
         };
         inventory::put(self.docs, run.tenant, &record).await?;
         Ok(())

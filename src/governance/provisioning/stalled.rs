@@ -31,7 +31,8 @@ pub async fn stalled(
     let now = clock.now();
     let mut out = Vec::new();
     for state in [RequestState::Approved, RequestState::Provisioning] {
-        for request in requests::list_in_state(docs, tenant, state).await? {
+        let mut waiting = std::pin::pin!(requests::in_state(docs, tenant, state));
+        while let Some(request) = futures::TryStreamExt::try_next(&mut waiting).await? {
             let job = get_job(docs, tenant, &request.id).await?;
             let quiet = match &job {
                 None => now - approved_at(&request) > START_WITHIN,

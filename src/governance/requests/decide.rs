@@ -7,7 +7,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::{
-    Decision, MAX_COMMENT_CHARS, RequestError, RequestState, TeamRequest, audit, list_in_state,
+    Decision, MAX_COMMENT_CHARS, RequestError, RequestState, TeamRequest, audit, in_state,
     transition,
 };
 use crate::governance::people::Person;
@@ -16,6 +16,7 @@ use crate::ids::TenantId;
 use crate::platform::PlatformResult;
 use crate::platform::clock::Clock;
 use crate::platform::documents::Documents;
+use futures::TryStreamExt;
 
 /// An approver approves or rejects the waiting stage of a request.
 pub async fn decide(
@@ -146,7 +147,8 @@ fn due(request: &TeamRequest, settings: &TenantSettings, now: OffsetDateTime) ->
     .then_some(Due::Remind)
 }
 
-/// The tenant's waiting requests that are due a reminder or an escalation.
+/// The tenant's waiting requests that are due a reminder or an escalation
+/// (read page by page; only the due ones are kept).
 pub async fn due_reminders(
     docs: &dyn Documents,
     clock: &dyn Clock,
@@ -154,82 +156,71 @@ pub async fn due_reminders(
     settings: &TenantSettings,
 ) -> PlatformResult<Vec<(TeamRequest, Due)>> {
     let now = clock.now();
-    Ok(list_in_state(docs, tenant, RequestState::Submitted)
-        .await?
-        .into_iter()
-        .filter_map(|r| due(&r, settings, now).map(|d| (r, d)))
-        .collect())
+    in_state(docs, tenant, RequestState::Submitted)
+        .try_filter_map(|r| async move { Ok(due(&r, settings, now).map(|d| (r, d))) })
+        .try_collect()
+        .await
 }
 
-/// Marks the request's waiting `stage` as reminded. `None` when it needs
-/// no reminder any more (already reminded by another run, decided, or in
-/// another stage), so that a reminder is sent once.
-pub async fn remind(
-    docs: &dyn Documents,
-    clock: &dyn Clock,
-    tenant: &TenantId,
-    id: &str,
-    stage: usize,
-) -> Result<Option<TeamRequest>, RequestError> {
-    let outcome = transition(docs, tenant, id, |r| {
-        if r.state != RequestState::Submitted || r.current_stage != stage || r.reminded {
-            return Err(RequestError::AlreadyDecided(Box::new(r.clone())));
-        }
-        r.reminded = true;
-        Ok(())
-    })
-    .await;
-    match outcome {
-        Ok(request) => {
-            let why = "waiting longer than the reminder period";
-            audit(
-                docs,
-                tenant,
-                clock.now(),
-                "system:RequestReminders",
-                "request.reminded",
-                &request,
-                why,
-            )
-            .await?;
-            Ok(Some(request))
-        }
-        Err(RequestError::AlreadyDecided(_)) => Ok(None),
-        Err(e) => Err(e),
+/// The request as it is once `due` is marked on its waiting `stage`, or
+/// `None` when it needs nothing any more (already followed up, decided, or
+/// in another stage). Pure: the cards are sent from it before the mark is
+/// written, so that a failed send leaves the request unmarked for the next
+/// run, and the mark is written with this same change.
+pub fn followed_up(request: &TeamRequest, stage: usize, due: &Due) -> Option<TeamRequest> {
+    let mut r = request.clone();
+    mark(&mut r, stage, due).ok()?;
+    Some(r)
+}
+
+fn mark(r: &mut TeamRequest, stage: usize, due: &Due) -> Result<(), RequestError> {
+    let done = match due {
+        Due::Remind => r.reminded,
+        Due::Escalate(_) => r.escalated,
+    };
+    if r.state != RequestState::Submitted || r.current_stage != stage || done {
+        return Err(RequestError::AlreadyDecided(Box::new(r.clone())));
     }
-}
-
-/// Adds `to` to the approvers of the waiting `stage`, once.
-pub async fn escalate(
-    docs: &dyn Documents,
-    clock: &dyn Clock,
-    tenant: &TenantId,
-    id: &str,
-    stage: usize,
-    to: &Person,
-) -> Result<Option<TeamRequest>, RequestError> {
-    let outcome = transition(docs, tenant, id, |r| {
-        if r.state != RequestState::Submitted || r.current_stage != stage || r.escalated {
-            return Err(RequestError::AlreadyDecided(Box::new(r.clone())));
-        }
+    r.reminded = true;
+    if let Due::Escalate(to) = due {
         r.escalated = true;
-        r.reminded = true;
         let approvers = &mut r.stages[stage].approvers;
         if !approvers.iter().any(|a| a.is(&to.aad_object_id)) {
             approvers.push(to.clone());
         }
-        Ok(())
-    })
-    .await;
-    match outcome {
+    }
+    Ok(())
+}
+
+/// Marks `due` on the request's waiting `stage` (a reminder, or `to` added
+/// to its approvers), once. `None` when it needs no follow-up any more
+/// (another run marked it, or it was decided or moved on).
+pub async fn mark_followed_up(
+    docs: &dyn Documents,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+    id: &str,
+    stage: usize,
+    due: &Due,
+) -> Result<Option<TeamRequest>, RequestError> {
+    match transition(docs, tenant, id, |r| mark(r, stage, due)).await {
         Ok(request) => {
-            let why = format!("escalated to {}", to.aad_object_id);
+            let (action, why) = match due {
+                Due::Remind => (
+                    "request.reminded",
+                    "waiting longer than the reminder period".to_owned(),
+                ),
+                Due::Escalate(to) => (
+                    "request.escalated",
+                    format!("escalated to {}", to.aad_object_id),
+                ),
+            };
             audit(
                 docs,
                 tenant,
                 clock.now(),
                 "system:RequestReminders",
-                "request.escalated",
+                action,
                 &request,
                 &why,
             )

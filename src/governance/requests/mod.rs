@@ -16,16 +16,18 @@ mod decide;
 mod outcome;
 mod submit;
 
+use futures::{Stream, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::audit::{self, AuditEntry};
 use super::people::Person;
 use crate::ids::TenantId;
-use crate::platform::documents::{Container, Document, Documents, Query};
+use crate::platform::documents::update::{self, update};
+use crate::platform::documents::{self, Container, Document, Documents, Query, Scope};
 use crate::platform::{PlatformError, PlatformResult};
 
-pub use decide::{Due, cancel, decide, due_reminders, escalate, remind};
+pub use decide::{Due, cancel, decide, due_reminders, followed_up, mark_followed_up};
 pub use outcome::{mark_failed, mark_provisioned, mark_provisioning};
 pub use submit::{RequestForm, RequesterInfo, needs, preview, submit};
 
@@ -248,8 +250,18 @@ pub enum RequestError {
     Platform(#[from] PlatformError),
 }
 
+/// How long an unsubmitted draft is kept: the store deletes it by itself
+/// (a form opened and abandoned leaves nothing behind for long). Submitting
+/// writes the request without a TTL, so it stays.
+pub const DRAFT_TTL_SECS: u32 = 7 * 24 * 3600;
+
 fn to_document(tenant: &TenantId, request: &TeamRequest) -> PlatformResult<Document> {
-    Document::new(tenant, TYPE, request.id.clone(), request)
+    let doc = Document::new(tenant, TYPE, request.id.clone(), request)?;
+    Ok(if request.state == RequestState::Draft {
+        doc.with_ttl(DRAFT_TTL_SECS)
+    } else {
+        doc
+    })
 }
 
 fn from_document(doc: &Document) -> PlatformResult<TeamRequest> {
@@ -297,6 +309,7 @@ pub async fn get(
 }
 
 /// A person's requests, newest first (at most `limit`), drafts left out.
+/// Read page by page, keeping only the newest `limit`.
 pub async fn list_for_requester(
     docs: &dyn Documents,
     tenant: &TenantId,
@@ -304,62 +317,61 @@ pub async fn list_for_requester(
     limit: usize,
 ) -> PlatformResult<Vec<TeamRequest>> {
     let query = Query::of_type(TYPE).with("requesterId", aad_object_id.to_ascii_lowercase());
-    let mut requests = docs
-        .query(Container::Requests, tenant, &query)
-        .await?
-        .iter()
-        .map(from_document)
-        .filter(|r| !matches!(r, Ok(r) if r.state == RequestState::Draft))
-        .collect::<PlatformResult<Vec<_>>>()?;
-    requests.sort_by_key(|r| std::cmp::Reverse(r.created_at));
-    requests.truncate(limit);
-    Ok(requests)
+    let mut all = std::pin::pin!(
+        documents::stream(docs, Container::Requests, Scope::Tenant(tenant), query)
+            .and_then(|doc| async move { from_document(&doc) })
+    );
+    let mut newest: Vec<TeamRequest> = Vec::new();
+    let newest_first = |v: &mut Vec<TeamRequest>| {
+        v.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        v.truncate(limit);
+    };
+    while let Some(request) = all.try_next().await? {
+        if request.state != RequestState::Draft {
+            newest.push(request);
+            if newest.len() > limit.saturating_mul(2).max(64) {
+                newest_first(&mut newest);
+            }
+        }
+    }
+    newest_first(&mut newest);
+    Ok(newest)
 }
 
-/// A tenant's requests in `state`.
-pub async fn list_in_state(
-    docs: &dyn Documents,
-    tenant: &TenantId,
+/// A tenant's requests in `state`, page by page.
+pub fn in_state<'a>(
+    docs: &'a dyn Documents,
+    tenant: &'a TenantId,
     state: RequestState,
-) -> PlatformResult<Vec<TeamRequest>> {
+) -> impl Stream<Item = PlatformResult<TeamRequest>> + Send + 'a {
     let query = Query::of_type(TYPE).with("state", format!("{state:?}"));
-    docs.query(Container::Requests, tenant, &query)
-        .await?
-        .iter()
-        .map(from_document)
-        .collect()
+    documents::stream(docs, Container::Requests, Scope::Tenant(tenant), query)
+        .and_then(|doc| async move { from_document(&doc) })
 }
 
-/// Reads, changes and writes back a request under its ETag. A lost race is
-/// retried against the new version, where `change` decides again (and
-/// normally finds the request already decided).
+/// Reads, changes and writes back a request under its ETag (the documents
+/// layer's one concurrency loop). A lost race runs `change` again against
+/// the new version, where it decides again (and normally finds the request
+/// already decided).
 async fn transition(
     docs: &dyn Documents,
     tenant: &TenantId,
     id: &str,
     change: impl Fn(&mut TeamRequest) -> Result<(), RequestError>,
 ) -> Result<TeamRequest, RequestError> {
-    for _ in 0..5 {
-        let doc = match docs.get(Container::Requests, tenant, id).await? {
-            Some(doc) if doc.kind == TYPE => doc,
+    let mut changed = None;
+    update(docs, Container::Requests, tenant, id, |doc| {
+        let mut request = match doc {
+            Some(doc) if doc.kind == TYPE => from_document(doc)?,
             _ => return Err(RequestError::NotFound),
         };
-        let etag = doc
-            .etag
-            .clone()
-            .ok_or_else(|| PlatformError::backend("documents", "a read document has no ETag"))?;
-        let mut request = from_document(&doc)?;
         change(&mut request)?;
-        match docs
-            .replace(Container::Requests, &to_document(tenant, &request)?, &etag)
-            .await
-        {
-            Ok(_) => return Ok(request),
-            Err(PlatformError::PreconditionFailed) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(PlatformError::unavailable("documents", "the request keeps changing under us").into())
+        let next = to_document(tenant, &request)?;
+        changed = Some(request);
+        Ok(update::Decision::Write(next))
+    })
+    .await?;
+    Ok(changed.expect("a written update decided on the request"))
 }
 
 /// A request from Alice in `state`, with one stage of which she is the

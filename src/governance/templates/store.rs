@@ -5,8 +5,9 @@
 
 use super::{StoredTemplate, Template, TemplateError};
 use crate::ids::TenantId;
+use crate::platform::PlatformResult;
+use crate::platform::documents::update::{Decision, update};
 use crate::platform::documents::{Container, Document, Documents, Query};
-use crate::platform::{PlatformError, PlatformResult};
 
 const TYPE: &str = "template";
 const VERSION_TYPE: &str = "templateVersion";
@@ -114,32 +115,24 @@ pub async fn save(
     if !problems.is_empty() {
         return Err(TemplateError::Invalid(problems));
     }
-    for _ in 0..5 {
-        let current = docs.get(Container::Templates, tenant, id).await?;
+    let mut saved = None;
+    update(docs, Container::Templates, tenant, id, |current| {
         let mut next = template.clone();
         next.name = next.name.trim().to_owned();
-        next.version = match &current {
+        next.version = match current {
             Some(doc) => doc.parse::<Template>()?.version + 1,
             None => 1,
         };
         let doc = Document::new(tenant, TYPE, id, &next)?;
-        let written = match current.as_ref().and_then(|c| c.etag.clone()) {
-            Some(etag) => docs.replace(Container::Templates, &doc, &etag).await,
-            None => docs.create(Container::Templates, &doc).await,
-        };
-        match written {
-            Ok(_) => {
-                // Only the save that won the version writes its copy.
-                let copy =
-                    Document::new(tenant, VERSION_TYPE, version_id(id, next.version), &next)?;
-                docs.upsert(Container::Templates, &copy).await?;
-                return Ok(next);
-            }
-            Err(PlatformError::PreconditionFailed | PlatformError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(PlatformError::unavailable("documents", "the template keeps changing under us").into())
+        saved = Some(next);
+        Ok::<_, TemplateError>(Decision::Write(doc))
+    })
+    .await?;
+    let next = saved.expect("a written update decided on the template");
+    // Only the save that won the version writes its copy.
+    let copy = Document::new(tenant, VERSION_TYPE, version_id(id, next.version), &next)?;
+    docs.upsert(Container::Templates, &copy).await?;
+    Ok(next)
 }
 
 /// Writes a template as it is (tests and seeding; no check, no version bump).

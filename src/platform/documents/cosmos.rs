@@ -28,10 +28,12 @@ use azure_data_cosmos::{AccountEndpoint, AccountReference, CosmosClient, Routing
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use super::{Container, Document, Documents, ETag, Query, check_id, stored_json_for_write};
+use super::{
+    Container, Document, Documents, ETag, Page, Query, Scope, check_id, stored_json_for_write,
+};
 use crate::ids::TenantId;
 use crate::platform::{PlatformError, PlatformResult};
-use wire::{SERVICE, cosmos_error, is_conflict, is_not_found, run_query};
+use wire::{SERVICE, cosmos_error, is_conflict, is_not_found, run_page};
 
 /// Upper bound on any one operation, retries and failovers included.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
@@ -71,20 +73,6 @@ pub struct CosmosDocuments {
 }
 
 impl CosmosDocuments {
-    /// One tenant's partition, or every partition when `tenant` is `None`.
-    async fn select(
-        &self,
-        container: Container,
-        tenant: Option<&TenantId>,
-        query: &Query,
-    ) -> PlatformResult<Vec<Document>> {
-        if !query.should_run()? {
-            return Ok(Vec::new());
-        }
-        let client = self.container(container).await?;
-        run_query(&client, tenant, query).await
-    }
-
     /// Wraps a client that the caller built (tests build one on the SDK's
     /// in-memory emulator).
     pub fn new(client: CosmosClient, database: &str) -> Self {
@@ -321,21 +309,18 @@ impl Documents for CosmosDocuments {
         }
     }
 
-    async fn query(
+    async fn query_page(
         &self,
         container: Container,
-        tenant: &TenantId,
+        scope: Scope<'_>,
         query: &Query,
-    ) -> PlatformResult<Vec<Document>> {
-        self.select(container, Some(tenant), query).await
-    }
-
-    async fn query_all_tenants(
-        &self,
-        container: Container,
-        query: &Query,
-    ) -> PlatformResult<Vec<Document>> {
-        self.select(container, None, query).await
+        continuation: Option<&str>,
+    ) -> PlatformResult<Page> {
+        if !query.should_run()? {
+            return Ok(Page::default());
+        }
+        let client = self.container(container).await?;
+        run_page(&client, scope.tenant(), query, continuation).await
     }
 
     async fn ping(&self) -> PlatformResult<()> {

@@ -7,8 +7,10 @@
 
 pub mod cosmos;
 pub mod sqlite;
+pub mod update;
 
 use async_trait::async_trait;
+use futures::Stream;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
@@ -175,7 +177,10 @@ impl Document {
 pub struct Query {
     pub kind: String,
     pub filters: Vec<(String, Value)>,
+    /// At most this many documents in all (the first ones in the store's order).
     pub limit: Option<usize>,
+    /// Documents per page; [`DEFAULT_PAGE_SIZE`] when not set.
+    pub page_size: Option<usize>,
 }
 
 impl Query {
@@ -184,6 +189,7 @@ impl Query {
             kind: kind.to_owned(),
             filters: Vec::new(),
             limit: None,
+            page_size: None,
         }
     }
 
@@ -197,11 +203,17 @@ impl Query {
         self
     }
 
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
     /// Validates the query for an implementation about to run it; `false`
-    /// when nothing can be returned (a limit of 0), so there is nothing to run.
+    /// when nothing can be returned (a limit or page of 0), so there is
+    /// nothing to run.
     pub fn should_run(&self) -> PlatformResult<bool> {
         self.validate()?;
-        Ok(self.limit != Some(0))
+        Ok(self.limit != Some(0) && self.next_page_size(0) > 0)
     }
 
     /// Rejects field paths that are not plain (dotted) identifiers, so that
@@ -230,37 +242,119 @@ impl Query {
                 "query type must not be empty".into(),
             ));
         }
-        if self.limit.is_some_and(|n| n > MAX_QUERY_RESULTS) {
+        if self.page_size.is_some_and(|n| n == 0 || n > MAX_PAGE_SIZE) {
             return Err(PlatformError::Invalid(format!(
-                "query limit is at most {MAX_QUERY_RESULTS}"
+                "a page holds 1 to {MAX_PAGE_SIZE} documents"
             )));
         }
         Ok(())
     }
 
-    /// How many documents an implementation reads at most: the limit, or one
-    /// more than [`MAX_QUERY_RESULTS`] so that [`Query::bounded`] can tell an
-    /// overflow from a full answer.
-    pub(crate) fn fetch_count(&self) -> usize {
-        self.limit.unwrap_or(MAX_QUERY_RESULTS + 1)
-    }
-
-    /// Refuses an answer that hit the cap without the caller asking for a
-    /// limit: silently cutting a sweep short would be worse than failing.
-    pub(crate) fn bounded(&self, docs: Vec<Document>) -> PlatformResult<Vec<Document>> {
-        if self.limit.is_none() && docs.len() > MAX_QUERY_RESULTS {
-            return Err(PlatformError::Invalid(format!(
-                "query for {:?} matched more than {MAX_QUERY_RESULTS} documents; set a limit",
-                self.kind
-            )));
+    /// How many documents the next page may hold when `taken` were already
+    /// returned: the page size, cut to what is left of the limit.
+    pub(crate) fn next_page_size(&self, taken: usize) -> usize {
+        let page = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        match self.limit {
+            Some(limit) => page.min(limit.saturating_sub(taken)),
+            None => page,
         }
-        Ok(docs)
     }
 }
 
-/// The most documents one query may return; a query without a limit that
-/// matches more fails with `Invalid` instead of reading without bound.
-pub const MAX_QUERY_RESULTS: usize = 5_000;
+/// Documents per page unless a query says otherwise.
+pub const DEFAULT_PAGE_SIZE: usize = 500;
+/// The most documents one page may hold.
+pub const MAX_PAGE_SIZE: usize = 1_000;
+
+/// Where a query looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// One tenant's partition: what request handlers use.
+    Tenant(&'a TenantId),
+    /// Every partition: only for platform timers that walk all tenants.
+    AllTenants,
+}
+
+impl Scope<'_> {
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Scope::Tenant(t) => Some(t),
+            Scope::AllTenants => None,
+        }
+    }
+}
+
+/// One page of a query's answer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    pub documents: Vec<Document>,
+    /// Where the next page starts (opaque; hand it back unchanged); `None`
+    /// when this was the last page. A page may be empty and still have a
+    /// continuation (Cosmos DB may answer empty pages across partitions).
+    pub continuation: Option<String>,
+}
+
+/// Every document a query matches, page by page: memory holds one page, and
+/// `limit` (if any) is honoured across pages. Continuations the store gives
+/// are handed back as they are; a store that keeps answering empty pages
+/// with a continuation is still read to the end, since the store bounds
+/// each call.
+pub fn stream<'a>(
+    docs: &'a dyn Documents,
+    container: Container,
+    scope: Scope<'a>,
+    query: Query,
+) -> impl Stream<Item = PlatformResult<Document>> + Send + 'a {
+    struct State {
+        query: Query,
+        buffered: std::vec::IntoIter<Document>,
+        continuation: Option<String>,
+        taken: usize,
+        done: bool,
+    }
+    let start = State {
+        query,
+        buffered: Vec::new().into_iter(),
+        continuation: None,
+        taken: 0,
+        done: false,
+    };
+    futures::stream::try_unfold(start, move |mut state| async move {
+        loop {
+            if let Some(doc) = state.buffered.next() {
+                state.taken += 1;
+                return Ok(Some((doc, state)));
+            }
+            let next = state.query.next_page_size(state.taken);
+            if state.done || next == 0 {
+                return Ok(None);
+            }
+            let mut paged = state.query.clone();
+            paged.page_size = Some(next);
+            let page = docs
+                .query_page(container, scope, &paged, state.continuation.as_deref())
+                .await?;
+            state.done = page.continuation.is_none();
+            state.continuation = page.continuation;
+            state.buffered = page.documents.into_iter();
+        }
+    })
+}
+
+/// Every document a query matches, collected: for sets that are small by
+/// construction (a person's conversations) or cut by a limit. Anything that
+/// can grow with a tenant walks [`stream`] instead.
+pub async fn collect(
+    docs: &dyn Documents,
+    container: Container,
+    scope: Scope<'_>,
+    query: &Query,
+) -> PlatformResult<Vec<Document>> {
+    use futures::TryStreamExt;
+    stream(docs, container, scope, query.clone())
+        .try_collect()
+        .await
+}
 
 /// Checks a document id the way Cosmos DB does, so that the embedded store
 /// never accepts an id that production would refuse.
@@ -336,22 +430,31 @@ pub trait Documents: Send + Sync + 'static {
         id: &str,
     ) -> PlatformResult<bool>;
 
-    /// Documents of one type in one tenant's partition matching all filters.
-    async fn query(
+    /// One page of the documents of one type in `scope` matching all
+    /// filters, in a stable order (by id, then tenant), starting where
+    /// `continuation` (from the previous page) says. At most
+    /// `query.page_size` documents (and never more than the limit).
+    async fn query_page(
+        &self,
+        container: Container,
+        scope: Scope<'_>,
+        query: &Query,
+        continuation: Option<&str>,
+    ) -> PlatformResult<Page>;
+
+    /// A cheap round trip, for the health probe.
+    async fn ping(&self) -> PlatformResult<()>;
+}
+
+impl dyn Documents {
+    /// Documents of one type in one tenant's partition matching all filters,
+    /// collected (see [`collect`]: for small sets, or with a limit).
+    pub async fn query(
         &self,
         container: Container,
         tenant: &TenantId,
         query: &Query,
-    ) -> PlatformResult<Vec<Document>>;
-
-    /// The same across every partition: only for platform timers that sweep
-    /// all tenants (dunning, governance sweeps), never for request handlers.
-    async fn query_all_tenants(
-        &self,
-        container: Container,
-        query: &Query,
-    ) -> PlatformResult<Vec<Document>>;
-
-    /// A cheap round trip, for the health probe.
-    async fn ping(&self) -> PlatformResult<()>;
+    ) -> PlatformResult<Vec<Document>> {
+        collect(self, container, Scope::Tenant(tenant), query).await
+    }
 }

@@ -23,11 +23,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod sql;
 
-use super::{Container, Document, Documents, ETag, Query, check_id};
+use super::{Container, Document, Documents, ETag, Page, Query, Scope, check_id};
 use crate::ids::TenantId;
 use crate::platform::clock::Clock;
 use crate::platform::{PlatformError, PlatformResult};
-use sql::{Row, SCHEMA, VISIBLE, is_visible, read_document, run_query, sql_error};
+use sql::{Row, SCHEMA, VISIBLE, is_visible, read_document, run_page, sql_error};
 
 const SERVICE: &str = "sqlite documents";
 
@@ -50,21 +50,6 @@ pub struct SqliteDocuments {
 }
 
 impl SqliteDocuments {
-    /// One tenant's partition, or every partition when `tenant` is `None`.
-    async fn select(
-        &self,
-        container: Container,
-        tenant: Option<&TenantId>,
-        query: &Query,
-    ) -> PlatformResult<Vec<Document>> {
-        if !query.should_run()? {
-            return Ok(Vec::new());
-        }
-        let (tenant, query) = (tenant.map(|t| t.as_str().to_owned()), query.clone());
-        self.run(move |conn, now| run_query(conn, now, container.name(), tenant, &query))
-            .await
-    }
-
     /// Opens (or creates) the database file, creating its parent folders.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> PlatformResult<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -286,21 +271,29 @@ impl Documents for SqliteDocuments {
         .await
     }
 
-    async fn query(
+    async fn query_page(
         &self,
         container: Container,
-        tenant: &TenantId,
+        scope: Scope<'_>,
         query: &Query,
-    ) -> PlatformResult<Vec<Document>> {
-        self.select(container, Some(tenant), query).await
-    }
-
-    async fn query_all_tenants(
-        &self,
-        container: Container,
-        query: &Query,
-    ) -> PlatformResult<Vec<Document>> {
-        self.select(container, None, query).await
+        continuation: Option<&str>,
+    ) -> PlatformResult<Page> {
+        if !query.should_run()? {
+            return Ok(Page::default());
+        }
+        let tenant = scope.tenant().map(|t| t.as_str().to_owned());
+        let (query, continuation) = (query.clone(), continuation.map(str::to_owned));
+        self.run(move |conn, now| {
+            run_page(
+                conn,
+                now,
+                container.name(),
+                tenant,
+                &query,
+                continuation.as_deref(),
+            )
+        })
+        .await
     }
 
     async fn ping(&self) -> PlatformResult<()> {

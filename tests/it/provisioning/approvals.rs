@@ -173,3 +173,53 @@ async fn a_waiting_request_is_reminded_once_then_escalated_once() {
         (1, 1)
     );
 }
+
+#[tokio::test]
+async fn a_reminder_whose_send_fails_is_sent_by_the_next_run_not_lost() {
+    use crate::support::faulty_queues::{OUTBOX_SENDS_TO_FAIL, failing_outbox};
+    use std::sync::atomic::Ordering;
+    let w = world_with_queues(Some(failing_outbox)).await;
+    let app = &w.bot.app.app;
+    app.tenants
+        .update(&w.tenant, |t, _| {
+            t.settings.reminder_after_hours = 24;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    submit_checked(&w, "Falcon").await;
+    let cards_to_alice = || {
+        w.bot
+            .connector
+            .sent()
+            .iter()
+            .filter(|s| {
+                s.path.contains(&format!("chat-with-{ALICE}"))
+                    && s.activity.to_string().contains("Approve")
+            })
+            .count()
+    };
+    wait_until(Duration::from_secs(20), || async { cards_to_alice() == 1 }).await;
+
+    w.bot.app.clock.advance(time::Duration::hours(25));
+    OUTBOX_SENDS_TO_FAIL.store(1, Ordering::SeqCst);
+    let log = w.bot.app.run_function("RequestReminders", "").await;
+    assert!(format!("{log:?}").contains("1 failed"), "{log:?}");
+    assert_eq!(
+        OUTBOX_SENDS_TO_FAIL.load(Ordering::SeqCst),
+        0,
+        "the send was tried"
+    );
+    let id = requests_of_bob(&w).await.remove(0).id;
+    let request = requests::get(app.docs.as_ref(), &w.tenant, &id)
+        .await
+        .unwrap();
+    assert!(!request.reminded, "not marked: the reminder never went out");
+
+    let log = w.bot.app.run_function("RequestReminders", "").await;
+    assert!(format!("{log:?}").contains("1 reminded"), "{log:?}");
+    wait_until(Duration::from_secs(20), || async { cards_to_alice() == 2 }).await;
+    w.bot.app.run_function("RequestReminders", "").await;
+    w.bot.app.drain("bot-outbox").await;
+    assert_eq!(cards_to_alice(), 2, "one reminder in all");
+}

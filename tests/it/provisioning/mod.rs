@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 use crate::bot_invokes::{
     ALICE, BOB, CAROL, DAVE, HOST, TEAMS_APP, card_action, invoke, user_activity,
 };
-use crate::bot_messages::{Bot, spawn_bot_with};
-use crate::support::app::wait_until;
+use crate::bot_messages::{Bot, spawn_bot_with, spawn_bot_with_queues};
+use crate::support::app::{WrapQueues, wait_until};
 use crate::support::graph::{CLIENT_ID, GraphStandIn, TeamSnapshot};
 
 mod approvals;
@@ -96,16 +96,24 @@ pub(crate) fn project_template() -> Template {
 /// stand-in, a "project" template with everything in it, and chats with
 /// the bot for Alice, Bob, Carol and Dave.
 pub(crate) async fn world() -> World {
+    world_with_queues(None).await
+}
+
+/// The same world, its queues wrapped (fault tests).
+pub(crate) async fn world_with_queues(queues: Option<WrapQueues>) -> World {
     let graph = GraphStandIn::start().await;
-    let bot = spawn_bot_with(vec![
+    let settings = vec![
         ("SALESTIM_PUBLIC_HOSTNAME", HOST.into()),
         ("TEAMS_APP_ID", TEAMS_APP.into()),
         ("GRAPH_BASE_URL", graph.base_url.to_string()),
         ("ENTRA_AUTHORITY_HOST", graph.authority_host.to_string()),
         ("GRAPH_CLIENT_ID", CLIENT_ID.into()),
         ("GRAPH_CLIENT_SECRET", graph.client_secret()),
-    ])
-    .await;
+    ];
+    let bot = match queues {
+        Some(queues) => spawn_bot_with_queues(settings, queues).await,
+        None => spawn_bot_with(settings).await,
+    };
     let tenant = bot.active_tenant().await;
     let app = &bot.app.app;
     app.tenants

@@ -44,10 +44,15 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// Wraps the app's queues (fault tests).
+pub type WrapQueues = fn(Arc<dyn Queues>) -> Arc<dyn Queues>;
+
 pub struct Options {
     pub stripe_secret: Option<&'static str>,
     /// Replaces the document store (for fault tests).
     pub docs: Option<Arc<dyn Documents>>,
+    /// Wraps the local queues (for fault tests).
+    pub queues: Option<WrapQueues>,
     pub host: HostJson,
     /// The bot's identity and endpoints: OpenID metadata URL, login URL and
     /// the HTTP client that reaches the stand-ins.
@@ -79,6 +84,7 @@ impl Default for Options {
         Options {
             stripe_secret: Some(STRIPE_SECRET),
             docs: None,
+            queues: None,
             host,
             bot: None,
             settings: Vec::new(),
@@ -129,9 +135,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ),
     };
     let _ = docs.ensure().await;
-    let queues: Arc<dyn Queues> = Arc::new(
+    let mut queues: Arc<dyn Queues> = Arc::new(
         LocalQueues::open(&dir.path().join("queues.sqlite"), clock.clone()).expect("queues open"),
     );
+    if let Some(wrap) = options.queues {
+        queues = wrap(queues);
+    }
     let kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
     let services = Services {
         docs,

@@ -6,19 +6,21 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use azure_data_cosmos::clients::ContainerClient;
+use azure_data_cosmos::feed::ContinuationToken;
 use azure_data_cosmos::options::{MaxItemCountHint, QueryOptions};
 use azure_data_cosmos::{CosmosError, FeedScope};
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
 
 use crate::ids::TenantId;
-use crate::platform::documents::{Document, Query};
+use crate::platform::documents::{Document, Page, Query};
 use crate::platform::{PlatformError, PlatformResult};
 
 pub(super) const SERVICE: &str = "cosmos db";
 
-/// Items per page asked of the service; the result bound is separate.
-const PAGE_SIZE: u32 = 500;
+/// How many empty pages in a row one call reads before handing back the
+/// continuation (a cross-partition feed may answer empty pages).
+const MAX_EMPTY_PAGES: usize = 16;
 
 /// `c['a']['b']` for the field path `a.b`: brackets, so that names which are
 /// SQL keywords (`value`, `order`) still work, and single quotes, which every
@@ -35,13 +37,11 @@ fn field_expr(path: &str) -> String {
     expr
 }
 
-/// The SQL text and its parameters. `TOP` is a number we computed, never
-/// caller text; every value is a parameter.
+/// The SQL text and its parameters; every value is a parameter. The page
+/// size is the feed's max item count, and a limit is honoured by the
+/// caller across pages, so the text carries no `TOP`.
 pub(super) fn query_sql(query: &Query) -> PlatformResult<azure_data_cosmos::Query> {
-    let mut text = format!(
-        "SELECT TOP {} * FROM c WHERE c['type'] = @type",
-        query.fetch_count()
-    );
+    let mut text = "SELECT * FROM c WHERE c['type'] = @type".to_owned();
     for (i, (field, _)) in query.filters.iter().enumerate() {
         text.push_str(&format!(" AND {} = @p{i}", field_expr(field)));
     }
@@ -57,38 +57,68 @@ pub(super) fn query_sql(query: &Query) -> PlatformResult<azure_data_cosmos::Quer
     Ok(sql)
 }
 
-/// Runs a query in one tenant's partition, or across the container when
-/// `tenant` is `None`, reading at most [`Query::fetch_count`] items.
-pub(super) async fn run_query(
+/// One page of a query in one tenant's partition, or across the container
+/// when `tenant` is `None`, resuming at `continuation` (the SDK's own token).
+/// The SDK's pages are at most the page size; the continuation is taken
+/// from the iterator after the page, so the next call resumes right after
+/// it. An exhausted feed gives no continuation.
+pub(super) async fn run_page(
     client: &ContainerClient,
     tenant: Option<&TenantId>,
     query: &Query,
-) -> PlatformResult<Vec<Document>> {
+    continuation: Option<&str>,
+) -> PlatformResult<Page> {
     let sql = query_sql(query)?;
     let scope = match tenant {
         Some(tenant) => FeedScope::partition(tenant.as_str().to_owned()),
         None => FeedScope::full_container(),
     };
-    let wanted = query.fetch_count();
-    let page = u32::try_from(wanted)
-        .unwrap_or(PAGE_SIZE)
-        .clamp(1, PAGE_SIZE);
-    let options = QueryOptions::default().with_max_item_count(MaxItemCountHint::Limit(
-        NonZeroU32::new(page).unwrap_or(NonZeroU32::MIN),
-    ));
-    let mut items = client
+    let page_size = query.next_page_size(0);
+    let max_items =
+        NonZeroU32::new(u32::try_from(page_size).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+    let mut options =
+        QueryOptions::default().with_max_item_count(MaxItemCountHint::Limit(max_items));
+    if let Some(token) = continuation {
+        if token.len() > MAX_CONTINUATION_BYTES {
+            return Err(PlatformError::Invalid(
+                "not a continuation this store gave".into(),
+            ));
+        }
+        options = options.with_continuation_token(ContinuationToken::from_string(token.to_owned()));
+    }
+    let mut pages = client
         .query_items::<Map<String, Value>>(sql, scope, Some(options))
         .await
-        .map_err(cosmos_error)?;
-    let mut docs = Vec::new();
-    while docs.len() < wanted {
-        match items.try_next().await.map_err(cosmos_error)? {
-            Some(item) => docs.push(Document::from_stored_json(item)?),
-            None => break,
+        .map_err(cosmos_error)?
+        .into_pages();
+    for _ in 0..MAX_EMPTY_PAGES {
+        let Some(page) = pages.try_next().await.map_err(cosmos_error)? else {
+            return Ok(Page::default());
+        };
+        let items = page.into_items();
+        let token = pages.to_continuation_token().map_err(cosmos_error)?;
+        if items.is_empty() {
+            continue;
         }
+        let documents = items
+            .into_iter()
+            .take(page_size)
+            .map(Document::from_stored_json)
+            .collect::<PlatformResult<Vec<_>>>()?;
+        return Ok(Page {
+            documents,
+            continuation: Some(token.as_str().to_owned()),
+        });
     }
-    query.bounded(docs)
+    let token = pages.to_continuation_token().map_err(cosmos_error)?;
+    Ok(Page {
+        documents: Vec::new(),
+        continuation: Some(token.as_str().to_owned()),
+    })
 }
+
+/// SDK continuation tokens are a few hundred bytes; a longer one was not ours.
+const MAX_CONTINUATION_BYTES: usize = 16 * 1024;
 
 /// A clean 404 (no sub-status): the item or resource does not exist.
 pub(super) fn is_not_found(err: &CosmosError) -> bool {
@@ -141,12 +171,11 @@ mod tests {
     fn values_are_parameters_never_text() -> Result<(), Box<dyn std::error::Error>> {
         let query = Query::of_type("team")
             .with("owner.name", "x\" OR 1=1 --")
-            .with("active", true)
-            .limit(3);
+            .with("active", true);
         let json = serde_json::to_value(query_sql(&query)?)?;
         assert_eq!(
             json["query"],
-            "SELECT TOP 3 * FROM c WHERE c['type'] = @type AND c['owner']['name'] = @p0 \
+            "SELECT * FROM c WHERE c['type'] = @type AND c['owner']['name'] = @p0 \
              AND c['active'] = @p1 ORDER BY c.id"
         );
         assert_eq!(json["parameters"][1]["value"], "x\" OR 1=1 --");

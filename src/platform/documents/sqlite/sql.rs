@@ -8,7 +8,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params, params_from_ite
 use serde_json::{Map, Value};
 
 use super::SERVICE;
-use crate::platform::documents::{Container, Document, ETag, Query, stored_json_for_write};
+use crate::platform::documents::{Container, Document, ETag, Page, Query, stored_json_for_write};
 use crate::platform::{PlatformError, PlatformResult};
 
 pub(super) const SCHEMA: &str = "
@@ -165,38 +165,113 @@ fn filter_sql(query: &Query, params: &mut Vec<SqlValue>) -> String {
     sql
 }
 
-pub(super) fn run_query(
+/// Where the next page starts: the (id, tenant) of the last document
+/// returned, as base64url JSON. Opaque to callers; anything else handed back
+/// is refused.
+fn encode_continuation(id: &str, tenant: &str) -> String {
+    use base64::Engine;
+    let json = serde_json::to_vec(&(id, tenant)).expect("two strings always serialise");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_continuation(token: &str) -> PlatformResult<(String, String)> {
+    use base64::Engine;
+    let invalid = || PlatformError::Invalid("not a continuation this store gave".into());
+    if token.len() > 1024 {
+        return Err(invalid());
+    }
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid())?;
+    serde_json::from_slice(&json).map_err(|_| invalid())
+}
+
+/// One page by keyset: rows after the continuation's (id, tenant) in
+/// (id, tenant) order, one more than the page size read to tell whether
+/// another page follows.
+pub(super) fn run_page(
     conn: &Connection,
     now: i64,
     container: &'static str,
     tenant: Option<String>,
     query: &Query,
-) -> PlatformResult<Vec<Document>> {
+    continuation: Option<&str>,
+) -> PlatformResult<Page> {
+    let after = continuation.map(decode_continuation).transpose()?;
     let mut params = vec![SqlValue::Integer(now), SqlValue::Text(container.into())];
-    let mut sql = "SELECT body, etag FROM documents
+    let mut sql = "SELECT body, etag, id, tenant_id FROM documents
                    WHERE (expires_at IS NULL OR expires_at > ?1) AND container = ?2"
         .to_owned();
     if let Some(tenant) = tenant {
         params.push(SqlValue::Text(tenant));
         sql.push_str(&format!(" AND tenant_id = ?{}", params.len()));
     }
+    if let Some((id, tenant)) = after {
+        params.push(SqlValue::Text(id));
+        params.push(SqlValue::Text(tenant));
+        sql.push_str(&format!(
+            " AND (id, tenant_id) > (?{}, ?{})",
+            params.len() - 1,
+            params.len()
+        ));
+    }
     let filters = filter_sql(query, &mut params);
-    let limit = i64::try_from(query.fetch_count()).unwrap_or(i64::MAX);
-    params.push(SqlValue::Integer(limit));
+    let page_size = query.next_page_size(0);
+    params.push(SqlValue::Integer(
+        i64::try_from(page_size + 1).unwrap_or(i64::MAX),
+    ));
     sql.push_str(&format!(
         " AND {filters} ORDER BY id, tenant_id LIMIT ?{}",
         params.len()
     ));
-    let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
     let rows = stmt
         .query_map(params_from_iter(params), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+            ))
         })
         .map_err(sql_error)?;
-    let mut docs = Vec::new();
+    let mut documents = Vec::with_capacity(page_size.min(64));
+    let mut last = None;
+    let mut more = false;
     for row in rows {
-        let (body, etag) = row.map_err(sql_error)?;
-        docs.push(read_document(body, etag)?);
+        let (body, etag, id, tenant) = row.map_err(sql_error)?;
+        if documents.len() == page_size {
+            more = true;
+            break;
+        }
+        documents.push(read_document(body, etag)?);
+        last = Some((id, tenant));
     }
-    query.bounded(docs)
+    Ok(Page {
+        documents,
+        continuation: match (more, last) {
+            (true, Some((id, tenant))) => Some(encode_continuation(&id, &tenant)),
+            _ => None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuations_round_trip_and_foreign_ones_are_refused() {
+        let token = encode_continuation("req-1", "t");
+        assert_eq!(
+            decode_continuation(&token).unwrap(),
+            ("req-1".to_owned(), "t".to_owned())
+        );
+        for bad in ["", "!!", "bm90IGpzb24", &"A".repeat(2000)] {
+            assert!(
+                matches!(decode_continuation(bad), Err(PlatformError::Invalid(_))),
+                "{bad}"
+            );
+        }
+    }
 }
