@@ -106,14 +106,14 @@ pub static ROUTES: &[Route] = &[
     Route {
         function: "ProvisionTeam",
         trigger: Trigger::Queue {
-            queue: functions::provision_team::QUEUE,
+            queue: crate::jobs::provision_team::QUEUE,
             handler: |app, req| Box::pin(functions::provision_team::run(app, req)),
         },
     },
     Route {
         function: "ProvisionTeamPoison",
         trigger: Trigger::Queue {
-            queue: functions::provision_team::POISON_QUEUE,
+            queue: crate::jobs::provision_team::POISON_QUEUE,
             handler: |app, req| Box::pin(functions::provision_team::run_poison(app, req)),
         },
     },

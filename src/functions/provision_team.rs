@@ -9,50 +9,18 @@
 //! being made) is queued again with a delay and this message completed, so
 //! waiting minutes does not use up the retries meant for failures.
 
-use serde::{Deserialize, Serialize};
-
 use crate::app::App;
 use crate::bot::notify;
 use crate::error::AppError;
 use crate::governance::provisioning::{Outcome, ProvisionError, Provisioner};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::ids::TenantId;
-use crate::platform::queues::QueueName;
-
-pub const QUEUE: &str = "provision-team";
-pub const POISON_QUEUE: &str = "provision-team-poison";
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProvisionMessage {
-    pub tenant_id: TenantId,
-    /// The request, which is also the job's key: a second message for it
-    /// resumes the same job.
-    pub request_id: String,
-}
+use crate::jobs::{self, provision_team::ProvisionMessage};
 
 /// Queues the provisioning of an approved request.
 pub async fn start(app: &App, tenant: &TenantId, request_id: &str) -> Result<(), AppError> {
-    enqueue(app, tenant, request_id, None).await?;
+    jobs::provision_team::enqueue(app.queues.as_ref(), tenant, request_id, None).await?;
     tracing::info!(request = request_id, "provisioning queued");
-    Ok(())
-}
-
-/// A message for the job, visible after `delay` (a job waiting for Graph
-/// comes back as a new message, so waiting does not count as failing).
-async fn enqueue(
-    app: &App,
-    tenant: &TenantId,
-    request_id: &str,
-    delay: Option<std::time::Duration>,
-) -> Result<(), AppError> {
-    let message = ProvisionMessage {
-        tenant_id: tenant.clone(),
-        request_id: request_id.to_owned(),
-    };
-    let text = serde_json::to_string(&message).map_err(|e| AppError::Internal(e.into()))?;
-    let queue = QueueName::parse(QUEUE).expect("a valid queue name constant");
-    app.queues.send(&queue, &text, delay).await?;
     Ok(())
 }
 
@@ -78,8 +46,8 @@ fn message(req: &InvokeRequest) -> Result<(ProvisionMessage, u32), AppError> {
     let trigger = req
         .queue_trigger("msg")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let message: ProvisionMessage = serde_json::from_str(&trigger.text)
-        .map_err(|e| AppError::BadRequest(format!("provisioning message {}: {e}", trigger.id)))?;
+    let message: ProvisionMessage = jobs::decode(&trigger.text)
+        .map_err(|e| AppError::BadRequest(format!("message {}: {e}", trigger.id)))?;
     crate::platform::documents::check_id(&message.request_id)
         .map_err(|e| AppError::BadRequest(format!("provisioning message {}: {e}", trigger.id)))?;
     tracing::Span::current().record("tenant_id", message.tenant_id.as_str());
@@ -155,7 +123,13 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         }
     };
     if let Outcome::Waiting { retry_in, .. } = &outcome {
-        enqueue(&app, tenant, &message.request_id, Some(*retry_in)).await?;
+        jobs::provision_team::enqueue(
+            app.queues.as_ref(),
+            tenant,
+            &message.request_id,
+            Some(*retry_in),
+        )
+        .await?;
     }
     tell(&app, &p, tenant, &outcome).await?;
     let line = line(&outcome);
