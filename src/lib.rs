@@ -19,3 +19,7 @@ pub mod platform;
 pub mod routes;
 pub mod server;
 pub mod teams;
+
+/// Unit tests measure what parsers allocate (see the module).
+#[cfg(test)]
+mod test_alloc;

@@ -1,5 +1,8 @@
 //! The Bot Framework Activity, as far as the platform reads and writes it.
-//! Unknown fields are kept (`extra`) so an activity round-trips unchanged.
+//! Unknown fields are kept (`extra`, on the activity and on each account and
+//! attachment) so an activity round-trips unchanged, and only what the
+//! schema requires is required: an image attachment has a `contentUrl` and
+//! no `content`, and must not make the whole activity unreadable.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -14,6 +17,9 @@ pub struct ChannelAccount {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aad_object_id: Option<String>,
+    /// `role`, `userPrincipalName`…: kept as Teams sent them.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,13 +32,20 @@ pub struct ConversationAccount {
     pub tenant_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_group: Option<bool>,
+    /// `name`, `conversationType` details…: kept as Teams sent them.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
     pub content_type: String,
+    /// Absent (null) for attachments sent by URL (`contentUrl`, in `extra`).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub content: Value,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 pub const ADAPTIVE_CARD: &str = "application/vnd.microsoft.card.adaptive";
@@ -121,10 +134,14 @@ impl Activity {
         self.attachments.push(Attachment {
             content_type: ADAPTIVE_CARD.into(),
             content: card,
+            extra: Map::new(),
         });
         self
     }
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -346,6 +346,9 @@ pub fn unique_nickname(base: &str, taken: impl Fn(&str) -> bool) -> Result<Strin
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -214,6 +214,9 @@ fn parse_queue(name: Option<&str>) -> Result<QueueName, String> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -131,8 +131,13 @@ pub fn parse_timespan(s: &str) -> Option<Duration> {
     if m > 59 || !(0.0..60.0).contains(&sec) {
         return None;
     }
-    Some(Duration::from_secs(h * 3600 + m * 60) + Duration::from_secs_f64(sec))
+    // Checked: an hour count near `u64::MAX` is text, not a duration.
+    let whole = h.checked_mul(3600)?.checked_add(m * 60)?;
+    Duration::from_secs(whole).checked_add(Duration::from_secs_f64(sec))
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -69,12 +69,18 @@ impl FromStr for Schedule {
     }
 }
 
+/// The most days a .NET TimeSpan holds (`TimeSpan.MaxValue.Days`).
+const MAX_TIMESPAN_DAYS: i64 = 10_675_199;
+
 /// `hh:mm:ss` or `d.hh:mm:ss` (a .NET TimeSpan).
 fn parse_interval(s: &str) -> Option<Duration> {
     let (days, rest) = match s.split_once('.') {
         Some((d, rest)) if !d.contains(':') => (d.parse::<i64>().ok()?, rest),
         _ => (0, s),
     };
+    if !(-MAX_TIMESPAN_DAYS..=MAX_TIMESPAN_DAYS).contains(&days) {
+        return None;
+    }
     let parts: Vec<&str> = rest.split(':').collect();
     if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || p.len() > 2) {
         return None;
@@ -99,7 +105,8 @@ impl Schedule {
     /// (an impossible date such as 30 February).
     pub fn next_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
         match self {
-            Schedule::Interval(d) => Some(after + *d),
+            // Checked: a long interval from a late instant has no next one.
+            Schedule::Interval(d) => after.checked_add(*d),
             Schedule::Cron { cron, .. } => {
                 let start =
                     chrono::DateTime::from_timestamp(after.unix_timestamp(), after.nanosecond())?;
@@ -109,6 +116,9 @@ impl Schedule {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ use crate::governance::teams::{self, TeamError};
 use crate::teams::cards::{self, verbs};
 
 /// Ids in card data are our own tokens; anything else is not ours.
-fn id_in(data: &Value, name: &str) -> Option<String> {
+pub(super) fn id_in(data: &Value, name: &str) -> Option<String> {
     data.get(name)
         .and_then(Value::as_str)
         .filter(|s| {

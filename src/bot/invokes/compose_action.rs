@@ -18,7 +18,7 @@ const NAME_FROM_MESSAGE_CHARS: usize = 60;
 
 /// The text of a message payload (`body.content`, HTML for most Teams
 /// messages), with tags dropped, entities decoded and spacing collapsed.
-fn message_text(payload: &Value) -> String {
+pub(super) fn message_text(payload: &Value) -> String {
     let content = payload
         .pointer("/body/content")
         .and_then(Value::as_str)
@@ -50,7 +50,7 @@ fn message_text(payload: &Value) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn prefill(value: &Value) -> RequestForm {
+pub(super) fn prefill(value: &Value) -> RequestForm {
     let payload = value.get("messagePayload").unwrap_or(&Value::Null);
     let text = message_text(payload);
     let subject = payload

@@ -34,7 +34,7 @@ impl SearchCommand {
 
 /// The search text: the parameter the user typed in (`initialRun` means
 /// the box was just opened, so: everything).
-fn search_text(value: &Value) -> String {
+pub(super) fn search_text(value: &Value) -> String {
     let parameters = value.get("parameters").and_then(Value::as_array);
     let mut text = String::new();
     for p in parameters.into_iter().flatten().take(10) {
@@ -47,7 +47,7 @@ fn search_text(value: &Value) -> String {
     text
 }
 
-fn option(value: &Value, name: &str, default: usize) -> usize {
+pub(super) fn option(value: &Value, name: &str, default: usize) -> usize {
     value
         .pointer(&format!("/queryOptions/{name}"))
         .and_then(Value::as_u64)

@@ -9,6 +9,9 @@ mod compose_query;
 mod request_flow;
 mod task_module;
 
+#[cfg(test)]
+mod proptests;
+
 /// The messaging extension's command ids the bot answers, as the manifest
 /// must declare them: search (`query`) commands, then the action command.
 pub fn command_ids() -> (Vec<&'static str>, Vec<&'static str>) {

@@ -17,7 +17,7 @@ fn data<'a>(ctx: &'a Ctx<'_>) -> &'a Value {
     ctx.value().get("data").unwrap_or(&Value::Null)
 }
 
-fn action(data: &Value) -> &str {
+pub(super) fn action(data: &Value) -> &str {
     data.get("action")
         .and_then(Value::as_str)
         .unwrap_or_default()

@@ -137,6 +137,9 @@ impl Template {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::governance::templates::{ChannelSpec, TabSpec};

@@ -95,12 +95,27 @@ fn account_endpoint(
     service: &str,
     suffix: &str,
 ) -> Result<Url, StorageConfigError> {
-    let raw = format!("{protocol}://{account}.{service}.{suffix}");
-    Url::parse(&raw).map_err(|e| {
+    let host = format!("{account}.{service}.{suffix}");
+    let url = Url::parse(&format!("{protocol}://{host}")).map_err(|e| {
         invalid(format!(
             "AccountName/EndpointSuffix do not make a valid {service} URL: {e}"
         ))
-    })
+    })?;
+    // The suffix must stay a host name: a `/`, `?`, `#`, `@` or `:` in it
+    // would send the signed requests to another path, query or host.
+    let only_host = url.host_str() == Some(host.to_ascii_lowercase().as_str())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.port().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !only_host {
+        return Err(invalid(
+            "EndpointSuffix must be a DNS suffix such as core.windows.net",
+        ));
+    }
+    Ok(url)
 }
 
 fn dev_storage() -> ParsedConnectionString {
@@ -214,6 +229,9 @@ pub(super) fn parse(raw: &str) -> Result<ParsedConnectionString, StorageConfigEr
         auth,
     })
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -186,6 +186,9 @@ impl Policy for SasPolicy {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use time::macros::datetime;
 
