@@ -78,7 +78,7 @@ impl OutboxMessage {
 }
 
 pub async fn enqueue(app: &App, message: &OutboxMessage) -> Result<(), AppError> {
-    let text = serde_json::to_string(message).map_err(|e| AppError::Internal(e.into()))?;
+    let text = crate::jobs::encode(message)?;
     let queue = QueueName::parse(QUEUE).expect("a valid queue name constant");
     app.queues.send(&queue, &text, None).await?;
     Ok(())

@@ -896,3 +896,33 @@ async fn a_private_team_is_found_and_unfurled_only_for_its_owners_and_members() 
         );
     }
 }
+
+#[tokio::test]
+async fn a_justification_with_characters_xml_refuses_still_reaches_the_approvers() {
+    let bot = spawn().await;
+    let tenant = tenant_with_templates(&bot).await;
+    for (aad, name) in [(ALICE, "Alice"), (BOB, "Bob")] {
+        let mut hello = user_activity(&bot, &tenant, aad, name, "message");
+        hello["text"] = json!("help");
+        assert_eq!(
+            bot.post(&hello, Some(&bot.token())).await.status(),
+            StatusCode::OK
+        );
+    }
+    bot.delivered(2).await;
+    let typed = "Urgent \u{FFFE}\u{FFFF} deal";
+    let mut submitted = form("project", "Falcon");
+    submitted["data"]["justification"] = json!(typed);
+    let (status, done) = invoke(&bot, &tenant, BOB, "task/submit", submitted).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(done["task"]["type"], "message", "{done}");
+    let request = only_request(&bot, &tenant).await;
+    assert_eq!(request.justification, typed);
+    let sent = bot.delivered(3).await;
+    let to_alice = &sent[2];
+    assert!(to_alice.path.contains(&format!("chat-with-{ALICE}")));
+    assert!(
+        to_alice.activity.to_string().contains(typed),
+        "the card shows what was typed"
+    );
+}

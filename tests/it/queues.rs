@@ -232,6 +232,30 @@ async fn text_round_trips_exactly(queues: &dyn Queues) {
     );
 }
 
+/// What a person types can hold characters XML refuses (U+FFFE, U+FFFF,
+/// controls); a job's encoded text still goes through and decodes back to
+/// the same strings.
+async fn job_text_carries_every_character(queues: &dyn Queues) {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Note {
+        text: String,
+    }
+    impl salestim::jobs::Job for Note {
+        const QUEUE: &'static str = "notes";
+    }
+    let q = fresh_queue(queues).await;
+    let note = Note {
+        text: "nonchars \u{FFFE}\u{FFFF}, bell \u{7}, nul \u{0}, \u{FFFD} \u{10FFFF}".into(),
+    };
+    let text = salestim::jobs::encode(&note).expect("encodes");
+    queues
+        .send(&q, &text, None)
+        .await
+        .expect("a job's text is always sendable");
+    let got = receive_one(queues, &q, LONG).await.expect("the job");
+    assert_eq!(salestim::jobs::decode::<Note>(&got.text).unwrap(), note);
+}
+
 async fn missing_queues_and_bad_arguments(queues: &dyn Queues) {
     let absent = QueueName::parse(&format!(
         "absent-{}",
@@ -316,6 +340,7 @@ conformance!(
     poison_queue_is_a_usable_sibling,
     size_limit_is_64_kib,
     text_round_trips_exactly,
+    job_text_carries_every_character,
     missing_queues_and_bad_arguments,
 );
 
