@@ -118,6 +118,13 @@ pub static ROUTES: &[Route] = &[
         },
     },
     Route {
+        function: "TenantWork",
+        trigger: Trigger::Queue {
+            queue: crate::jobs::tenant_work::QUEUE,
+            handler: |app, req| Box::pin(functions::tenant_work::run(app, req)),
+        },
+    },
+    Route {
         function: "RequestReminders",
         trigger: Trigger::Timer {
             schedule: functions::request_reminders::SCHEDULE,

@@ -9,3 +9,4 @@ pub mod health;
 pub mod provision_team;
 pub mod request_reminders;
 pub mod stripe_webhook;
+pub mod tenant_work;

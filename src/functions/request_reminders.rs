@@ -1,5 +1,8 @@
 //! `RequestReminders` — timer (every 30 minutes): follows up requests
-//! nobody is moving.
+//! nobody is moving, in every tenant. The timer only walks the tenants
+//! (page by page) and queues one `tenant-work` message each; the
+//! `TenantWork` function runs [`follow_up_tenant`] for each, so one slow or
+//! broken tenant never holds up the others.
 //!
 //! - A request waiting longer than its tenant's reminder period gets one
 //!   reminder to the approvers of the waiting stage; when the tenant names
@@ -11,8 +14,10 @@
 //! - An approved request whose provisioning job nobody runs (never queued,
 //!   or its message lost) is queued again.
 //!
-//! One tenant's or one request's trouble is logged and counted; the others
-//! are still followed up.
+//! One request's trouble is logged and counted; the others are still
+//! followed up.
+
+use futures::TryStreamExt;
 
 use crate::app::App;
 use crate::bot::notify;
@@ -20,8 +25,10 @@ use crate::error::AppError;
 use crate::functions::provision_team;
 use crate::governance::provisioning;
 use crate::governance::requests::{self, Due, TeamRequest};
+use crate::governance::tenants::Tenant;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::ids::TenantId;
+use crate::jobs::tenant_work::{self, Task};
 use crate::teams::cards;
 
 pub const SCHEDULE: &str = "0 */30 * * * *";
@@ -34,49 +41,53 @@ struct Tally {
     failed: u32,
 }
 
+/// The timer: one `tenant-work` message per tenant.
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
     req.timer("timer")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let (mut queued, mut failed) = (0u32, 0u32);
+    let mut tenants = std::pin::pin!(app.tenants.ids());
+    while let Some(tenant) = tenants.try_next().await? {
+        match tenant_work::enqueue(app.queues.as_ref(), &tenant, Task::FollowUpRequests).await {
+            Ok(()) => queued += 1,
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "queueing a tenant's follow-ups failed; the next run tries again");
+                failed += 1;
+            }
+        }
+    }
+    Ok(InvokeResponse::ok().log(format!(
+        "reminders: follow-ups queued for {queued} tenants, {failed} failed"
+    )))
+}
+
+/// One tenant's follow-ups (run by `TenantWork`); the line says what was done.
+pub async fn follow_up_tenant(
+    app: &App,
+    tenant: &TenantId,
+    record: &Tenant,
+) -> Result<String, AppError> {
     let mut tally = Tally::default();
     let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
-    let mut tenants = std::pin::pin!(app.tenants.all());
-    while let Some((tenant, record)) = futures::TryStreamExt::try_next(&mut tenants).await? {
-        match requests::due_reminders(docs, clock, &tenant, &record.settings).await {
-            Ok(due) => {
-                for (request, due) in due {
-                    match follow_up(&app, &tenant, &request, &due).await {
-                        Ok(true) => match due {
-                            Due::Remind => tally.reminded += 1,
-                            Due::Escalate(_) => tally.escalated += 1,
-                        },
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::error!(%tenant, request = %request.id, error = %e, "following up a waiting request failed");
-                            tally.failed += 1;
-                        }
-                    }
-                }
-            }
+    for (request, due) in requests::due_reminders(docs, clock, tenant, &record.settings).await? {
+        match follow_up(app, tenant, &request, &due).await {
+            Ok(true) => match due {
+                Due::Remind => tally.reminded += 1,
+                Due::Escalate(_) => tally.escalated += 1,
+            },
+            Ok(false) => {}
             Err(e) => {
-                tracing::error!(%tenant, error = %e, "reading waiting requests failed");
+                tracing::error!(%tenant, request = %request.id, error = %e, "following up a waiting request failed");
                 tally.failed += 1;
             }
         }
-        match provisioning::stalled(docs, clock, &tenant).await {
-            Ok(ids) => {
-                for id in ids {
-                    tracing::warn!(%tenant, request = %id, "provisioning stalled; queued again");
-                    match provision_team::start(&app, &tenant, &id).await {
-                        Ok(()) => tally.requeued += 1,
-                        Err(e) => {
-                            tracing::error!(%tenant, request = %id, error = %e, "queueing a stalled provisioning failed");
-                            tally.failed += 1;
-                        }
-                    }
-                }
-            }
+    }
+    for id in provisioning::stalled(docs, clock, tenant).await? {
+        tracing::warn!(%tenant, request = %id, "provisioning stalled; queued again");
+        match provision_team::start(app, tenant, &id).await {
+            Ok(()) => tally.requeued += 1,
             Err(e) => {
-                tracing::error!(%tenant, error = %e, "reading approved requests failed");
+                tracing::error!(%tenant, request = %id, error = %e, "queueing a stalled provisioning failed");
                 tally.failed += 1;
             }
         }
@@ -87,9 +98,9 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         requeued,
         failed,
     } = tally;
-    Ok(InvokeResponse::ok().log(format!(
-        "reminders: {reminded} reminded, {escalated} escalated, {requeued} provisioning queued again, {failed} failed"
-    )))
+    Ok(format!(
+        "reminders for {tenant}: {reminded} reminded, {escalated} escalated, {requeued} provisioning queued again, {failed} failed"
+    ))
 }
 
 /// Sends the follow-up's cards, then marks it on the request: a send that

@@ -216,6 +216,19 @@ impl Tenants {
         Ok(changed.expect("a written update decided on the tenant"))
     }
 
+    /// Every tenant's id, page by page (cross-partition), without reading
+    /// the tenants themselves: what the timers fan out over, so that one
+    /// tenant whose document cannot be read is that tenant's trouble alone.
+    pub fn ids(&self) -> impl Stream<Item = PlatformResult<TenantId>> + Send + '_ {
+        documents::stream(
+            self.docs.as_ref(),
+            Container::Tenants,
+            Scope::AllTenants,
+            Query::of_type(TENANT_TYPE),
+        )
+        .map_ok(|d| d.tenant_id)
+    }
+
     /// Every tenant, page by page (cross-partition): for operators and the
     /// timers that walk all tenants. Memory holds one page however many
     /// tenants there are.

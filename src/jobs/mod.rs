@@ -13,6 +13,7 @@
 //! implementations and no message is refused for what someone typed.
 
 pub mod provision_team;
+pub mod tenant_work;
 
 use std::time::Duration;
 

@@ -148,18 +148,18 @@ async fn a_waiting_request_is_reminded_once_then_escalated_once() {
     wait_until(Duration::from_secs(20), || async { to(ALICE) == 1 }).await;
 
     w.bot.app.clock.advance(time::Duration::hours(23));
-    w.bot.app.run_function("RequestReminders", "").await;
+    follow_ups(&w).await;
     w.bot.app.clock.advance(time::Duration::hours(2));
-    w.bot.app.run_function("RequestReminders", "").await;
-    w.bot.app.run_function("RequestReminders", "").await;
+    follow_ups(&w).await;
+    follow_ups(&w).await;
     wait_until(Duration::from_secs(20), || async { to(ALICE) == 2 }).await;
     w.bot.app.drain("bot-outbox").await;
     assert_eq!(to(ALICE), 2, "one reminder, however many runs");
     assert_eq!(to(DAVE), 0);
 
     w.bot.app.clock.advance(time::Duration::hours(48));
-    w.bot.app.run_function("RequestReminders", "").await;
-    w.bot.app.run_function("RequestReminders", "").await;
+    follow_ups(&w).await;
+    follow_ups(&w).await;
     wait_until(Duration::from_secs(20), || async { to(DAVE) == 1 }).await;
     w.bot.app.drain("bot-outbox").await;
     assert_eq!((to(ALICE), to(DAVE)), (2, 1), "one escalation");
@@ -203,7 +203,7 @@ async fn a_reminder_whose_send_fails_is_sent_by_the_next_run_not_lost() {
 
     w.bot.app.clock.advance(time::Duration::hours(25));
     OUTBOX_SENDS_TO_FAIL.store(1, Ordering::SeqCst);
-    let log = w.bot.app.run_function("RequestReminders", "").await;
+    let log = follow_ups(&w).await;
     assert!(format!("{log:?}").contains("1 failed"), "{log:?}");
     assert_eq!(
         OUTBOX_SENDS_TO_FAIL.load(Ordering::SeqCst),
@@ -216,10 +216,10 @@ async fn a_reminder_whose_send_fails_is_sent_by_the_next_run_not_lost() {
         .unwrap();
     assert!(!request.reminded, "not marked: the reminder never went out");
 
-    let log = w.bot.app.run_function("RequestReminders", "").await;
+    let log = follow_ups(&w).await;
     assert!(format!("{log:?}").contains("1 reminded"), "{log:?}");
     wait_until(Duration::from_secs(20), || async { cards_to_alice() == 2 }).await;
-    w.bot.app.run_function("RequestReminders", "").await;
+    follow_ups(&w).await;
     w.bot.app.drain("bot-outbox").await;
     assert_eq!(cards_to_alice(), 2, "one reminder in all");
 }

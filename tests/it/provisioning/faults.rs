@@ -238,14 +238,14 @@ async fn an_approved_request_nobody_provisions_is_queued_again_by_the_timer() {
     let w = world().await;
     // Approved, but the app stopped before queueing its job.
     let request = approved_request(&w, "Falcon").await;
-    let log = w.bot.app.run_function("RequestReminders", "").await;
+    let log = follow_ups(&w).await;
     assert!(
         format!("{log:?}").contains("0 provisioning queued again"),
         "{log:?}"
     );
     assert_eq!(w.bot.app.queue_len("provision-team").await, 0, "not yet");
     w.bot.app.clock.advance(time::Duration::minutes(16));
-    let log = w.bot.app.run_function("RequestReminders", "").await;
+    let log = follow_ups(&w).await;
     assert!(
         format!("{log:?}").contains("1 provisioning queued again"),
         "{log:?}"
@@ -254,7 +254,7 @@ async fn an_approved_request_nobody_provisions_is_queued_again_by_the_timer() {
     assert_project_team(&only_team(&w));
     // A job that ran to its end is left alone.
     w.bot.app.clock.advance(time::Duration::hours(3));
-    let log = w.bot.app.run_function("RequestReminders", "").await;
+    let log = follow_ups(&w).await;
     assert!(
         format!("{log:?}").contains("0 provisioning queued again"),
         "{log:?}"
@@ -272,13 +272,13 @@ async fn a_job_whose_message_was_lost_midway_is_queued_again_after_two_quiet_hou
         Err(provisioning::ProvisionError::Interrupted)
     ));
     w.bot.app.clock.advance(time::Duration::hours(1));
-    let log = w.bot.app.run_function("RequestReminders", "").await;
+    let log = follow_ups(&w).await;
     assert!(
         format!("{log:?}").contains("0 provisioning queued again"),
         "a job may wait that long: {log:?}"
     );
     w.bot.app.clock.advance(time::Duration::hours(2));
-    let log = w.bot.app.run_function("RequestReminders", "").await;
+    let log = follow_ups(&w).await;
     assert!(
         format!("{log:?}").contains("1 provisioning queued again"),
         "{log:?}"
@@ -349,4 +349,44 @@ async fn a_channel_write_that_failed_is_sent_again_after_reading_what_the_team_h
         .position(|s| s.method == "POST" && s.path.ends_with("/channels"))
         .expect("the missing channel is created");
     assert!(read < wrote, "{seen:?}");
+}
+
+#[tokio::test]
+async fn the_reminder_timer_queues_each_tenant_and_a_broken_one_holds_up_nobody() {
+    use salestim::platform::documents::{Container, Document};
+    let w = world().await;
+    let app = &w.bot.app.app;
+    app.tenants
+        .update(&w.tenant, |t, _| {
+            t.settings.reminder_after_hours = 24;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    submit_checked(&w, "Falcon").await;
+    let id = requests_of_bob(&w).await.remove(0).id;
+    // A tenant whose document cannot be read: its follow-up fails, alone.
+    let broken = TenantId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    let garbage = Document::new(&broken, "tenant", "tenant", &json!({"displayName": 7})).unwrap();
+    app.docs.upsert(Container::Tenants, &garbage).await.unwrap();
+
+    w.bot.app.clock.advance(time::Duration::hours(25));
+    let log = w.bot.app.run_function("RequestReminders", "").await;
+    assert!(
+        format!("{log:?}").contains("queued for 2 tenants, 0 failed"),
+        "{log:?}"
+    );
+    wait_until(Duration::from_secs(20), || async {
+        requests::get(app.docs.as_ref(), &w.tenant, &id)
+            .await
+            .unwrap()
+            .reminded
+    })
+    .await;
+    // The broken tenant's message is retried on its own, then poisoned.
+    wait_until(Duration::from_secs(30), || async {
+        w.bot.app.queue_len("tenant-work-poison").await == 1
+    })
+    .await;
+    assert_eq!(w.bot.app.queue_len("tenant-work").await, 0);
 }

@@ -99,6 +99,14 @@ pub(crate) async fn world() -> World {
     world_with_queues(None).await
 }
 
+/// `RequestReminders`' share for the world's tenant, run now (as the
+/// `TenantWork` message the timer queues would run it); its log line says
+/// what it did.
+pub(crate) async fn follow_ups(w: &World) -> salestim::host::invoke::InvokeResponse {
+    let input = json!({"tenantId": w.tenant.as_str(), "task": "followUpRequests"}).to_string();
+    w.bot.app.run_function("TenantWork", &input).await
+}
+
 /// The same world, its queues wrapped (fault tests).
 pub(crate) async fn world_with_queues(queues: Option<WrapQueues>) -> World {
     let graph = GraphStandIn::start().await;
