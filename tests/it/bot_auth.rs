@@ -67,12 +67,15 @@ async fn single_tenant() -> SingleTenant {
 }
 
 impl SingleTenant {
-    /// What Entra ID issues to the bot asking for a token for itself: v2.0
-    /// names the requester in `azp`, and there is no `serviceurl`.
+    /// What Entra ID issues to the bot asking for a token for itself (app
+    /// only: `roles`, no `scp`): v2.0 names the requester in `azp`; the
+    /// caller adds the `serviceurl` it vouches for.
     fn v2_claims(&self) -> Value {
         let now = self.bf.clock.now().unix_timestamp();
         let [v2, _] = entra_issuers(TENANT);
         json!({"iss": v2, "aud": APP_ID, "azp": APP_ID, "ver": "2.0", "tid": TENANT,
+               "oid": "3f0b4c1e-5d6a-4b7c-8d9e-0a1b2c3d4e5f", "sub": "3f0b4c1e-5d6a-4b7c-8d9e-0a1b2c3d4e5f",
+               "roles": [], "serviceurl": SERVICE_URL,
                "exp": now + 3600, "nbf": now - 10, "iat": now - 10})
     }
 
@@ -81,7 +84,7 @@ impl SingleTenant {
         let now = self.bf.clock.now().unix_timestamp();
         let [_, v1] = entra_issuers(TENANT);
         json!({"iss": v1, "aud": APP_ID, "appid": APP_ID, "ver": "1.0", "tid": TENANT,
-               "exp": now + 3600, "nbf": now - 10, "iat": now - 10})
+               "serviceurl": SERVICE_URL, "exp": now + 3600, "nbf": now - 10, "iat": now - 10})
     }
 
     async fn check(&self, token: &str) -> Result<(), AuthError> {
@@ -469,14 +472,10 @@ async fn a_single_tenant_bot_accepts_entra_tokens_from_its_own_tenant() {
         "v1.0 (sts.windows.net) issuer"
     );
     assert_eq!(
-        st.check(&sign(&with(
-            st.v2_claims(),
-            "serviceurl",
-            json!(SERVICE_URL)
-        )))
-        .await,
+        st.check(&sign(&with(st.v2_claims(), "idtyp", json!("app"))))
+            .await,
         Ok(()),
-        "a serviceurl that matches"
+        "idtyp says app"
     );
     // The Bot Framework keeps working as before, keys kept apart.
     assert_eq!(st.check(&st.bf.teams.sign(&st.bf.claims())).await, Ok(()));
@@ -558,6 +557,40 @@ async fn entra_tokens_are_refused_each_for_its_reason() {
                 json!("https://attacker.example/"),
             )),
             AuthError::ServiceUrl,
+        ),
+        (
+            "no serviceurl: nothing vouches for the activity's serviceUrl",
+            sign(&without(st.v2_claims(), "serviceurl")),
+            AuthError::ServiceUrl,
+        ),
+        (
+            "v1.0 without serviceurl",
+            sign(&without(st.v1_claims(), "serviceurl")),
+            AuthError::ServiceUrl,
+        ),
+        (
+            "a user's token (delegated scopes) requested by the bot",
+            sign(&with(st.v2_claims(), "scp", json!("access_as_user"))),
+            AuthError::NotAppOnly,
+        ),
+        (
+            "a v1.0 user token",
+            sign(&with(st.v1_claims(), "scp", json!("user_impersonation"))),
+            AuthError::NotAppOnly,
+        ),
+        (
+            "idtyp says user",
+            sign(&with(st.v2_claims(), "idtyp", json!("user"))),
+            AuthError::NotAppOnly,
+        ),
+        (
+            "idtyp says app, but scopes are there",
+            sign(&with(
+                with(st.v2_claims(), "idtyp", json!("app")),
+                "scp",
+                json!("x"),
+            )),
+            AuthError::NotAppOnly,
         ),
         (
             "requested by another application (v2.0 azp)",
