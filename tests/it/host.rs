@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::StatusCode;
 use salestim::host::function_json::{FunctionDef, Output, Trigger};
 use salestim::host::host_json::HostJson;
@@ -481,4 +482,61 @@ async fn missing_or_malformed_settings_stop_the_start_with_the_settings_name() {
     ])
     .await;
     assert!(!ok && err.contains("REDIS_URL"), "{err}");
+}
+
+/// An 8 MiB body, declared or chunked, in 64 KiB pieces.
+fn oversized_body(declared: bool) -> reqwest::Body {
+    const SIZE: usize = 8 * 1024 * 1024;
+    if declared {
+        return reqwest::Body::from(vec![b'x'; SIZE]);
+    }
+    let chunks = (0..SIZE / (64 * 1024))
+        .map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 64 * 1024])));
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}
+
+// Several threads: the race between the handler's answer and the rest of
+// the body only shows when both ends really run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_body_gets_413_every_time_through_the_local_host_and_direct() {
+    let app = spawn_app().await;
+    for (target, base, rounds) in [
+        ("the local host", &app.base, 30),
+        ("the handler", &app.handler, 30),
+    ] {
+        for declared in [true, false] {
+            // Four at a time, as a busy front door sees them.
+            let answers = futures::stream::iter(0..rounds)
+                .map(|_| {
+                    let request = app
+                        .http
+                        .post(base.join("api/messages").unwrap())
+                        .header("content-type", "application/json")
+                        .body(oversized_body(declared));
+                    async move {
+                        match request.send().await {
+                            Ok(res) => res.status().as_u16().to_string(),
+                            Err(e) => format!("no answer: {e}"),
+                        }
+                    }
+                })
+                .buffer_unordered(4)
+                .collect::<Vec<_>>()
+                .await;
+            let mut statuses = BTreeMap::new();
+            for status in answers {
+                *statuses.entry(status).or_insert(0) += 1;
+            }
+            assert_eq!(
+                statuses,
+                BTreeMap::from([("413".to_owned(), rounds)]),
+                "{target}, {}",
+                if declared {
+                    "Content-Length"
+                } else {
+                    "chunked"
+                }
+            );
+        }
+    }
 }
