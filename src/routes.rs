@@ -268,6 +268,12 @@ fn invoke_filter(
             let invocation_id = invocation_id(&headers);
             let span = tracing::info_span!("invocation", function, invocation_id = %invocation_id, tenant_id = tracing::field::Empty);
             async move {
+                // The host never sends these; a web page under `handler local` would.
+                if let Some(reason) = crate::http::browser_request_reason(&headers) {
+                    let e = AppError::Forbidden(reason.into());
+                    log_error(&e);
+                    return problem_response(&e);
+                }
                 let result = async {
                     let body = read_limited(body, &headers, MAX_INVOKE_BODY).await?;
                     let req: InvokeRequest = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(format!("invocation payload: {e}")))?;

@@ -540,3 +540,121 @@ async fn an_oversized_body_gets_413_every_time_through_the_local_host_and_direct
         }
     }
 }
+
+/// What a web page open in the developer's browser can send without a
+/// preflight: another origin, and no JSON content type.
+fn browser_variants(own_origin: &str) -> Vec<(&'static str, Vec<(&'static str, String)>, u16)> {
+    let json = ("content-type", "application/json".to_owned());
+    vec![
+        (
+            "a fetch from another site",
+            vec![json.clone(), ("origin", "https://evil.example".into())],
+            403,
+        ),
+        (
+            "a form from a sandboxed page",
+            vec![json.clone(), ("origin", "null".into())],
+            403,
+        ),
+        (
+            "Sec-Fetch-Site cross-site",
+            vec![json.clone(), ("sec-fetch-site", "cross-site".into())],
+            403,
+        ),
+        (
+            "Sec-Fetch-Site same-site (another port of 127.0.0.1)",
+            vec![json.clone(), ("sec-fetch-site", "same-site".into())],
+            403,
+        ),
+        (
+            "a text/plain no-cors POST",
+            vec![("content-type", "text/plain;charset=UTF-8".into())],
+            415,
+        ),
+        (
+            "a form POST",
+            vec![("content-type", "application/x-www-form-urlencoded".into())],
+            415,
+        ),
+        ("no content type", vec![], 415),
+        // Even a page that looks like this host's own (DNS rebinding makes
+        // another site's page same-origin): no page of ours posts here.
+        (
+            "the same origin",
+            vec![json.clone(), ("origin", own_origin.to_owned())],
+            403,
+        ),
+        (
+            "Sec-Fetch-Site same-origin",
+            vec![json.clone(), ("sec-fetch-site", "same-origin".into())],
+            403,
+        ),
+        // A tool: curl, the Agents Playground, the Emulator (Node).
+        ("a tool posting JSON", vec![json], 202),
+    ]
+}
+
+#[tokio::test]
+async fn the_admin_endpoint_refuses_what_a_web_page_could_send() {
+    let app = spawn_app().await;
+    let own = app.base.as_str().trim_end_matches('/').to_owned();
+    for (name, headers, expected) in browser_variants(&own) {
+        let mut request = app
+            .http
+            .post(app.url("admin/functions/RequestReminders"))
+            .body(r#"{"input":""}"#);
+        for (header, value) in headers {
+            request = request.header(header, value);
+        }
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), expected, "{name}");
+    }
+    // The handler's own invocation routes (reachable on 127.0.0.1 under
+    // `handler local`) refuse a cross-site request too, before any work.
+    let res = app
+        .http
+        .post(app.handler.join("BillingEvents").unwrap())
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/json")
+        .body(r#"{"Data":{},"Metadata":{}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn without_bot_auth_the_bot_endpoint_refuses_what_a_web_page_could_send() {
+    let app = crate::support::app::spawn_app_with(crate::support::app::Options {
+        bot: Some(crate::support::app::BotOptions {
+            app_id: "",
+            secret: "",
+            openid_metadata_url: "http://127.0.0.1:9/openid".parse().unwrap(),
+            login_url: None,
+            http: reqwest::Client::new(),
+            auth_disabled: true,
+            settings: vec![],
+        }),
+        ..Default::default()
+    })
+    .await;
+    // A conversation update that names no tenant: a 400 once it is read,
+    // so the refusals below are told apart from a body that got through.
+    let activity = json!({"type": "conversationUpdate", "id": "1", "channelId": "msteams",
+        "serviceUrl": "http://127.0.0.1:9/", "conversation": {"id": "a:1"}});
+    for (target, base) in [("the local host", &app.base), ("the handler", &app.handler)] {
+        let own = base.as_str().trim_end_matches('/').to_owned();
+        for (name, headers, expected) in browser_variants(&own) {
+            let mut request = app
+                .http
+                .post(base.join("api/messages").unwrap())
+                .body(activity.to_string());
+            for (header, value) in headers {
+                request = request.header(header, value);
+            }
+            let res = request.send().await.unwrap();
+            let expected = if expected == 202 { 400 } else { expected };
+            assert_eq!(res.status().as_u16(), expected, "{target}: {name}");
+        }
+    }
+}
