@@ -541,9 +541,12 @@ async fn an_oversized_body_gets_413_every_time_through_the_local_host_and_direct
     }
 }
 
+/// A named request variant: its headers and the status it must get.
+type Variant = (&'static str, Vec<(&'static str, String)>, u16);
+
 /// What a web page open in the developer's browser can send without a
 /// preflight: another origin, and no JSON content type.
-fn browser_variants(own_origin: &str) -> Vec<(&'static str, Vec<(&'static str, String)>, u16)> {
+fn browser_variants(own_origin: &str) -> Vec<Variant> {
     let json = ("content-type", "application/json".to_owned());
     vec![
         (
