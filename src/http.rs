@@ -96,3 +96,37 @@ const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHAN
 pub fn encode_uri_component(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, URI_COMPONENT).to_string()
 }
+
+/// Why a request comes from a web page, if it does. Under `handler local`
+/// the handler and the local host listen on 127.0.0.1, which any page open
+/// in the developer's browser can reach with a simple (no-preflight) POST;
+/// endpoints that take work without a token refuse it. A browser says that
+/// a request comes from a page (`Origin`, `Sec-Fetch-Site`); curl and the
+/// Node tools (Agents Playground, Bot Framework Emulator) send neither. No
+/// page of ours posts to these endpoints, so even a "same-origin" page is
+/// refused: with DNS rebinding, another site's page can be same-origin.
+pub fn browser_request_reason(headers: &HeaderMap) -> Option<&'static str> {
+    if headers.contains_key("origin") {
+        return Some("a request from a web page (Origin)");
+    }
+    match headers
+        .get("sec-fetch-site")
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        // `none`: the user typed the address; no page asked for it.
+        Some(site) if !site.eq_ignore_ascii_case("none") => {
+            Some("a request from a web page (Sec-Fetch-Site)")
+        }
+        _ => None,
+    }
+}
+
+/// Whether the body is declared as JSON (`application/json`, any
+/// parameters). A cross-site form or `no-cors` fetch cannot declare it.
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}

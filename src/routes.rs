@@ -275,6 +275,12 @@ fn invoke_filter(
             let invocation_id = invocation_id(&headers);
             let span = tracing::info_span!("invocation", function, invocation_id = %invocation_id, tenant_id = tracing::field::Empty);
             async move {
+                // The host never sends these; a web page under `handler local` would.
+                if let Some(reason) = crate::http::browser_request_reason(&headers) {
+                    let e = AppError::Forbidden(reason.into());
+                    log_error(&e);
+                    return problem_response(&e);
+                }
                 let result = async {
                     let body = read_limited(body, &headers, MAX_INVOKE_BODY).await?;
                     let req: InvokeRequest = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(format!("invocation payload: {e}")))?;
@@ -331,27 +337,43 @@ fn problem_response(e: &AppError) -> Response {
     response
 }
 
+/// How much of a refused body is still read, and thrown away, before the
+/// 413 goes out, and for how long. A proxy in front of the handler (the
+/// Functions host, the local host) sends the whole body before it reads the
+/// answer; a connection closed while it still sends loses the answer (the
+/// unread bytes make the close a reset) and the proxy says 502 instead.
+/// Reading the rest costs a copy per byte, not a parse; past these bounds
+/// the connection is closed anyway.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Reads a body up to `limit` bytes: a declared length over the limit is
-/// refused before reading, a chunked body as soon as it passes the limit.
+/// refused before reading, a chunked body as soon as it passes the limit;
+/// either way the rest is drained (within [`DRAIN_LIMIT`]) so that the 413
+/// reaches the caller through a proxy.
 async fn read_limited<S, B>(body: S, headers: &HeaderMap, limit: usize) -> Result<Bytes, AppError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: bytes::Buf,
 {
+    let mut body = body;
     if let Some(len) = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         && len > limit as u64
     {
+        if len <= DRAIN_LIMIT as u64 {
+            drain(&mut body, 0).await;
+        }
         return Err(AppError::PayloadTooLarge { limit });
     }
-    let mut body = body;
     let mut buf = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let mut chunk =
             chunk.map_err(|e| AppError::BadRequest(format!("reading the body: {e}")))?;
         if buf.len() + chunk.remaining() > limit {
+            drain(&mut body, buf.len() + chunk.remaining()).await;
             return Err(AppError::PayloadTooLarge { limit });
         }
         while chunk.has_remaining() {
@@ -362,6 +384,23 @@ where
         }
     }
     Ok(buf.freeze())
+}
+
+/// Reads and discards what is left of a refused body, within bounds.
+async fn drain<S, B>(body: &mut S, mut seen: usize)
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: bytes::Buf,
+{
+    let rest = async {
+        while let Some(Ok(chunk)) = body.next().await {
+            seen += chunk.remaining();
+            if seen > DRAIN_LIMIT {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, rest).await;
 }
 
 async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {

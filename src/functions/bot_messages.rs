@@ -25,6 +25,17 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let bot = app.bot.as_ref().ok_or(AppError::NotConfigured(
         "the bot (MicrosoftAppId, MicrosoftAppPassword)",
     ))?;
+    // Without authentication, only a tool may post here, never a web page.
+    if matches!(bot.inbound, crate::bot::Inbound::Disabled) {
+        if let Some(reason) = crate::http::browser_request_reason(&req.headers) {
+            return Err(AppError::Forbidden(reason.into()));
+        }
+        if !crate::http::is_json(&req.headers) {
+            return Err(AppError::UnsupportedMediaType(
+                "an activity is application/json".into(),
+            ));
+        }
+    }
     let activity: Activity = serde_json::from_slice(&req.body)
         .map_err(|e| AppError::BadRequest(format!("not an activity: {e}")))?;
     if activity.service_url.is_empty() || activity.channel_id.is_empty() {

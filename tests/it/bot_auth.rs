@@ -3,6 +3,7 @@
 //! for the Entra ID tokens a SingleTenant bot also accepts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use salestim::bot::auth::{AuthError, BotAuthenticator};
 use salestim::bot::openid::KeySource;
@@ -10,6 +11,7 @@ use salestim::platform::clock::{Clock, ManualClock};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::support::app::wait_until;
 use crate::support::botframework::{Channel, ChannelKey, ISSUER, entra_issuers};
 
 const APP_ID: &str = "5f6d1e0a-1111-4d5b-9c55-0123456789ab";
@@ -65,12 +67,15 @@ async fn single_tenant() -> SingleTenant {
 }
 
 impl SingleTenant {
-    /// What Entra ID issues to the bot asking for a token for itself: v2.0
-    /// names the requester in `azp`, and there is no `serviceurl`.
+    /// What Entra ID issues to the bot asking for a token for itself (app
+    /// only: `roles`, no `scp`): v2.0 names the requester in `azp`; the
+    /// caller adds the `serviceurl` it vouches for.
     fn v2_claims(&self) -> Value {
         let now = self.bf.clock.now().unix_timestamp();
         let [v2, _] = entra_issuers(TENANT);
         json!({"iss": v2, "aud": APP_ID, "azp": APP_ID, "ver": "2.0", "tid": TENANT,
+               "oid": "3f0b4c1e-5d6a-4b7c-8d9e-0a1b2c3d4e5f", "sub": "3f0b4c1e-5d6a-4b7c-8d9e-0a1b2c3d4e5f",
+               "roles": [], "serviceurl": SERVICE_URL,
                "exp": now + 3600, "nbf": now - 10, "iat": now - 10})
     }
 
@@ -79,7 +84,7 @@ impl SingleTenant {
         let now = self.bf.clock.now().unix_timestamp();
         let [_, v1] = entra_issuers(TENANT);
         json!({"iss": v1, "aud": APP_ID, "appid": APP_ID, "ver": "1.0", "tid": TENANT,
-               "exp": now + 3600, "nbf": now - 10, "iat": now - 10})
+               "serviceurl": SERVICE_URL, "exp": now + 3600, "nbf": now - 10, "iat": now - 10})
     }
 
     async fn check(&self, token: &str) -> Result<(), AuthError> {
@@ -333,10 +338,123 @@ async fn unknown_key_ids_cannot_make_the_endpoint_hammer_the_key_server() {
     f.clock.advance(time::Duration::minutes(5));
     assert_eq!(f.check(&rotated.sign(&f.claims())).await, Ok(()));
     assert_eq!(f.channel.fetches(), 2);
-    // Keys older than a day are refreshed even when the kid is known.
+    // Keys older than a day are refreshed even when the kid is known (in
+    // the background: the token is checked with the keys we have).
     f.clock.advance(time::Duration::hours(25));
     assert_eq!(f.check(&rotated.sign(&f.claims())).await, Ok(()));
-    assert_eq!(f.channel.fetches(), 3);
+    wait_until(Duration::from_secs(20), || async {
+        f.channel.fetches() == 3
+    })
+    .await;
+}
+
+/// Turns "this never finished" into a failure instead of a hung test; the
+/// behaviour asserted is the order of events, not how long they took.
+async fn or_hang<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still waiting"))
+}
+
+#[tokio::test]
+async fn a_refresh_in_flight_does_not_hold_up_tokens_signed_by_known_keys() {
+    let f = Arc::new(fixture().await);
+    assert_eq!(f.check(&f.teams.sign(&f.claims())).await, Ok(()));
+    assert_eq!(f.channel.fetches(), 1);
+
+    // A token with a key id we do not know starts a refresh, which the
+    // stand-in holds on the wire.
+    f.clock.advance(time::Duration::minutes(5));
+    let rotated = ChannelKey::generate("rotated-key", &["msteams"]);
+    f.channel.publish(&rotated);
+    f.channel.hold_keys();
+    let unknown = tokio::spawn({
+        let f = f.clone();
+        let token = rotated.sign(&f.claims());
+        async move { f.check(&token).await }
+    });
+    wait_until(Duration::from_secs(20), || async {
+        f.channel.fetches() == 2
+    })
+    .await;
+
+    // Meanwhile a token signed by a cached key is checked at once.
+    let known = or_hang(
+        "a known key waited for the refresh",
+        f.check(&f.teams.sign(&f.claims())),
+    )
+    .await;
+    assert_eq!(known, Ok(()));
+    assert!(
+        !unknown.is_finished(),
+        "the refresh was still in flight when the known key was served"
+    );
+
+    // The unknown-kid token waited for that refresh and is then accepted.
+    f.channel.release_keys();
+    assert_eq!(or_hang("the refresh", unknown).await.unwrap(), Ok(()));
+    assert_eq!(f.channel.fetches(), 2);
+}
+
+#[tokio::test]
+async fn keys_past_their_age_are_refreshed_behind_the_tokens_they_still_validate() {
+    let f = fixture().await;
+    assert_eq!(f.check(&f.teams.sign(&f.claims())).await, Ok(()));
+
+    // A day later the known key still validates while the refresh it
+    // starts is held; the refresh then completes and brings a new key.
+    f.clock.advance(time::Duration::hours(25));
+    f.channel.hold_keys();
+    let late = ChannelKey::generate("late-key", &["msteams"]);
+    f.channel.publish(&late);
+    let known = or_hang(
+        "a day-old key waited for the refresh",
+        f.check(&f.teams.sign(&f.claims())),
+    )
+    .await;
+    assert_eq!(known, Ok(()));
+    wait_until(Duration::from_secs(20), || async {
+        f.channel.fetches() == 2
+    })
+    .await;
+    f.channel.release_keys();
+    // The key the held answer carried is there, without another fetch
+    // (an unknown kid within 5 minutes of an attempt does not refetch).
+    assert_eq!(
+        or_hang("the refresh", f.check(&late.sign(&f.claims()))).await,
+        Ok(())
+    );
+    assert_eq!(f.channel.fetches(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_tokens_with_a_new_key_share_one_fetch() {
+    let f = Arc::new(fixture().await);
+    assert_eq!(f.check(&f.teams.sign(&f.claims())).await, Ok(()));
+    f.clock.advance(time::Duration::minutes(5));
+    let rotated = ChannelKey::generate("rotated-key", &["msteams"]);
+    f.channel.publish(&rotated);
+    f.channel.hold_keys();
+    let token = rotated.sign(&f.claims());
+    let checks: Vec<_> = (0..20)
+        .map(|_| {
+            let (f, token) = (f.clone(), token.clone());
+            tokio::spawn(async move { f.check(&token).await })
+        })
+        .collect();
+    wait_until(Duration::from_secs(20), || async {
+        f.channel.fetches() == 2
+    })
+    .await;
+    // Let every check reach the refresh before it is answered.
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    f.channel.release_keys();
+    for check in checks {
+        assert_eq!(or_hang("a check", check).await.unwrap(), Ok(()));
+    }
+    assert_eq!(f.channel.fetches(), 2, "one fetch for all of them");
 }
 
 #[tokio::test]
@@ -354,14 +472,10 @@ async fn a_single_tenant_bot_accepts_entra_tokens_from_its_own_tenant() {
         "v1.0 (sts.windows.net) issuer"
     );
     assert_eq!(
-        st.check(&sign(&with(
-            st.v2_claims(),
-            "serviceurl",
-            json!(SERVICE_URL)
-        )))
-        .await,
+        st.check(&sign(&with(st.v2_claims(), "idtyp", json!("app"))))
+            .await,
         Ok(()),
-        "a serviceurl that matches"
+        "idtyp says app"
     );
     // The Bot Framework keeps working as before, keys kept apart.
     assert_eq!(st.check(&st.bf.teams.sign(&st.bf.claims())).await, Ok(()));
@@ -443,6 +557,40 @@ async fn entra_tokens_are_refused_each_for_its_reason() {
                 json!("https://attacker.example/"),
             )),
             AuthError::ServiceUrl,
+        ),
+        (
+            "no serviceurl: nothing vouches for the activity's serviceUrl",
+            sign(&without(st.v2_claims(), "serviceurl")),
+            AuthError::ServiceUrl,
+        ),
+        (
+            "v1.0 without serviceurl",
+            sign(&without(st.v1_claims(), "serviceurl")),
+            AuthError::ServiceUrl,
+        ),
+        (
+            "a user's token (delegated scopes) requested by the bot",
+            sign(&with(st.v2_claims(), "scp", json!("access_as_user"))),
+            AuthError::NotAppOnly,
+        ),
+        (
+            "a v1.0 user token",
+            sign(&with(st.v1_claims(), "scp", json!("user_impersonation"))),
+            AuthError::NotAppOnly,
+        ),
+        (
+            "idtyp says user",
+            sign(&with(st.v2_claims(), "idtyp", json!("user"))),
+            AuthError::NotAppOnly,
+        ),
+        (
+            "idtyp says app, but scopes are there",
+            sign(&with(
+                with(st.v2_claims(), "idtyp", json!("app")),
+                "scp",
+                json!("x"),
+            )),
+            AuthError::NotAppOnly,
         ),
         (
             "requested by another application (v2.0 azp)",

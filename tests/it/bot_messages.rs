@@ -367,19 +367,20 @@ async fn a_single_tenant_bot_answers_an_entra_token_and_logs_in_to_its_own_tenan
     let tenant = bot.active_tenant().await;
     let (entra, entra_key) = bot.entra.as_ref().unwrap();
     let now = bot.app.now();
-    // A v1.0 token the bot requested for itself: no serviceurl claim.
-    let token = entra_key.sign(
-        &json!({"iss": format!("https://sts.windows.net/{BOT_TENANT}/"), "aud": APP_ID,
-        "appid": APP_ID, "ver": "1.0", "tid": BOT_TENANT, "exp": now + 3600, "nbf": now - 5}),
-    );
-    let res = bot
-        .post(
-            &bot.activity(&tenant, "message", Some("help")),
-            Some(&token),
-        )
-        .await;
+    let activity = bot.activity(&tenant, "message", Some("help"));
+    // A v1.0 app-only token the bot requested for itself, without the
+    // serviceurl claim: nothing vouches for where the reply would go, so
+    // it is refused and nothing reaches the Connector.
+    let mut claims = json!({"iss": format!("https://sts.windows.net/{BOT_TENANT}/"), "aud": APP_ID,
+        "appid": APP_ID, "ver": "1.0", "tid": BOT_TENANT, "exp": now + 3600, "nbf": now - 5});
+    let res = bot.post(&activity, Some(&entra_key.sign(&claims))).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // With the claim, it is answered.
+    claims["serviceurl"] = activity["serviceUrl"].clone();
+    let res = bot.post(&activity, Some(&entra_key.sign(&claims))).await;
     assert_eq!(res.status(), StatusCode::OK);
     let sent = bot.delivered(1).await;
+    assert_eq!(sent.len(), 1, "the refused activity got no reply");
     assert!(card_texts(&sent[0].activity).contains("my requests"));
     assert!(sent[0].authorization.starts_with("Bearer tok-"));
     assert_eq!(

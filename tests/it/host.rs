@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::StatusCode;
 use salestim::host::function_json::{FunctionDef, Output, Trigger};
 use salestim::host::host_json::HostJson;
@@ -481,4 +482,182 @@ async fn missing_or_malformed_settings_stop_the_start_with_the_settings_name() {
     ])
     .await;
     assert!(!ok && err.contains("REDIS_URL"), "{err}");
+}
+
+/// An 8 MiB body, declared or chunked, in 64 KiB pieces.
+fn oversized_body(declared: bool) -> reqwest::Body {
+    const SIZE: usize = 8 * 1024 * 1024;
+    if declared {
+        return reqwest::Body::from(vec![b'x'; SIZE]);
+    }
+    let chunks = (0..SIZE / (64 * 1024))
+        .map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 64 * 1024])));
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}
+
+// Several threads: the race between the handler's answer and the rest of
+// the body only shows when both ends really run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_body_gets_413_every_time_through_the_local_host_and_direct() {
+    let app = spawn_app().await;
+    for (target, base, rounds) in [
+        ("the local host", &app.base, 30),
+        ("the handler", &app.handler, 30),
+    ] {
+        for declared in [true, false] {
+            // Four at a time, as a busy front door sees them.
+            let answers = futures::stream::iter(0..rounds)
+                .map(|_| {
+                    let request = app
+                        .http
+                        .post(base.join("api/messages").unwrap())
+                        .header("content-type", "application/json")
+                        .body(oversized_body(declared));
+                    async move {
+                        match request.send().await {
+                            Ok(res) => res.status().as_u16().to_string(),
+                            Err(e) => format!("no answer: {e}"),
+                        }
+                    }
+                })
+                .buffer_unordered(4)
+                .collect::<Vec<_>>()
+                .await;
+            let mut statuses = BTreeMap::new();
+            for status in answers {
+                *statuses.entry(status).or_insert(0) += 1;
+            }
+            assert_eq!(
+                statuses,
+                BTreeMap::from([("413".to_owned(), rounds)]),
+                "{target}, {}",
+                if declared {
+                    "Content-Length"
+                } else {
+                    "chunked"
+                }
+            );
+        }
+    }
+}
+
+/// A named request variant: its headers and the status it must get.
+type Variant = (&'static str, Vec<(&'static str, String)>, u16);
+
+/// What a web page open in the developer's browser can send without a
+/// preflight: another origin, and no JSON content type.
+fn browser_variants(own_origin: &str) -> Vec<Variant> {
+    let json = ("content-type", "application/json".to_owned());
+    vec![
+        (
+            "a fetch from another site",
+            vec![json.clone(), ("origin", "https://evil.example".into())],
+            403,
+        ),
+        (
+            "a form from a sandboxed page",
+            vec![json.clone(), ("origin", "null".into())],
+            403,
+        ),
+        (
+            "Sec-Fetch-Site cross-site",
+            vec![json.clone(), ("sec-fetch-site", "cross-site".into())],
+            403,
+        ),
+        (
+            "Sec-Fetch-Site same-site (another port of 127.0.0.1)",
+            vec![json.clone(), ("sec-fetch-site", "same-site".into())],
+            403,
+        ),
+        (
+            "a text/plain no-cors POST",
+            vec![("content-type", "text/plain;charset=UTF-8".into())],
+            415,
+        ),
+        (
+            "a form POST",
+            vec![("content-type", "application/x-www-form-urlencoded".into())],
+            415,
+        ),
+        ("no content type", vec![], 415),
+        // Even a page that looks like this host's own (DNS rebinding makes
+        // another site's page same-origin): no page of ours posts here.
+        (
+            "the same origin",
+            vec![json.clone(), ("origin", own_origin.to_owned())],
+            403,
+        ),
+        (
+            "Sec-Fetch-Site same-origin",
+            vec![json.clone(), ("sec-fetch-site", "same-origin".into())],
+            403,
+        ),
+        // A tool: curl, the Agents Playground, the Emulator (Node).
+        ("a tool posting JSON", vec![json], 202),
+    ]
+}
+
+#[tokio::test]
+async fn the_admin_endpoint_refuses_what_a_web_page_could_send() {
+    let app = spawn_app().await;
+    let own = app.base.as_str().trim_end_matches('/').to_owned();
+    for (name, headers, expected) in browser_variants(&own) {
+        let mut request = app
+            .http
+            .post(app.url("admin/functions/RequestReminders"))
+            .body(r#"{"input":""}"#);
+        for (header, value) in headers {
+            request = request.header(header, value);
+        }
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), expected, "{name}");
+    }
+    // The handler's own invocation routes (reachable on 127.0.0.1 under
+    // `handler local`) refuse a cross-site request too, before any work.
+    let res = app
+        .http
+        .post(app.handler.join("BillingEvents").unwrap())
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/json")
+        .body(r#"{"Data":{},"Metadata":{}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn without_bot_auth_the_bot_endpoint_refuses_what_a_web_page_could_send() {
+    let app = crate::support::app::spawn_app_with(crate::support::app::Options {
+        bot: Some(crate::support::app::BotOptions {
+            app_id: "",
+            secret: "",
+            openid_metadata_url: "http://127.0.0.1:9/openid".parse().unwrap(),
+            login_url: None,
+            http: reqwest::Client::new(),
+            auth_disabled: true,
+            settings: vec![],
+        }),
+        ..Default::default()
+    })
+    .await;
+    // A conversation update that names no tenant: a 400 once it is read,
+    // so the refusals below are told apart from a body that got through.
+    let activity = json!({"type": "conversationUpdate", "id": "1", "channelId": "msteams",
+        "serviceUrl": "http://127.0.0.1:9/", "conversation": {"id": "a:1"}});
+    for (target, base) in [("the local host", &app.base), ("the handler", &app.handler)] {
+        let own = base.as_str().trim_end_matches('/').to_owned();
+        for (name, headers, expected) in browser_variants(&own) {
+            let mut request = app
+                .http
+                .post(base.join("api/messages").unwrap())
+                .body(activity.to_string());
+            for (header, value) in headers {
+                request = request.header(header, value);
+            }
+            let res = request.send().await.unwrap();
+            let expected = if expected == 202 { 400 } else { expected };
+            assert_eq!(res.status().as_u16(), expected, "{target}: {name}");
+        }
+    }
 }

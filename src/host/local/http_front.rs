@@ -2,7 +2,9 @@
 //! forwarded to the handler byte for byte (`enableForwardingHttpRequest`)
 //! with the host's invocation headers; only routes that a function.json
 //! declares are forwarded. `POST /admin/functions/<name>` runs a timer or
-//! queue function now, as on the real host.
+//! queue function now, as on the real host. It takes work without a key, so
+//! it refuses what a web page in the developer's browser could send: a
+//! cross-site request (403) and a body not declared as JSON (415).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -45,9 +47,19 @@ pub(super) fn serve(
         let invoker = invoker.clone();
         warp::post()
             .and(warp::path!("admin" / "functions" / String))
+            .and(warp::header::headers_cloned())
             .and(warp::body::content_length_limit(64 * 1024))
             .and(warp::body::bytes())
-            .map(move |name: String, body: Bytes| {
+            .map(move |name: String, headers: HeaderMap, body: Bytes| {
+                if let Some(reason) = crate::http::browser_request_reason(&headers) {
+                    tracing::warn!(function = %name, reason, "admin call refused");
+                    return refused(StatusCode::FORBIDDEN, reason);
+                }
+                if !crate::http::is_json(&headers) {
+                    let reason = "the body must be declared as application/json";
+                    tracing::warn!(function = %name, reason, "admin call refused");
+                    return refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason);
+                }
                 let Some(def) = functions
                     .iter()
                     .find(|f| f.name.eq_ignore_ascii_case(&name))
@@ -98,6 +110,10 @@ pub(super) fn serve(
             message: format!("cannot listen: {e}"),
         })?;
     Ok((addr, server))
+}
+
+fn refused(status: StatusCode, reason: &str) -> warp::reply::Response {
+    warp::reply::with_status(reason.to_owned(), status).into_response()
 }
 
 #[allow(clippy::too_many_arguments)]

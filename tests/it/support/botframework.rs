@@ -1,6 +1,8 @@
 //! A Bot Framework channel stand-in on 127.0.0.1: OpenID metadata and a JWKS
 //! (keys generated at test time, with `endorsements`), and a token minter
-//! that signs like the channel does. It counts key-set fetches. The same
+//! that signs like the channel does. It counts key-set fetches, and can hold
+//! them on the wire until told to answer ([`Channel::hold_keys`]), to show
+//! what happens while a refresh is in flight. The same
 //! server stands in for Entra ID's OpenID configuration of one tenant
 //! ([`Channel::start_entra`]), whose keys carry no `endorsements`.
 
@@ -84,6 +86,8 @@ pub struct Channel {
     pub metadata_url: Url,
     pub keys: Arc<Mutex<Vec<Value>>>,
     pub key_fetches: Arc<AtomicUsize>,
+    /// `true`: key-set requests wait (counted on arrival) until released.
+    hold: watch::Sender<bool>,
     _stop: watch::Sender<bool>,
 }
 
@@ -112,9 +116,16 @@ impl Channel {
         let metadata = warp::path("openid").map(move || warp::reply::json(&json!({"issuer": issuer, "jwks_uri": jwks_uri, "id_token_signing_alg_values_supported": ["RS256"]})));
         let served = jwks.clone();
         let counter = fetches.clone();
-        let keys_route = warp::path("keys").map(move || {
+        let (hold, held) = watch::channel(false);
+        let keys_route = warp::path("keys").then(move || {
             counter.fetch_add(1, Ordering::SeqCst);
-            warp::reply::json(&json!({"keys": served.lock().unwrap().clone()}))
+            let served = served.clone();
+            let mut held = held.clone();
+            async move {
+                // Answers with the keys published when it is let go.
+                let _ = held.wait_for(|hold| !*hold).await;
+                warp::reply::json(&json!({"keys": served.lock().unwrap().clone()}))
+            }
         });
         let (stop, rx) = watch::channel(false);
         let (_, server) = salestim::server::serve_filter(
@@ -128,12 +139,22 @@ impl Channel {
             metadata_url: Url::parse(&format!("{base}/openid")).unwrap(),
             keys: jwks,
             key_fetches: fetches,
+            hold,
             _stop: stop,
         }
     }
 
     pub fn publish(&self, key: &ChannelKey) {
         self.keys.lock().unwrap().push(key.jwk());
+    }
+
+    /// Key-set requests from now on wait until [`Channel::release_keys`].
+    pub fn hold_keys(&self) {
+        self.hold.send_replace(true);
+    }
+
+    pub fn release_keys(&self) {
+        self.hold.send_replace(false);
     }
 
     pub fn fetches(&self) -> usize {
