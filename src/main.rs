@@ -95,6 +95,10 @@ enum TenantAction {
         tenant_id: String,
         #[arg(long)]
         name: String,
+        /// Let it use the product for this many days (1-365) before it has
+        /// a subscription (a SalesTim trial; local testing, evaluations).
+        #[arg(long)]
+        trial_days: Option<u32>,
     },
     /// Show a tenant and its subscription.
     Show { tenant_id: String },
@@ -240,13 +244,24 @@ async fn template_command(app: &App, action: TemplateAction) -> Result<(), Strin
 async fn tenant_command(app: &App, action: TenantAction) -> Result<(), String> {
     let parse = |id: &str| TenantId::parse(id).map_err(|e| e.to_string());
     match action {
-        TenantAction::Add { tenant_id, name } => {
+        TenantAction::Add {
+            tenant_id,
+            name,
+            trial_days,
+        } => {
             let id = parse(&tenant_id)?;
-            app.tenants
-                .add(&id, &name)
+            let tenant = app
+                .tenants
+                .add_with_trial(&id, &name, trial_days)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("added tenant {id} ({name})");
+            let rfc3339 = &time::format_description::well_known::Rfc3339;
+            match tenant.trial_until.and_then(|t| t.format(rfc3339).ok()) {
+                Some(until) => {
+                    println!("added tenant {id} ({name}), on a SalesTim trial until {until}")
+                }
+                None => println!("added tenant {id} ({name})"),
+            }
         }
         TenantAction::Show { tenant_id } => {
             let id = parse(&tenant_id)?;

@@ -31,6 +31,8 @@ const CUSTOMER_MAP_TYPE: &str = "stripeCustomer";
 /// How long processed and dropped event records are kept (Stripe retries
 /// for up to 3 days).
 const EVENT_RECORD_TTL_SECS: u32 = 30 * 24 * 3600;
+/// Seats of a SalesTim trial (a trial is for trying, by a few people).
+const TRIAL_SEATS: u32 = 10;
 /// Optimistic-concurrency retries when two events for one tenant race.
 const MAX_WRITE_ATTEMPTS: usize = 8;
 
@@ -240,10 +242,29 @@ impl Billing {
         }
     }
 
-    /// What the tenant may do now.
+    /// What the tenant may do now: what its subscription allows; without
+    /// one (none started yet), what a SalesTim trial an operator gave it
+    /// allows until it ends. A subscription, once started, always decides:
+    /// a canceled one never falls back to the trial.
     pub async fn entitlement(&self, tenant: &TenantId) -> PlatformResult<Entitlement> {
-        Ok(match self.subscription(tenant).await? {
-            Some(s) => s.entitlement(self.clock.now()),
+        let now = self.clock.now();
+        if let Some(s) = self.subscription(tenant).await?
+            && s.status.is_some()
+        {
+            return Ok(s.entitlement(now));
+        }
+        let trial_until = self.tenants.get(tenant).await?.and_then(|t| t.trial_until);
+        Ok(match trial_until {
+            Some(until) if now < until => Entitlement {
+                active: true,
+                reason: "trialing (SalesTim trial)",
+                plan: None,
+                seats: TRIAL_SEATS,
+            },
+            Some(_) => Entitlement {
+                reason: "SalesTim trial ended",
+                ..Entitlement::none()
+            },
             None => Entitlement::none(),
         })
     }

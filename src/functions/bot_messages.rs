@@ -15,6 +15,8 @@ use crate::error::AppError;
 use crate::governance::{requests, teams};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::ids::TenantId;
+use crate::platform::PlatformError;
+use crate::platform::documents::{Container, Document};
 use crate::teams::cards;
 
 use super::bot_outbox::{self, OutboxMessage};
@@ -119,27 +121,85 @@ async fn answer(
     bot_outbox::enqueue(app, &message).await
 }
 
+/// How long a conversation is remembered as greeted (Teams sends
+/// `installationUpdate` and `conversationUpdate` for one install, and again
+/// on an upgrade; an uninstall forgets it at once).
+const WELCOMED_TTL_SECS: u32 = 180 * 24 * 3600;
+
+fn welcomed_id(conversation: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "welcomed-{}",
+        hex::encode(sha2::Sha256::digest(conversation.as_bytes()))
+    )
+}
+
+fn bot_was_removed(activity: &Activity) -> bool {
+    activity.kind == "installationUpdate"
+        && activity.extra.get("action").and_then(|a| a.as_str()) == Some("remove")
+}
+
+/// Greets a conversation the bot was added to, once: Teams sends both
+/// `installationUpdate` and `conversationUpdate` for one personal install,
+/// at the same moment (and possibly to two regions), so the outbox's
+/// delivered-key check, made when each is sent, cannot stop the second.
+/// The decision is taken here instead, by creating the conversation's
+/// `welcomed` record: the store lets exactly one create win.
 async fn on_install(app: &App, tenant: &TenantId, activity: &Activity) -> Result<(), AppError> {
-    if !bot_was_added(activity) {
-        return Ok(());
-    }
-    let card = admit(app, tenant, activity)
-        .await?
-        .unwrap_or_else(cards::welcome);
     let conversation = activity
         .conversation
         .as_ref()
         .map(|c| c.id.as_str())
         .unwrap_or_default();
-    answer(
+    if bot_was_removed(activity) {
+        app.docs
+            .delete(Container::Events, tenant, &welcomed_id(conversation))
+            .await?;
+        return Ok(());
+    }
+    if !bot_was_added(activity) {
+        return Ok(());
+    }
+    if conversation.is_empty() {
+        return Err(AppError::BadRequest(
+            "an install activity needs its conversation".into(),
+        ));
+    }
+    let card = admit(app, tenant, activity)
+        .await?
+        .unwrap_or_else(cards::welcome);
+    let id = welcomed_id(conversation);
+    // Each greeting is a new thing to say (a reinstall greets again), so
+    // its outbox key is its own.
+    let greeting = uuid::Uuid::new_v4().simple().to_string();
+    let record =
+        serde_json::json!({"greeting": greeting, "activityId": activity.id, "kind": activity.kind});
+    let doc = Document::new(tenant, "conversationWelcomed", id.clone(), &record)?
+        .with_ttl(WELCOMED_TTL_SECS);
+    match app.docs.create(Container::Events, &doc).await {
+        Ok(_) => {}
+        Err(PlatformError::Conflict) => {
+            tracing::info!(kind = %activity.kind, "conversation already greeted; no second welcome");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let queued = answer(
         app,
         tenant,
         activity,
-        format!("welcome-{conversation}"),
+        format!("welcome-{conversation}-{greeting}"),
         false,
         card,
     )
-    .await
+    .await;
+    if queued.is_err() {
+        // Not greeted after all: Teams' retry (or the other event) may try again.
+        if let Err(e) = app.docs.delete(Container::Events, tenant, &id).await {
+            tracing::warn!(error = %e, "could not forget a welcome that was not queued");
+        }
+    }
+    queued
 }
 
 /// How many of their requests `my requests` lists.

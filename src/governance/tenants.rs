@@ -30,7 +30,18 @@ pub struct Tenant {
     pub onboarding: Onboarding,
     #[serde(default)]
     pub settings: TenantSettings,
+    /// A SalesTim trial (given by an operator, not by Stripe): until then a
+    /// tenant without a subscription may use the product.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trial_until: Option<OffsetDateTime>,
 }
+
+/// The longest trial an operator can give, in days.
+pub const MAX_TRIAL_DAYS: u32 = 365;
 
 /// How far the tenant has come in letting the platform act in it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -136,6 +147,8 @@ pub enum TenantError {
     Exists(TenantId),
     #[error("a tenant needs a display name of 1 to 256 characters")]
     BadName,
+    #[error("a trial lasts 1 to {MAX_TRIAL_DAYS} days")]
+    BadTrial,
     #[error("tenant {0} is not registered")]
     Unknown(TenantId),
     #[error("the settings are not valid: {}", .0.join(" "))]
@@ -161,15 +174,33 @@ impl Tenants {
     }
 
     pub async fn add(&self, id: &TenantId, display_name: &str) -> Result<Tenant, TenantError> {
+        self.add_with_trial(id, display_name, None).await
+    }
+
+    /// Registers a tenant, on a SalesTim trial of `trial_days` from now when
+    /// given (in the same write: a tenant never exists half set up).
+    pub async fn add_with_trial(
+        &self,
+        id: &TenantId,
+        display_name: &str,
+        trial_days: Option<u32>,
+    ) -> Result<Tenant, TenantError> {
         let display_name = display_name.trim();
         if display_name.is_empty() || display_name.chars().count() > 256 {
             return Err(TenantError::BadName);
         }
+        let now = self.clock.now();
+        let trial_until = match trial_days {
+            None => None,
+            Some(days @ 1..=MAX_TRIAL_DAYS) => Some(now + time::Duration::days(days.into())),
+            Some(_) => return Err(TenantError::BadTrial),
+        };
         let tenant = Tenant {
             display_name: display_name.to_owned(),
-            created_at: self.clock.now(),
+            created_at: now,
             onboarding: Onboarding::default(),
             settings: TenantSettings::default(),
+            trial_until,
         };
         let doc = Document::new(id, TENANT_TYPE, TENANT_DOC_ID, &tenant)?;
         match self.docs.create(Container::Tenants, &doc).await {

@@ -287,3 +287,41 @@ async fn bad_operator_input_is_refused_with_every_reason_and_changes_nothing() {
     );
     assert!(Path::new(&cli.dir.path().join("data")).exists());
 }
+
+#[tokio::test]
+async fn a_tenant_added_with_a_trial_shows_it_and_a_trial_out_of_bounds_is_refused() {
+    let cli = Cli::new();
+    for days in ["0", "366"] {
+        let (ok, _, err) = cli
+            .run(&[
+                "tenant",
+                "add",
+                TENANT,
+                "--name",
+                "Contoso",
+                "--trial-days",
+                days,
+            ])
+            .await;
+        assert!(!ok, "--trial-days {days} is refused");
+        assert!(err.contains("1 to 365 days"), "{err}");
+    }
+    let (ok, _, _) = cli.run(&["tenant", "show", TENANT]).await;
+    assert!(!ok, "nothing was written");
+    let added = cli
+        .ok(&[
+            "tenant",
+            "add",
+            TENANT,
+            "--name",
+            "Contoso",
+            "--trial-days",
+            "30",
+        ])
+        .await;
+    assert!(added.contains("on a SalesTim trial until"), "{added}");
+    let shown: Value = serde_json::from_str(&cli.ok(&["tenant", "show", TENANT]).await).unwrap();
+    assert!(shown["tenant"]["trialUntil"].is_string(), "{shown}");
+    assert_eq!(shown["entitlement"]["active"], true);
+    assert_eq!(shown["entitlement"]["reason"], "trialing (SalesTim trial)");
+}

@@ -147,6 +147,18 @@ impl Bot {
         tenant
     }
 
+    /// A registered tenant on a SalesTim trial of `days` (no subscription).
+    pub(crate) async fn trial_tenant(&self, days: u32) -> TenantId {
+        let id = TenantId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+        self.app
+            .app
+            .tenants
+            .add_with_trial(&id, "Trial", Some(days))
+            .await
+            .expect("tenant added");
+        id
+    }
+
     pub(crate) async fn delivered(&self, n: usize) -> Vec<crate::support::connector::Sent> {
         wait_until(Duration::from_secs(20), || async {
             self.connector.sent().len() >= n
@@ -512,5 +524,101 @@ async fn the_gate_opens_as_soon_as_the_subscription_is_paid_and_a_chat_is_saved_
         stored().await[0].etag,
         first[0].etag,
         "the same chat is not rewritten on every message"
+    );
+}
+
+fn welcomes(sent: &[crate::support::connector::Sent]) -> usize {
+    sent.iter()
+        .filter(|s| card_texts(&s.activity).contains("Welcome to SalesTim"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_personal_install_is_greeted_once_though_teams_sends_two_events_at_once() {
+    let bot = spawn_bot().await;
+    let tenant = bot.trial_tenant(30).await;
+    let install = |action: &str| {
+        let mut a = bot.activity(&tenant, "installationUpdate", None);
+        a["action"] = json!(action);
+        a
+    };
+    let mut added = bot.activity(&tenant, "conversationUpdate", None);
+    added["membersAdded"] = json!([{"id": "29:user"}, {"id": format!("28:{APP_ID}")}]);
+    let token = bot.token();
+    // What Teams (and the Agents Playground) send for one personal install.
+    let add = install("add");
+    let (a, b) = tokio::join!(bot.post(&add, Some(&token)), bot.post(&added, Some(&token)));
+    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    bot.delivered(1).await;
+    bot.app.drain("bot-outbox").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        welcomes(&bot.connector.sent()),
+        1,
+        "one welcome per install"
+    );
+
+    // Teams retrying an event, or an app upgrade, greets no one again.
+    assert_eq!(
+        bot.post(&added, Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        bot.post(&install("add-upgrade"), Some(&token))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    bot.app.drain("bot-outbox").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(welcomes(&bot.connector.sent()), 1);
+
+    // Removed and installed again: a new welcome.
+    assert_eq!(
+        bot.post(&install("remove"), Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    let add = install("add");
+    let (a, b) = tokio::join!(bot.post(&add, Some(&token)), bot.post(&added, Some(&token)));
+    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    bot.delivered(2).await;
+    bot.app.drain("bot-outbox").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(welcomes(&bot.connector.sent()), 2);
+}
+
+#[tokio::test]
+async fn a_tenant_on_a_salestim_trial_is_served_until_the_trial_ends() {
+    let bot = spawn_bot().await;
+    let tenant = bot.trial_tenant(30).await;
+    let entitlement = bot.app.app.billing.entitlement(&tenant).await.unwrap();
+    assert!(entitlement.active);
+    assert_eq!(entitlement.reason, "trialing (SalesTim trial)");
+    bot.post(
+        &bot.activity(&tenant, "message", Some("help")),
+        Some(&bot.token()),
+    )
+    .await;
+    let sent = bot.delivered(1).await;
+    assert!(
+        card_texts(&sent[0].activity).contains("Here is what I can do"),
+        "{}",
+        card_texts(&sent[0].activity)
+    );
+
+    bot.app.clock.advance(time::Duration::days(30));
+    let entitlement = bot.app.app.billing.entitlement(&tenant).await.unwrap();
+    assert!(!entitlement.active);
+    assert_eq!(entitlement.reason, "SalesTim trial ended");
+    bot.post(
+        &bot.activity(&tenant, "message", Some("help")),
+        Some(&bot.token()),
+    )
+    .await;
+    let sent = bot.delivered(2).await;
+    assert!(
+        card_texts(&sent[1].activity).contains("SalesTim trial ended"),
+        "{}",
+        card_texts(&sent[1].activity)
     );
 }

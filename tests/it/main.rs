@@ -16,6 +16,7 @@ mod health;
 mod host;
 mod keys;
 mod manifest;
+mod playground;
 mod provisioning;
 mod queues;
 mod support;
