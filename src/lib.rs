@@ -14,6 +14,7 @@ pub mod graph;
 pub mod host;
 pub mod http;
 pub mod ids;
+pub mod jobs;
 pub mod platform;
 pub mod routes;
 pub mod server;

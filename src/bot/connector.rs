@@ -22,6 +22,8 @@ const MAX_ATTEMPTS: u32 = 4;
 /// A `Retry-After` longer than this is not waited out inside one call.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const BASE_BACKOFF: Duration = Duration::from_millis(200);
+/// One request of a patient call.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Tokens are dropped from the cache this long before they expire.
 const TOKEN_MARGIN_SECS: u64 = 300;
 
@@ -37,6 +39,13 @@ pub enum ConnectorError {
     Transport(String),
     #[error("invalid serviceUrl: {0}")]
     ServiceUrl(String),
+    /// One attempt ([`Patience::Once`]) met throttling or a server error:
+    /// try again later, after `retry_after` when the Connector said.
+    #[error("the connector answered HTTP {status}; try again later")]
+    Busy {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl ConnectorError {
@@ -44,9 +53,32 @@ impl ConnectorError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ConnectorError::GaveUp { .. } | ConnectorError::Transport(_) | ConnectorError::Token(_)
+            ConnectorError::GaveUp { .. }
+                | ConnectorError::Transport(_)
+                | ConnectorError::Token(_)
+                | ConnectorError::Busy { .. }
         )
     }
+
+    /// How long the Connector asked us to wait, when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ConnectorError::Busy { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// How hard one call tries.
+#[derive(Clone, Copy, Debug)]
+pub enum Patience {
+    /// Bounded retries that honour `Retry-After` (a queue function: it has
+    /// the time, and the host retries it again after that).
+    Retry,
+    /// One attempt within `timeout` (someone is waiting, and the durable
+    /// outbox retries what this gives up): throttling and server errors come
+    /// back at once as [`ConnectorError::Busy`].
+    Once { timeout: Duration },
 }
 
 pub struct ConnectorConfig {
@@ -204,8 +236,14 @@ impl ConnectorClient {
         conversation_id: &str,
         activity: &Activity,
     ) -> Result<String, ConnectorError> {
-        let url = Self::conversation_url(self.service_base(service_url)?, conversation_id, None)?;
-        self.call(reqwest::Method::POST, url, activity).await
+        self.post_activity(
+            service_url,
+            conversation_id,
+            None,
+            activity,
+            Patience::Retry,
+        )
+        .await
     }
 
     /// Replies to `reply_to_id` in its conversation.
@@ -216,12 +254,33 @@ impl ConnectorClient {
         reply_to_id: &str,
         activity: &Activity,
     ) -> Result<String, ConnectorError> {
+        self.post_activity(
+            service_url,
+            conversation_id,
+            Some(reply_to_id),
+            activity,
+            Patience::Retry,
+        )
+        .await
+    }
+
+    /// Posts `activity` into a conversation, as a reply to `reply_to_id`
+    /// when there is one; returns its id.
+    pub async fn post_activity(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        reply_to_id: Option<&str>,
+        activity: &Activity,
+        patience: Patience,
+    ) -> Result<String, ConnectorError> {
         let url = Self::conversation_url(
             self.service_base(service_url)?,
             conversation_id,
-            Some(reply_to_id),
+            reply_to_id,
         )?;
-        self.call(reqwest::Method::POST, url, activity).await
+        self.call_with(reqwest::Method::POST, url, activity, patience)
+            .await
     }
 
     /// Opens (or finds) the 1:1 chat between the bot and a user, for a
@@ -271,6 +330,20 @@ impl ConnectorClient {
         url: Url,
         body: &impl serde::Serialize,
     ) -> Result<String, ConnectorError> {
+        self.call_with(method, url, body, Patience::Retry).await
+    }
+
+    async fn call_with(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: &impl serde::Serialize,
+        patience: Patience,
+    ) -> Result<String, ConnectorError> {
+        let (max_attempts, timeout) = match patience {
+            Patience::Retry => (MAX_ATTEMPTS, REQUEST_TIMEOUT),
+            Patience::Once { timeout } => (1, timeout),
+        };
         let mut refreshed_token = false;
         let mut attempt = 0;
         loop {
@@ -279,14 +352,10 @@ impl ConnectorClient {
             if let Some(token) = self.token().await? {
                 request = request.bearer_auth(token);
             }
-            let sent = request
-                .json(body)
-                .timeout(Duration::from_secs(15))
-                .send()
-                .await;
+            let sent = request.json(body).timeout(timeout).send().await;
             let res = match sent {
                 Ok(res) => res,
-                Err(e) if attempt < MAX_ATTEMPTS => {
+                Err(e) if attempt < max_attempts => {
                     tracing::warn!(error = %e, attempt, "connector unreachable; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
@@ -313,6 +382,12 @@ impl ConnectorClient {
             if !retryable {
                 return Err(ConnectorError::Rejected {
                     status: status.as_u16(),
+                });
+            }
+            if let Patience::Once { .. } = patience {
+                return Err(ConnectorError::Busy {
+                    status: status.as_u16(),
+                    retry_after: retry_after(&res),
                 });
             }
             if attempt >= MAX_ATTEMPTS {
