@@ -64,21 +64,23 @@ impl Replies {
         }
     }
 
-    /// A place for one more activity, held until it is answered; `Err` is the
-    /// 429 to answer when there is none.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, HttpResponse> {
-        self.in_flight.clone().try_acquire_owned().map_err(|_| {
-            tracing::warn!(
-                "too many activities in hand; answered 429 (SALESTIM_BOT_MAX_IN_FLIGHT)"
-            );
-            let problem = serde_json::json!({
-                "type": "about:blank", "title": "Too Many Requests", "status": 429,
-                "detail": "the bot is busy; retry shortly",
-            });
-            HttpResponse::json(StatusCode::TOO_MANY_REQUESTS, &problem)
-                .with_header("retry-after", HeaderValue::from(RETRY_AFTER_SECS))
-        })
+    /// A place for one more activity, held until it is answered; `None`
+    /// when there is none (answer [`busy`]).
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.in_flight.clone().try_acquire_owned().ok()
     }
+}
+
+/// The answer to an activity that finds the bot with enough in hand: 429,
+/// to come back in a second; nothing was read or changed.
+pub fn busy() -> HttpResponse {
+    tracing::warn!("too many activities in hand; answered 429 (SALESTIM_BOT_MAX_IN_FLIGHT)");
+    let problem = serde_json::json!({
+        "type": "about:blank", "title": "Too Many Requests", "status": 429,
+        "detail": "the bot is busy; retry shortly",
+    });
+    HttpResponse::json(StatusCode::TOO_MANY_REQUESTS, &problem)
+        .with_header("retry-after", HeaderValue::from(RETRY_AFTER_SECS))
 }
 
 /// The id under which `key`'s delivery is recorded (keys hold conversation

@@ -26,9 +26,8 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let bot = app.bot.as_ref().ok_or(AppError::NotConfigured(
         "the bot (MicrosoftAppId, MicrosoftAppPassword)",
     ))?;
-    let _in_hand = match bot.replies.admit() {
-        Ok(permit) => permit,
-        Err(busy) => return Ok(busy),
+    let Some(_in_hand) = bot.replies.admit() else {
+        return Ok(replies::busy());
     };
     let activity: Activity = serde_json::from_slice(&req.body)
         .map_err(|e| AppError::BadRequest(format!("not an activity: {e}")))?;
