@@ -16,8 +16,9 @@
 //! (`benches/botbuilder/`, npm `botbuilder`) validating the same tokens
 //! against the same stand-ins and sending the same card, when `node` and
 //! its `node_modules` are there (`npm ci --prefix benches/botbuilder`).
-//! botbuilder replies before it answers the HTTP request; SalesTim answers,
-//! then replies through the `bot-outbox` queue: compare end to end.
+//! Both reply before they answer the HTTP request: botbuilder always,
+//! SalesTim within its inline budget (`SALESTIM_BOT_REPLY_BUDGET_MS`),
+//! falling back to the `bot-outbox` queue; compare end to end.
 //!
 //! Run with `cargo bench --bench bot`. `SALESTIM_BENCH_DIR=/dev/shm` keeps
 //! the embedded stores in memory.

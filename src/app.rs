@@ -12,6 +12,7 @@ use crate::billing::Billing;
 use crate::bot::auth::BotAuthenticator;
 use crate::bot::connector::{ConnectorClient, ConnectorConfig};
 use crate::bot::openid::KeySource;
+use crate::bot::replies::Replies;
 use crate::bot::{Bot, Inbound};
 use crate::config::{RunMode, Settings};
 use crate::governance::tenants::Tenants;
@@ -274,6 +275,7 @@ fn bot_from_settings(settings: &Settings, s: &Services) -> Option<Bot> {
         return Some(Bot {
             inbound: Inbound::Disabled,
             connector: ConnectorClient::without_credentials(s.http.clone(), s.cache.clone()),
+            replies: Replies::new(&settings.replies),
         });
     }
     let (app_id, password) = (b.app_id.clone()?, b.app_password.clone()?);
@@ -293,6 +295,7 @@ fn bot_from_settings(settings: &Settings, s: &Services) -> Option<Bot> {
     Some(Bot {
         inbound: Inbound::Token(auth),
         connector,
+        replies: Replies::new(&settings.replies),
     })
 }
 

@@ -10,7 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 mod bot;
+mod replies;
 pub use bot::{AUTH_DISABLED_WARNING, AppType, BotSettings, EntraTrust};
+pub use replies::ReplySettings;
 
 /// Who runs the binary: the Functions host, or a developer's `handler local`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +92,8 @@ pub struct Settings {
     pub public_hostname: Option<String>,
     /// Days a tenant keeps working after a failed payment.
     pub billing_grace_days: u32,
+    /// How the bot answers under load (inline budget, in-flight bound).
+    pub replies: ReplySettings,
 }
 
 impl Settings {
@@ -186,6 +190,7 @@ impl Settings {
         let entra_authority_host =
             url("ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com")?;
         let bot = bot::from_lookup(mode, &get, &entra_authority_host)?;
+        let replies = replies::from_lookup(&get)?;
 
         let teams_app_id = get("TEAMS_APP_ID");
         if let Some(id) = &teams_app_id
@@ -253,6 +258,7 @@ impl Settings {
             teams_app_id,
             public_hostname,
             billing_grace_days,
+            replies,
         })
     }
 

@@ -15,6 +15,7 @@ pub mod host;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod outbound;
 pub mod platform;
 pub mod routes;
 pub mod server;

@@ -92,7 +92,7 @@ pub static ROUTES: &[Route] = &[
     Route {
         function: "BotOutbox",
         trigger: Trigger::Queue {
-            queue: functions::bot_outbox::QUEUE,
+            queue: crate::jobs::bot_outbox::QUEUE,
             handler: |app, req| Box::pin(functions::bot_outbox::run(app, req)),
         },
     },

@@ -96,8 +96,15 @@ pub(crate) async fn start_salestim(http: &reqwest::Client, stands: &Stands) -> B
         )
         .env("ToChannelFromBotLoginUrl", &stands.connector.login_url)
         .env("SSL_CERT_FILE", stands.ca_file());
+    // `SALESTIM_BOT_REPLY_BUDGET_MS=0 cargo bench --bench bot`: every reply
+    // through the outbox, as before replies were sent inline.
+    let mut label = "salestim (handler local)".to_owned();
+    if let Ok(budget) = std::env::var("SALESTIM_BOT_REPLY_BUDGET_MS") {
+        cmd.env("SALESTIM_BOT_REPLY_BUDGET_MS", &budget);
+        label = format!("salestim (budget {budget} ms)");
+    }
     let bot = Bot {
-        label: "salestim (handler local)".into(),
+        label,
         child: cmd.spawn().expect("the handler starts"),
         url: format!("http://127.0.0.1:{port}/api/messages"),
         log,

@@ -1,6 +1,8 @@
-//! The Bot Connector client: the bot's own token (client credentials,
-//! cached in the shared cache until shortly before it expires), and sends,
-//! replies and updates with bounded retries that honour `Retry-After`.
+//! The Bot Connector client: the bot's own token (client credentials, in
+//! the shared token cache, [`crate::outbound`]), and sends, replies and
+//! updates with the shared retry policy (bounded attempts, `Retry-After`
+//! honoured up to a cap, jittered back-off); what is retryable (412, 429,
+//! 5xx) is the Connector's own rule.
 //!
 //! A bot without credentials (`handler local` with authentication disabled)
 //! sends with no `Authorization` header, as botbuilder does; the serviceUrl
@@ -9,21 +11,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
 use super::activity::Activity;
+use crate::outbound::retry::retry_after;
+use crate::outbound::{RetryPolicy, Token, TokenCache};
 use crate::platform::cache::Cache;
 
-/// Attempts per call, the first included.
-const MAX_ATTEMPTS: u32 = 4;
-/// A `Retry-After` longer than this is not waited out inside one call.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-const BASE_BACKOFF: Duration = Duration::from_millis(200);
-/// Tokens are dropped from the cache this long before they expire.
-const TOKEN_MARGIN_SECS: u64 = 300;
+/// Four attempts per call; a `Retry-After` over 30 s is not waited out
+/// inside one call (the outbox retries later).
+const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_backoff: Duration::from_millis(200),
+    max_backoff: Duration::from_secs(5),
+    max_retry_after: Duration::from_secs(30),
+};
+/// One request of a patient call.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -37,6 +43,13 @@ pub enum ConnectorError {
     Transport(String),
     #[error("invalid serviceUrl: {0}")]
     ServiceUrl(String),
+    /// One attempt ([`Patience::Once`]) met throttling or a server error:
+    /// try again later, after `retry_after` when the Connector said.
+    #[error("the connector answered HTTP {status}; try again later")]
+    Busy {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl ConnectorError {
@@ -44,9 +57,32 @@ impl ConnectorError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ConnectorError::GaveUp { .. } | ConnectorError::Transport(_) | ConnectorError::Token(_)
+            ConnectorError::GaveUp { .. }
+                | ConnectorError::Transport(_)
+                | ConnectorError::Token(_)
+                | ConnectorError::Busy { .. }
         )
     }
+
+    /// How long the Connector asked us to wait, when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ConnectorError::Busy { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// How hard one call tries.
+#[derive(Clone, Copy, Debug)]
+pub enum Patience {
+    /// Bounded retries that honour `Retry-After` (a queue function: it has
+    /// the time, and the host retries it again after that).
+    Retry,
+    /// One attempt within `timeout` (someone is waiting, and the durable
+    /// outbox retries what this gives up): throttling and server errors come
+    /// back at once as [`ConnectorError::Busy`].
+    Once { timeout: Duration },
 }
 
 pub struct ConnectorConfig {
@@ -62,7 +98,7 @@ pub struct ConnectorClient {
     /// `None`: no credentials, requests go out without a token.
     config: Option<ConnectorConfig>,
     http: reqwest::Client,
-    cache: Arc<dyn Cache>,
+    tokens: TokenCache,
 }
 
 #[derive(Deserialize)]
@@ -82,7 +118,7 @@ impl ConnectorClient {
         ConnectorClient {
             config: Some(config),
             http,
-            cache,
+            tokens: TokenCache::new(cache),
         }
     }
 
@@ -92,7 +128,7 @@ impl ConnectorClient {
         ConnectorClient {
             config: None,
             http,
-            cache,
+            tokens: TokenCache::new(cache),
         }
     }
 
@@ -110,11 +146,12 @@ impl ConnectorClient {
 
     async fn fetch_token(&self, config: &ConnectorConfig) -> Result<String, ConnectorError> {
         let key = Self::cache_key(config);
-        if let Ok(Some(bytes)) = self.cache.get(&key).await
-            && let Ok(token) = String::from_utf8(bytes)
-        {
-            return Ok(token);
-        }
+        self.tokens
+            .get_or_fetch(&key, || self.request_token(config))
+            .await
+    }
+
+    async fn request_token(&self, config: &ConnectorConfig) -> Result<Token, ConnectorError> {
         let url = format!(
             "{}/oauth2/v2.0/token",
             config.login_url.as_str().trim_end_matches('/')
@@ -141,20 +178,10 @@ impl ConnectorClient {
             .json()
             .await
             .map_err(|e| ConnectorError::Token(e.to_string()))?;
-        let ttl = token.expires_in.saturating_sub(TOKEN_MARGIN_SECS);
-        if ttl > 0
-            && let Err(e) = self
-                .cache
-                .set(
-                    &key,
-                    token.access_token.as_bytes(),
-                    Duration::from_secs(ttl),
-                )
-                .await
-        {
-            tracing::warn!(error = %e, "could not cache the bot token");
-        }
-        Ok(token.access_token)
+        Ok(Token {
+            access_token: token.access_token,
+            expires_in: token.expires_in,
+        })
     }
 
     /// The Connector base from an activity's `serviceUrl`: https only,
@@ -204,8 +231,14 @@ impl ConnectorClient {
         conversation_id: &str,
         activity: &Activity,
     ) -> Result<String, ConnectorError> {
-        let url = Self::conversation_url(self.service_base(service_url)?, conversation_id, None)?;
-        self.call(reqwest::Method::POST, url, activity).await
+        self.post_activity(
+            service_url,
+            conversation_id,
+            None,
+            activity,
+            Patience::Retry,
+        )
+        .await
     }
 
     /// Replies to `reply_to_id` in its conversation.
@@ -216,12 +249,33 @@ impl ConnectorClient {
         reply_to_id: &str,
         activity: &Activity,
     ) -> Result<String, ConnectorError> {
+        self.post_activity(
+            service_url,
+            conversation_id,
+            Some(reply_to_id),
+            activity,
+            Patience::Retry,
+        )
+        .await
+    }
+
+    /// Posts `activity` into a conversation, as a reply to `reply_to_id`
+    /// when there is one; returns its id.
+    pub async fn post_activity(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        reply_to_id: Option<&str>,
+        activity: &Activity,
+        patience: Patience,
+    ) -> Result<String, ConnectorError> {
         let url = Self::conversation_url(
             self.service_base(service_url)?,
             conversation_id,
-            Some(reply_to_id),
+            reply_to_id,
         )?;
-        self.call(reqwest::Method::POST, url, activity).await
+        self.call_with(reqwest::Method::POST, url, activity, patience)
+            .await
     }
 
     /// Opens (or finds) the 1:1 chat between the bot and a user, for a
@@ -271,6 +325,20 @@ impl ConnectorClient {
         url: Url,
         body: &impl serde::Serialize,
     ) -> Result<String, ConnectorError> {
+        self.call_with(method, url, body, Patience::Retry).await
+    }
+
+    async fn call_with(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: &impl serde::Serialize,
+        patience: Patience,
+    ) -> Result<String, ConnectorError> {
+        let (max_attempts, timeout) = match patience {
+            Patience::Retry => (RETRY.max_attempts, REQUEST_TIMEOUT),
+            Patience::Once { timeout } => (1, timeout),
+        };
         let mut refreshed_token = false;
         let mut attempt = 0;
         loop {
@@ -279,16 +347,12 @@ impl ConnectorClient {
             if let Some(token) = self.token().await? {
                 request = request.bearer_auth(token);
             }
-            let sent = request
-                .json(body)
-                .timeout(Duration::from_secs(15))
-                .send()
-                .await;
+            let sent = request.json(body).timeout(timeout).send().await;
             let res = match sent {
                 Ok(res) => res,
-                Err(e) if attempt < MAX_ATTEMPTS => {
+                Err(e) if attempt < max_attempts => {
                     tracing::warn!(error = %e, attempt, "connector unreachable; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(RETRY.backoff(attempt)).await;
                     continue;
                 }
                 Err(e) => return Err(ConnectorError::Transport(e.to_string())),
@@ -306,7 +370,7 @@ impl ConnectorClient {
             {
                 // A token revoked or rotated early: fetch a fresh one once.
                 refreshed_token = true;
-                let _ = self.cache.delete(&Self::cache_key(config)).await;
+                self.tokens.forget(&Self::cache_key(config)).await;
                 continue;
             }
             let retryable = matches!(status.as_u16(), 412 | 429 | 500 | 502 | 503 | 504);
@@ -315,14 +379,20 @@ impl ConnectorClient {
                     status: status.as_u16(),
                 });
             }
-            if attempt >= MAX_ATTEMPTS {
+            if let Patience::Once { .. } = patience {
+                return Err(ConnectorError::Busy {
+                    status: status.as_u16(),
+                    retry_after: retry_after(&res),
+                });
+            }
+            if attempt >= RETRY.max_attempts {
                 return Err(ConnectorError::GaveUp {
                     status: status.as_u16(),
                     attempts: attempt,
                 });
             }
-            let wait = retry_after(&res).unwrap_or_else(|| backoff(attempt));
-            if wait > MAX_RETRY_AFTER {
+            let wait = retry_after(&res).unwrap_or_else(|| RETRY.backoff(attempt));
+            if wait > RETRY.max_retry_after {
                 return Err(ConnectorError::GaveUp {
                     status: status.as_u16(),
                     attempts: attempt,
@@ -337,18 +407,6 @@ impl ConnectorClient {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-fn retry_after(res: &reqwest::Response) -> Option<Duration> {
-    let value = res.headers().get("retry-after")?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// Exponential back-off with up to 50% jitter.
-fn backoff(attempt: u32) -> Duration {
-    let base = BASE_BACKOFF * 2u32.saturating_pow(attempt.saturating_sub(1));
-    let jitter = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 2);
-    base + Duration::from_millis(jitter)
 }
 
 #[cfg(test)]
@@ -419,11 +477,5 @@ mod tests {
             assert!(url(&local, loopback, None).is_ok(), "{loopback}");
         }
         assert!(url(&local, "http://localhost.evil.example/", None).is_err());
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        assert!(backoff(1) >= BASE_BACKOFF && backoff(1) <= BASE_BACKOFF * 3 / 2);
-        assert!(backoff(3) >= BASE_BACKOFF * 4);
     }
 }

@@ -11,17 +11,21 @@ pub mod gate;
 pub mod invokes;
 pub mod notify;
 pub mod openid;
+pub mod replies;
 
 use crate::config::AUTH_DISABLED_WARNING;
 use crate::platform::clock::Clock;
 use auth::{AuthError, BotAuthenticator, BotClaims};
 use connector::ConnectorClient;
+use replies::Replies;
 
 /// The bot, when its identity is configured (or, under `handler local`
 /// only, when authentication is explicitly disabled).
 pub struct Bot {
     pub inbound: Inbound,
     pub connector: ConnectorClient,
+    /// The bounds on work in hand and the inline reply budget.
+    pub replies: Replies,
 }
 
 /// How activities sent to the bot are authenticated.

@@ -9,10 +9,10 @@ use crate::app::App;
 use crate::bot::activity::Activity;
 use crate::bot::conversations;
 use crate::error::AppError;
-use crate::functions::bot_outbox::{self, OutboxMessage};
 use crate::governance::people::Person;
 use crate::governance::requests::TeamRequest;
 use crate::ids::TenantId;
+use crate::jobs::bot_outbox::{self, OutboxMessage};
 use crate::teams::cards;
 
 /// Queues `card` for `person`'s 1:1 chat with the bot, once per `key`.
@@ -33,7 +33,7 @@ pub async fn send_to_person(
     };
     let activity = Activity::message().with_card(card);
     let message = OutboxMessage::to_conversation(tenant, &chat, key, activity);
-    bot_outbox::enqueue(app, &message).await
+    Ok(bot_outbox::enqueue(app.queues.as_ref(), &message, None).await?)
 }
 
 /// Sends each approver of the waiting stage the approval card, in their own

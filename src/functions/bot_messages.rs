@@ -1,7 +1,8 @@
-//! `BotMessages` — `POST /api/messages`, the Teams bot endpoint. Parse, then
-//! authenticate (the Bot Framework token, bound to the activity's channel and
-//! serviceUrl), then answer: replies go through the `bot-outbox` queue so the
-//! response to Teams is never held up by the Connector.
+//! `BotMessages` — `POST /api/messages`, the Teams bot endpoint. Admit (a
+//! bounded number in hand, else 429), parse, then authenticate (the Bot
+//! Framework token, bound to the activity's channel and serviceUrl), then
+//! answer: the reply is sent inline within a short budget and falls back to
+//! the durable `bot-outbox` queue (`bot::replies`).
 
 use warp::http::StatusCode;
 
@@ -11,15 +12,15 @@ use crate::bot::commands::{self, Command};
 use crate::bot::conversations::{self, ConversationRef};
 use crate::bot::gate;
 use crate::bot::invokes;
+use crate::bot::replies;
 use crate::error::AppError;
 use crate::governance::{requests, teams};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::ids::TenantId;
+use crate::jobs::bot_outbox::OutboxMessage;
 use crate::platform::PlatformError;
 use crate::platform::documents::{Container, Document};
 use crate::teams::cards;
-
-use super::bot_outbox::{self, OutboxMessage};
 
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -38,6 +39,9 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
             ));
         }
     }
+    let Some(_in_hand) = bot.replies.admit() else {
+        return Ok(replies::busy());
+    };
     let activity: Activity = serde_json::from_slice(&req.body)
         .map_err(|e| AppError::BadRequest(format!("not an activity: {e}")))?;
     if activity.service_url.is_empty() || activity.channel_id.is_empty() {
@@ -102,7 +106,8 @@ async fn admit(
     Ok(None)
 }
 
-/// Queues `card` for `activity`'s conversation (threaded when `as_reply`).
+/// Says `card` in `activity`'s conversation (threaded when `as_reply`), once
+/// per `key`: inline within the budget, else through the outbox.
 async fn answer(
     app: &App,
     tenant: &TenantId,
@@ -118,7 +123,7 @@ async fn answer(
         as_reply,
         activity.reply().with_card(card),
     );
-    bot_outbox::enqueue(app, &message).await
+    replies::answer(app, message).await
 }
 
 /// How long a conversation is remembered as greeted (Teams sends
@@ -240,6 +245,13 @@ async fn on_message(app: &App, tenant: &TenantId, activity: &Activity) -> Result
             Command::RequestTeam => cards::open_request_form(),
         },
     };
-    let key = format!("reply-{}", activity.id.as_deref().unwrap_or_default());
-    answer(app, tenant, activity, key, true, card).await
+    answer(
+        app,
+        tenant,
+        activity,
+        replies::reply_key(activity),
+        true,
+        card,
+    )
+    .await
 }

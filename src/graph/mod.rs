@@ -27,11 +27,12 @@ use secrecy::SecretString;
 use serde_json::Value;
 use url::Url;
 
+pub use crate::outbound::RetryPolicy;
 pub use batch::{BatchRequest, BatchResponse, MAX_BATCH};
 pub use error::GraphError;
-pub use retry::RetryPolicy;
 
 use crate::ids::TenantId;
+use crate::outbound::TokenCache;
 use crate::platform::cache::Cache;
 
 /// Per HTTP request to Graph.
@@ -63,7 +64,7 @@ struct Inner {
     cache: Arc<dyn Cache>,
     /// `<origin of base_url>/.default`.
     scope: String,
-    token_locks: token::TokenLocks,
+    tokens: TokenCache,
     stats: Counters,
 }
 
@@ -138,9 +139,9 @@ impl Graph {
             inner: Arc::new(Inner {
                 config,
                 http,
+                tokens: TokenCache::new(cache.clone()),
                 cache,
                 scope,
-                token_locks: Default::default(),
                 stats: Default::default(),
             }),
         }

@@ -1,11 +1,8 @@
 //! App-only tokens, one per customer tenant: client credentials against
-//! `<authority>/<tenant>/oauth2/v2.0/token`, kept in the shared cache until
-//! five minutes before they expire so every instance reuses them. A
-//! per-tenant lock makes concurrent callers of one tenant wait for a single
-//! fetch instead of each asking Entra (which throttles token requests too).
+//! `<authority>/<tenant>/oauth2/v2.0/token`, kept by the shared token cache
+//! ([`crate::outbound::tokens`]: the shared cache until five minutes before
+//! they expire, one fetch at a time per tenant).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -13,22 +10,9 @@ use serde::Deserialize;
 
 use super::{Graph, GraphError};
 use crate::ids::TenantId;
+use crate::outbound::Token;
 
-/// Tokens leave the cache this long before they expire.
-const TOKEN_MARGIN_SECS: u64 = 300;
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One fetch lock per tenant. Grows with the tenants this instance serves,
-/// which the customer list already bounds.
-#[derive(Default)]
-pub(super) struct TokenLocks(Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>);
-
-impl TokenLocks {
-    fn for_tenant(&self, tenant: &TenantId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.0.lock().expect("the token lock map is never poisoned");
-        locks.entry(tenant.clone()).or_default().clone()
-    }
-}
 
 #[derive(Deserialize)]
 struct TokenResponse {
@@ -41,47 +25,23 @@ impl Graph {
         format!("graph-token:{}:{}", self.inner.config.client_id, tenant)
     }
 
-    async fn cached_token(&self, key: &str) -> Option<String> {
-        match self.inner.cache.get(key).await {
-            Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
-            _ => None,
-        }
-    }
-
     /// The tenant's bearer token, from the cache or freshly fetched.
     pub(super) async fn token(&self, tenant: &TenantId) -> Result<String, GraphError> {
-        let key = self.token_key(tenant);
-        if let Some(token) = self.cached_token(&key).await {
-            return Ok(token);
-        }
-        let lock = self.inner.token_locks.for_tenant(tenant);
-        let _fetching = lock.lock().await;
-        // Whoever held the lock before us may have fetched it already.
-        if let Some(token) = self.cached_token(&key).await {
-            return Ok(token);
-        }
-        let token = self.fetch_token(tenant).await?;
-        let ttl = token.expires_in.saturating_sub(TOKEN_MARGIN_SECS);
-        if ttl > 0
-            && let Err(e) = self
-                .inner
-                .cache
-                .set(
-                    &key,
-                    token.access_token.as_bytes(),
-                    Duration::from_secs(ttl),
-                )
-                .await
-        {
-            tracing::warn!(tenant = %tenant, error = %e, "could not cache the Graph token");
-        }
-        Ok(token.access_token)
+        self.inner
+            .tokens
+            .get_or_fetch(&self.token_key(tenant), || async {
+                self.fetch_token(tenant).await.map(|t| Token {
+                    access_token: t.access_token,
+                    expires_in: t.expires_in,
+                })
+            })
+            .await
     }
 
     /// Drops a token Graph refused (revoked, or consent changed), so the
     /// next call fetches a new one.
     pub(super) async fn forget_token(&self, tenant: &TenantId) {
-        let _ = self.inner.cache.delete(&self.token_key(tenant)).await;
+        self.inner.tokens.forget(&self.token_key(tenant)).await;
     }
 
     async fn fetch_token(&self, tenant: &TenantId) -> Result<TokenResponse, GraphError> {

@@ -340,8 +340,8 @@ async fn forged_tokens_malformed_and_oversized_activities_are_refused_and_change
 async fn a_reply_the_connector_keeps_refusing_ends_in_the_poison_queue_not_lost() {
     let bot = spawn_bot().await;
     let tenant = bot.active_tenant().await;
-    // 5 deliveries of 4 attempts each, all failing.
-    for _ in 0..20 {
+    // The inline attempt, then 5 deliveries of 4 attempts each, all failing.
+    for _ in 0..21 {
         bot.connector.fail_next(500, None);
     }
     assert_eq!(

@@ -8,6 +8,7 @@ mod bot_auth;
 mod bot_connector;
 mod bot_invokes;
 mod bot_messages;
+mod bot_replies;
 mod cache;
 mod cards;
 mod documents;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use super::tls::{SeenRequest, TestPki, serve_https};
+use super::tls::{DELAY_HEADER, SeenRequest, TestPki, serve_https};
 
 pub const APP_ID: &str = "5f6d1e0a-1111-4d5b-9c55-0123456789ab";
 pub const SECRET: &str = "test-bot-secret-made-at-test-time";
@@ -33,6 +33,8 @@ struct State {
     sent: Vec<Sent>,
     /// Status and Retry-After (seconds) to answer before succeeding again.
     failures: VecDeque<(u16, Option<u64>)>,
+    /// Milliseconds to take over each of the next activities (taken anyway).
+    delays: VecDeque<u64>,
 }
 
 pub struct ConnectorStandIn {
@@ -106,9 +108,14 @@ fn handle(state: &Mutex<State>, req: SeenRequest) -> (u16, Vec<(&'static str, St
         authorization,
         activity,
     });
+    let delay = state
+        .delays
+        .pop_front()
+        .map(|ms| vec![(DELAY_HEADER, ms.to_string())])
+        .unwrap_or_default();
     (
         200,
-        vec![],
+        delay,
         json!({"id": format!("act-{}", state.sent.len())}).to_string(),
     )
 }
@@ -152,6 +159,12 @@ impl ConnectorStandIn {
             .push_back((status, retry_after));
     }
 
+    /// Takes the next activity, but answers only after `ms` milliseconds.
+    pub fn slow_next(&self, ms: u64) {
+        self.state.lock().unwrap().delays.push_back(ms);
+    }
+
+    /// Everything the bot sent (and the Connector took), in order.
     pub fn sent(&self) -> Vec<Sent> {
         self.state.lock().unwrap().sent.clone()
     }

@@ -116,6 +116,10 @@ pub struct SeenRequest {
     pub body: bytes::Bytes,
 }
 
+/// A pseudo-header a handler returns to answer only after that many
+/// milliseconds (a slow service); it is not sent.
+pub const DELAY_HEADER: &str = "x-test-delay-ms";
+
 /// Serves `handler` over HTTPS with this PKI's leaf on a free loopback port,
 /// until the returned task is aborted. The handler answers (status, extra
 /// headers, body).
@@ -170,6 +174,12 @@ where
                                 "application/json".parse().expect("a header value"),
                             );
                             for (name, value) in headers {
+                                if name == DELAY_HEADER {
+                                    // Not sent: how long to take answering.
+                                    let ms = value.parse().expect("milliseconds");
+                                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                                    continue;
+                                }
                                 response
                                     .headers_mut()
                                     .insert(name, value.parse().expect("a header value"));

@@ -1,0 +1,312 @@
+//! Delivering what the bot says, once per key, without keeping anyone
+//! waiting.
+//!
+//! The reply to an activity is computed while Teams waits for the HTTP
+//! answer, so it is sent there and then: one Connector attempt within a
+//! short budget (`SALESTIM_BOT_REPLY_BUDGET_MS`). Only what that attempt
+//! cannot finish goes to the durable `bot-outbox` queue, before Teams gets
+//! its 200: throttling (queued after the Connector's `Retry-After`), a
+//! server error or an unreachable Connector (queued at once), or a budget
+//! spent (queued after [`LINGER`], while the attempt runs on in the
+//! background and records the key if it lands, so the queued copy finds it
+//! delivered). Every delivery records its key in the `events` container
+//! when the Connector has taken the activity; whoever comes second (a
+//! retried activity, the outbox after an inline send) finds it and sends
+//! nothing. A crash before the 200 makes Teams send the activity again; a
+//! crash after it leaves a queued message or a sent reply: nothing is lost.
+//!
+//! The front door is bounded: at most `SALESTIM_BOT_MAX_IN_FLIGHT`
+//! activities are in hand at once, and the next one is answered 429 with
+//! `Retry-After` at once, rather than taking work the bot cannot finish in
+//! seconds. Inline sends have the same bound; past it, replies queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use warp::http::{HeaderValue, StatusCode};
+
+use super::Bot;
+use super::activity::Activity;
+use super::connector::{ConnectorError, Patience};
+use crate::app::App;
+use crate::config::ReplySettings;
+use crate::error::AppError;
+use crate::http::HttpResponse;
+use crate::jobs::bot_outbox::{self, OutboxMessage};
+use crate::platform::PlatformError;
+use crate::platform::documents::{Container, Document, Documents};
+
+/// How long a delivery is remembered (Teams retries within minutes; a queued
+/// message lives at most 7 days).
+const DELIVERED_TTL_SECS: u32 = 7 * 24 * 3600;
+/// One inline request may take this long after its budget is spent; a copy
+/// queued then waits as long, so it never races the attempt.
+const LINGER: Duration = Duration::from_secs(10);
+/// A `Retry-After` longer than this is cut short (the queue retries again).
+const MAX_QUEUE_DELAY: Duration = Duration::from_secs(15 * 60);
+/// What a refused activity is told to wait.
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// The bounds on the bot's work in hand.
+pub struct Replies {
+    budget: Duration,
+    in_flight: Arc<Semaphore>,
+    sending: Arc<Semaphore>,
+}
+
+impl Replies {
+    pub fn new(settings: &ReplySettings) -> Self {
+        Replies {
+            budget: settings.budget,
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            sending: Arc::new(Semaphore::new(settings.max_in_flight)),
+        }
+    }
+
+    /// A place for one more activity, held until it is answered; `None`
+    /// when there is none (answer [`busy`]).
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.in_flight.clone().try_acquire_owned().ok()
+    }
+}
+
+/// The answer to an activity that finds the bot with enough in hand: 429,
+/// to come back in a second; nothing was read or changed.
+pub fn busy() -> HttpResponse {
+    tracing::warn!("too many activities in hand; answered 429 (SALESTIM_BOT_MAX_IN_FLIGHT)");
+    let problem = serde_json::json!({
+        "type": "about:blank", "title": "Too Many Requests", "status": 429,
+        "detail": "the bot is busy; retry shortly",
+    });
+    HttpResponse::json(StatusCode::TOO_MANY_REQUESTS, &problem)
+        .with_header("retry-after", HeaderValue::from(RETRY_AFTER_SECS))
+}
+
+/// The id under which `key`'s delivery is recorded (keys hold conversation
+/// ids of any length; the id is bounded).
+fn delivered_id(key: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "outbox-{}",
+        hex::encode(sha2::Sha256::digest(key.as_bytes()))
+    )
+}
+
+async fn is_delivered(docs: &dyn Documents, message: &OutboxMessage) -> Result<bool, AppError> {
+    Ok(docs
+        .get(
+            Container::Events,
+            &message.tenant_id,
+            &delivered_id(&message.key),
+        )
+        .await?
+        .is_some())
+}
+
+async fn record(
+    docs: &dyn Documents,
+    message: &OutboxMessage,
+    activity_id: &str,
+) -> Result<(), AppError> {
+    let record =
+        serde_json::json!({"activityId": activity_id, "conversationId": message.conversation_id});
+    let doc = Document::new(
+        &message.tenant_id,
+        "outboxDelivered",
+        delivered_id(&message.key),
+        &record,
+    )?
+    .with_ttl(DELIVERED_TTL_SECS);
+    docs.upsert(Container::Events, &doc).await?;
+    Ok(())
+}
+
+async fn post(
+    bot: &Bot,
+    message: &OutboxMessage,
+    patience: Patience,
+) -> Result<String, ConnectorError> {
+    bot.connector
+        .post_activity(
+            &message.service_url,
+            &message.conversation_id,
+            message.reply_to_id.as_deref(),
+            &message.activity,
+            patience,
+        )
+        .await
+}
+
+fn bot(app: &App) -> Result<&Bot, AppError> {
+    app.bot.as_ref().ok_or(AppError::NotConfigured(
+        "the bot (MicrosoftAppId, MicrosoftAppPassword)",
+    ))
+}
+
+/// What became of a queued message.
+#[derive(Debug)]
+pub enum Delivery {
+    /// Posted now, as this activity id.
+    Sent(String),
+    /// Its key was recorded already (sent inline, or an earlier run).
+    AlreadyDelivered,
+    /// The Connector refused it for good (logged; retrying cannot help).
+    Refused(ConnectorError),
+}
+
+/// Delivers a message from the outbox, patiently (bounded retries that
+/// honour `Retry-After`); `Err` when it should be tried again later (the
+/// host retries, then poisons: never lost silently).
+pub async fn deliver_queued(app: &App, message: &OutboxMessage) -> Result<Delivery, AppError> {
+    let bot = bot(app)?;
+    if is_delivered(app.docs.as_ref(), message).await? {
+        return Ok(Delivery::AlreadyDelivered);
+    }
+    match post(bot, message, Patience::Retry).await {
+        Ok(activity_id) => {
+            record(app.docs.as_ref(), message, &activity_id).await?;
+            Ok(Delivery::Sent(activity_id))
+        }
+        Err(e) if e.is_transient() => Err(AppError::Platform(PlatformError::unavailable(
+            "bot connector",
+            e,
+        ))),
+        Err(e) => {
+            tracing::error!(error = %e, key = %message.key, "the connector refused a message; dropped");
+            Ok(Delivery::Refused(e))
+        }
+    }
+}
+
+/// Says `message` now if it can be said within the budget, else leaves it
+/// to the outbox; returns once it is sent, refused for good, or queued.
+pub async fn answer(app: &App, message: OutboxMessage) -> Result<(), AppError> {
+    let bot = bot(app)?;
+    let replies = &bot.replies;
+    if is_delivered(app.docs.as_ref(), &message).await? {
+        tracing::info!(key = %message.key, "already answered (a repeated activity); not sent again");
+        return Ok(());
+    }
+    let permit = match replies.budget.is_zero() {
+        true => None,
+        false => replies.sending.clone().try_acquire_owned().ok(),
+    };
+    let Some(permit) = permit else {
+        return queue(app, &message, None).await;
+    };
+    let attempt = tokio::spawn({
+        let (app, message) = (app.clone(), message.clone());
+        async move {
+            let _permit = permit;
+            send_inline(&app, &message).await
+        }
+    });
+    match tokio::time::timeout(replies.budget, attempt).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) if e.is_transient() => {
+            tracing::info!(error = %e, key = %message.key, "reply not sent inline; queued");
+            queue(app, &message, e.retry_after()).await
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, key = %message.key, "the connector refused a reply; dropped");
+            Ok(())
+        }
+        Ok(Err(panicked)) => {
+            tracing::error!(error = %panicked, key = %message.key, "the inline send failed; queued");
+            queue(app, &message, None).await
+        }
+        Err(_) => {
+            tracing::info!(key = %message.key, "the inline send outlasted its budget; queued as well");
+            queue(app, &message, Some(LINGER)).await
+        }
+    }
+}
+
+/// One attempt, bounded by [`LINGER`] past the budget; records the key when
+/// the Connector took the activity.
+async fn send_inline(app: &App, message: &OutboxMessage) -> Result<(), ConnectorError> {
+    let bot = bot(app).map_err(|e| ConnectorError::Transport(e.to_string()))?;
+    let timeout = bot.replies.budget + LINGER / 2;
+    let activity_id = post(bot, message, Patience::Once { timeout }).await?;
+    if let Err(e) = record(app.docs.as_ref(), message, &activity_id).await {
+        // Sent; only a queued copy (if any) could send it again.
+        tracing::error!(error = %e, key = %message.key, "a reply was sent but its key not recorded");
+    }
+    Ok(())
+}
+
+async fn queue(
+    app: &App,
+    message: &OutboxMessage,
+    delay: Option<Duration>,
+) -> Result<(), AppError> {
+    let delay = delay.map(|d| d.min(MAX_QUEUE_DELAY));
+    Ok(bot_outbox::enqueue(app.queues.as_ref(), message, delay).await?)
+}
+
+/// The key of the reply to `activity`: its conversation and its id, so two
+/// conversations whose activities share an id each get their reply. An
+/// activity without an id is keyed by its whole content (its timestamp
+/// included): Teams sending that same activity again gets no second reply,
+/// any other activity gets its own.
+pub fn reply_key(activity: &Activity) -> String {
+    let conversation = activity
+        .conversation
+        .as_ref()
+        .map(|c| c.id.as_str())
+        .unwrap_or_default();
+    match activity.id.as_deref().filter(|id| !id.is_empty()) {
+        Some(id) => format!("reply-{conversation}-{id}"),
+        None => {
+            use sha2::Digest;
+            // Fields in declaration order, maps sorted: the same activity
+            // always serialises to the same bytes.
+            let content = serde_json::to_vec(activity).unwrap_or_default();
+            let digest = hex::encode(sha2::Sha256::digest(&content));
+            format!("reply-{conversation}-content-{digest}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn activity(conversation: &str, id: Option<&str>, timestamp: &str) -> Activity {
+        serde_json::from_value(serde_json::json!({
+            "type": "message", "id": id, "conversation": {"id": conversation},
+            "text": "help", "timestamp": timestamp,
+        }))
+        .expect("an activity")
+    }
+
+    #[test]
+    fn reply_keys_are_per_conversation_and_per_activity() {
+        let t = "2026-01-01T00:00:00.000Z";
+        assert_ne!(
+            reply_key(&activity("a:1", Some("7"), t)),
+            reply_key(&activity("a:2", Some("7"), t))
+        );
+        assert_eq!(
+            reply_key(&activity("a:1", Some("7"), t)),
+            reply_key(&activity("a:1", Some("7"), "2026-01-01T00:00:09.000Z")),
+            "a retried activity keeps its id"
+        );
+        let no_id = reply_key(&activity("a:1", None, t));
+        assert_eq!(no_id, reply_key(&activity("a:1", None, t)), "sent again");
+        assert_ne!(
+            no_id,
+            reply_key(&activity("a:1", None, "2026-01-01T00:00:01.000Z"))
+        );
+        assert_ne!(no_id, reply_key(&activity("a:2", None, t)));
+    }
+
+    #[test]
+    fn delivered_ids_are_bounded() {
+        assert_eq!(
+            delivered_id(&"x".repeat(10_000)).len(),
+            "outbox-".len() + 64
+        );
+    }
+}

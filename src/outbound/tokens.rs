@@ -1,0 +1,129 @@
+//! Bearer tokens for outside services, kept in the shared cache until
+//! shortly before they expire, so every instance reuses them. One fetch at a
+//! time per key: concurrent callers wait for it instead of each asking the
+//! token endpoint (Entra throttles token requests too), and find the fresh
+//! token in the cache when it is done.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::platform::cache::Cache;
+
+/// Tokens leave the cache this long before they expire.
+const TOKEN_MARGIN_SECS: u64 = 300;
+
+/// What a token endpoint answered.
+pub struct Token {
+    pub access_token: String,
+    pub expires_in: u64,
+}
+
+pub struct TokenCache {
+    cache: Arc<dyn Cache>,
+    /// One fetch lock per key. Grows with the keys this instance uses (one
+    /// per customer tenant for Graph, one for the bot), which the customer
+    /// list already bounds.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl TokenCache {
+    pub fn new(cache: Arc<dyn Cache>) -> Self {
+        TokenCache {
+            cache,
+            locks: Mutex::default(),
+        }
+    }
+
+    async fn cached(&self, key: &str) -> Option<String> {
+        match self.cache.get(key).await {
+            Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
+            _ => None,
+        }
+    }
+
+    fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .locks
+            .lock()
+            .expect("the token lock map is never poisoned");
+        locks.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// The token under `key`, from the cache or from `fetch` (called by one
+    /// caller at a time per key).
+    pub async fn get_or_fetch<E, F, Fut>(&self, key: &str, fetch: F) -> Result<String, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Token, E>>,
+    {
+        if let Some(token) = self.cached(key).await {
+            return Ok(token);
+        }
+        let lock = self.lock_for(key);
+        let _fetching = lock.lock().await;
+        // Whoever held the lock before us may have fetched it already.
+        if let Some(token) = self.cached(key).await {
+            return Ok(token);
+        }
+        let token = fetch().await?;
+        let ttl = token.expires_in.saturating_sub(TOKEN_MARGIN_SECS);
+        if ttl > 0
+            && let Err(e) = self
+                .cache
+                .set(key, token.access_token.as_bytes(), Duration::from_secs(ttl))
+                .await
+        {
+            tracing::warn!(error = %e, "could not cache a token");
+        }
+        Ok(token.access_token)
+    }
+
+    /// Drops a token the service refused (revoked, rotated, consent
+    /// changed), so the next call fetches a new one.
+    pub async fn forget(&self, key: &str) {
+        let _ = self.cache.delete(key).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn concurrent_callers_share_one_fetch_and_a_forgotten_token_is_fetched_again() {
+        let clock = Arc::new(crate::platform::clock::SystemClock);
+        let tokens = TokenCache::new(Arc::new(crate::platform::cache::memory::MemoryCache::new(
+            clock,
+        )));
+        let fetches = AtomicUsize::new(0);
+        let fetch = || async {
+            let n = fetches.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, ()>(Token {
+                access_token: format!("t{n}"),
+                expires_in: 3599,
+            })
+        };
+        let all = futures::future::join_all((0..8).map(|_| tokens.get_or_fetch("k", fetch))).await;
+        assert!(all.iter().all(|t| t.as_deref() == Ok("t1")), "{all:?}");
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        tokens.forget("k").await;
+        assert_eq!(tokens.get_or_fetch("k", fetch).await.as_deref(), Ok("t2"));
+        // A token about to expire is not kept.
+        let short = || async {
+            Ok::<_, ()>(Token {
+                access_token: "brief".into(),
+                expires_in: 60,
+            })
+        };
+        tokens.forget("k").await;
+        assert_eq!(
+            tokens.get_or_fetch("k", short).await.as_deref(),
+            Ok("brief")
+        );
+        assert_eq!(tokens.get_or_fetch("k", fetch).await.as_deref(), Ok("t3"));
+    }
+}
