@@ -21,6 +21,8 @@ pub mod routes;
 pub mod server;
 pub mod teams;
 
+#[cfg(test)]
+mod proptest_json;
 /// Unit tests measure what parsers allocate (see the module).
 #[cfg(test)]
 mod test_alloc;

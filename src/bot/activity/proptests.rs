@@ -4,6 +4,8 @@
 //! without a panic or a loss.
 
 use proptest::prelude::*;
+
+use crate::proptest_json::{scalar, tree};
 use serde_json::{Value, json};
 
 use super::*;
@@ -19,29 +21,14 @@ fn odd_string() -> impl Strategy<Value = String> {
     ]
 }
 
-fn leaf() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| json!(f)),
-        odd_string().prop_map(Value::from),
-    ]
-}
-
 fn any_json() -> impl Strategy<Value = Value> {
-    leaf().prop_recursive(4, 32, 4, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            proptest::collection::btree_map(
-                "(id|tenant|tenantId|name|aadObjectId|[a-z]{1,5})",
-                inner,
-                0..4
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    let leaf = prop_oneof![scalar(), odd_string().prop_map(Value::from)];
+    tree(
+        leaf,
+        "(id|tenant|tenantId|name|aadObjectId|[a-z]{1,5})",
+        4,
+        4,
+    )
 }
 
 /// An activity with the fields the bot reads, each holding a value of the

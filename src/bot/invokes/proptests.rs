@@ -5,6 +5,8 @@
 //! the memory it uses does not follow a huge message.
 
 use proptest::prelude::*;
+
+use crate::proptest_json::{scalar, tree};
 use serde_json::{Value, json};
 
 use super::Activity;
@@ -27,28 +29,16 @@ fn odd_string() -> impl Strategy<Value = String> {
     ]
 }
 
-fn leaf() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| json!(f)),
-        odd_string().prop_map(Value::from),
-    ]
-}
-
 /// The keys the invoke readers look for, and others.
 const KEYS: &str = "(action|type|verb|data|requestId|groupId|draftId|templateId|displayName|description|justification|owners|members|commandId|parameters|name|value|queryOptions|skip|count|messagePayload|body|content|contentType|subject|[a-z]{1,3})";
 
 fn any_json() -> impl Strategy<Value = Value> {
-    leaf().prop_recursive(5, 48, 5, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
-            proptest::collection::btree_map(KEYS, inner, 0..5)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    tree(
+        prop_oneof![scalar(), odd_string().prop_map(Value::from)],
+        KEYS,
+        5,
+        5,
+    )
 }
 
 fn our_id(id: &str) -> bool {

@@ -5,6 +5,8 @@
 //! `NamingError`, never a panic.
 
 use proptest::prelude::*;
+
+use crate::proptest_json::tree;
 use serde_json::{Value, json};
 
 use super::*;
@@ -28,17 +30,12 @@ fn any_json() -> impl Strategy<Value = Value> {
         tricky_text().prop_map(Value::from),
         "(text|attribute|Department|Country|TemplateCode|CrmRecord)".prop_map(Value::from),
     ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            proptest::collection::btree_map(
-                "(prefix|suffix|blockedWords|maxLength|word|wholeWord|text|attribute)",
-                inner,
-                0..4
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    tree(
+        leaf,
+        "(prefix|suffix|blockedWords|maxLength|word|wholeWord|text|attribute)",
+        3,
+        4,
+    )
 }
 
 fn part() -> impl Strategy<Value = Part> {

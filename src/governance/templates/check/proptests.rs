@@ -4,6 +4,8 @@
 //! nothing wrong with holds every limit provisioning relies on.
 
 use proptest::prelude::*;
+
+use crate::proptest_json::tree;
 use serde_json::{Value, json};
 
 use super::*;
@@ -32,17 +34,12 @@ fn any_json() -> impl Strategy<Value = Value> {
         odd_string().prop_map(Value::from),
         "(none|manager|named|stages|Private|Public|account|opportunity)".prop_map(Value::from),
     ];
-    leaf.prop_recursive(4, 32, 5, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
-            proptest::collection::btree_map(
-                "(name|kind|approvers|stages|aadObjectId|channel|url|private|policy|expiryDays|word|wholeWord|maxLength)",
-                inner,
-                0..4
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    tree(
+        leaf,
+        "(name|kind|approvers|stages|aadObjectId|channel|url|private|policy|expiryDays|word|wholeWord|maxLength)",
+        4,
+        5,
+    )
 }
 
 fn person() -> impl Strategy<Value = Value> {
