@@ -10,4 +10,5 @@ pub mod cosmos;
 pub mod graph;
 pub mod keyvault;
 pub mod redis;
+pub mod stripe;
 pub mod tls;
