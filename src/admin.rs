@@ -1,10 +1,14 @@
-//! Operator commands (`handler tenant …`, `handler template …`): the same
+//! Operator commands (`handler tenant …`, `handler template …`,
+//! `handler billing …`): the same
 //! domain calls the admin tab will make, printed for a terminal. Parsing
 //! stays in `main.rs`; this is what each command does.
 
 use std::path::Path;
 
 use crate::app::App;
+use crate::billing::CheckoutRequest;
+use crate::billing::binding::CustomerId;
+use crate::billing::checkout::StripeApi;
 use crate::governance::naming::NamingPolicy;
 use crate::governance::people::Person;
 use crate::governance::templates::{self, ICON_CONTAINER, Template};
@@ -227,5 +231,81 @@ pub async fn template_activate(
         "template {id} is {} (version {})",
         if active { "active" } else { "retired" },
         saved.version
+    ))
+}
+
+/// Who an operator command acts as, for the audit trail.
+fn operator() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("operator:{user}")
+}
+
+/// `handler billing checkout`: a Checkout Session for the tenant, recorded,
+/// and its URL to send to the tenant's admin.
+pub async fn billing_checkout(
+    app: &App,
+    tenant: &TenantId,
+    price: &str,
+    seats: u32,
+) -> Result<String, String> {
+    let s = &app.settings;
+    let key = s
+        .stripe_api_key
+        .clone()
+        .ok_or("STRIPE_API_KEY is not set (a Stripe secret key, sk_...)")?;
+    let (Some(success), Some(cancel)) = (
+        &s.stripe_checkout_success_url,
+        &s.stripe_checkout_cancel_url,
+    ) else {
+        return Err("set SALESTIM_PUBLIC_HOSTNAME, or STRIPE_CHECKOUT_SUCCESS_URL and STRIPE_CHECKOUT_CANCEL_URL, for the pages Stripe Checkout returns to".into());
+    };
+    let stripe = StripeApi::new(app.http.clone(), s.stripe_api_base.clone(), key);
+    let actor = operator();
+    let session = app
+        .billing
+        .start_checkout(
+            &stripe,
+            &CheckoutRequest {
+                tenant,
+                price,
+                seats,
+                success_url: success.as_str(),
+                cancel_url: cancel.as_str(),
+                actor: &actor,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "checkout session {} for tenant {tenant} ({seats} x {price}):\n{}",
+        session.id, session.url
+    ))
+}
+
+/// `handler billing bind`: binds a Stripe customer to a tenant for good.
+pub async fn billing_bind(app: &App, tenant: &TenantId, customer: &str) -> Result<String, String> {
+    let customer = CustomerId::parse(customer).map_err(|e| e.to_string())?;
+    let report = app
+        .billing
+        .bind_customer(tenant, &customer, &operator())
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::bot::gate::forget(app, tenant).await;
+    let e = &report.entitlement;
+    Ok(format!(
+        "{} {customer} to tenant {tenant}; {} waiting event(s) applied; entitlement: {} ({}{})",
+        if report.already {
+            "already bound"
+        } else {
+            "bound"
+        },
+        report.applied,
+        if e.active { "active" } else { "inactive" },
+        e.reason,
+        if e.active {
+            format!(", {} seats", e.seats)
+        } else {
+            String::new()
+        }
     ))
 }

@@ -49,6 +49,8 @@ pub struct AppInner {
     pub cache: Arc<dyn Cache>,
     pub keys: Arc<dyn Keys>,
     pub clock: Arc<dyn Clock>,
+    /// The shared client for outside services (Stripe's API among them).
+    pub http: reqwest::Client,
     pub tenants: Tenants,
     pub billing: Billing,
     /// The bot, when `MicrosoftAppId` and `MicrosoftAppPassword` are set
@@ -113,6 +115,7 @@ impl App {
             cache: s.cache,
             keys: s.keys,
             clock: s.clock,
+            http: s.http,
             tenants,
             billing,
             stripe_secrets,

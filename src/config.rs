@@ -83,7 +83,16 @@ pub struct Settings {
     pub graph_client_id: Option<String>,
     pub graph_client_secret: Option<SecretString>,
     pub stripe_webhook_secret: Option<SecretString>,
+    /// Stripe's secret (`sk_...`) or restricted (`rk_...`) API key, for
+    /// creating Checkout Sessions.
     pub stripe_api_key: Option<SecretString>,
+    /// `STRIPE_API_BASE`: Stripe's REST API (a stand-in in tests).
+    pub stripe_api_base: Url,
+    /// Where Stripe Checkout sends the payer back (`STRIPE_CHECKOUT_SUCCESS_URL`,
+    /// `STRIPE_CHECKOUT_CANCEL_URL`); derived from `SALESTIM_PUBLIC_HOSTNAME`
+    /// when absent.
+    pub stripe_checkout_success_url: Option<Url>,
+    pub stripe_checkout_cancel_url: Option<Url>,
     pub intercom_identity_secret: Option<SecretString>,
     /// The Teams app's manifest id (`TEAMS_APP_ID`), for deep links into its tabs.
     pub teams_app_id: Option<String>,
@@ -222,6 +231,29 @@ impl Settings {
             ));
         }
 
+        let stripe_api_key = secret("STRIPE_API_KEY");
+        if let Some(k) = &stripe_api_key
+            && !(k.expose_secret().starts_with("sk_") || k.expose_secret().starts_with("rk_"))
+        {
+            return Err(invalid(
+                "STRIPE_API_KEY",
+                "must be a secret (sk_...) or restricted (rk_...) Stripe API key",
+            ));
+        }
+        let checkout_url = |key: &'static str, path: &str| -> Result<Option<Url>, ConfigError> {
+            match (get(key), &public_hostname) {
+                (Some(u), _) => parse_url(key, &u).map(Some),
+                (None, Some(host)) => parse_url(key, &format!("https://{host}{path}")).map(Some),
+                (None, None) => Ok(None),
+            }
+        };
+        let stripe_checkout_success_url = checkout_url(
+            "STRIPE_CHECKOUT_SUCCESS_URL",
+            "/billing/done?session_id={CHECKOUT_SESSION_ID}",
+        )?;
+        let stripe_checkout_cancel_url =
+            checkout_url("STRIPE_CHECKOUT_CANCEL_URL", "/billing/canceled")?;
+
         let billing_grace_days = match get("SALESTIM_BILLING_GRACE_DAYS") {
             Some(d) => d.parse::<u32>().ok().filter(|d| *d <= 90).ok_or_else(|| {
                 invalid(
@@ -253,7 +285,10 @@ impl Settings {
                 .or_else(|| secret("MicrosoftAppPassword")),
             entra_authority_host,
             stripe_webhook_secret,
-            stripe_api_key: secret("STRIPE_API_KEY"),
+            stripe_api_key,
+            stripe_api_base: url("STRIPE_API_BASE", "https://api.stripe.com")?,
+            stripe_checkout_success_url,
+            stripe_checkout_cancel_url,
             intercom_identity_secret: secret("INTERCOM_IDENTITY_SECRET"),
             teams_app_id,
             public_hostname,
@@ -333,6 +368,25 @@ mod tests {
             "https://graph.microsoft.com/v1.0"
         );
         assert_eq!(s.billing_grace_days, 7);
+        assert_eq!(s.stripe_api_base.as_str(), "https://api.stripe.com/");
+        assert!(s.stripe_checkout_success_url.is_none());
+    }
+
+    #[test]
+    fn checkout_return_pages_default_to_the_public_host() {
+        let s = settings(
+            RunMode::Local,
+            &[("SALESTIM_PUBLIC_HOSTNAME", "app.salestim.example")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.stripe_checkout_success_url.unwrap().as_str(),
+            "https://app.salestim.example/billing/done?session_id={CHECKOUT_SESSION_ID}"
+        );
+        assert_eq!(
+            s.stripe_checkout_cancel_url.unwrap().as_str(),
+            "https://app.salestim.example/billing/canceled"
+        );
     }
 
     #[test]
@@ -357,7 +411,10 @@ mod tests {
 
     #[test]
     fn malformed_values_name_their_setting() {
-        let cases: [(&str, &str); 9] = [
+        let cases: [(&str, &str); 12] = [
+            ("STRIPE_API_KEY", "whsec_123"),
+            ("STRIPE_API_BASE", "not a url"),
+            ("STRIPE_CHECKOUT_SUCCESS_URL", "ftp://x"),
             ("FUNCTIONS_CUSTOMHANDLER_PORT", "seventy"),
             ("COSMOS_ENDPOINT", "not a url"),
             ("REDIS_URL", "http://cache:6379"),

@@ -51,6 +51,33 @@ enum Command {
         #[arg(long, default_value = "local.settings.json", global = true)]
         settings: PathBuf,
     },
+    /// Stripe checkout and customer binding (operators).
+    Billing {
+        #[command(subcommand)]
+        action: BillingAction,
+        #[arg(long, default_value = "local.settings.json", global = true)]
+        settings: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BillingAction {
+    /// Create a Stripe Checkout Session for a tenant and print its URL; whoever
+    /// pays through it becomes the tenant's Stripe customer.
+    Checkout {
+        tenant_id: String,
+        /// The Stripe Price id (price_...) of the plan.
+        #[arg(long)]
+        plan: String,
+        #[arg(long, default_value_t = 1)]
+        seats: u32,
+    },
+    /// Bind a Stripe customer (cus_...) to a tenant, for deals invoiced by
+    /// sales; events that waited for the customer are applied at once.
+    Bind {
+        tenant_id: String,
+        customer_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -193,6 +220,13 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("{e:#}"))?;
                 template_command(&app, action).await
             }
+            Some(Command::Billing { action, settings }) => {
+                server::init_tracing(RunMode::Local);
+                let app = App::build(local_settings(&settings)?)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                billing_command(&app, action).await
+            }
         }
     });
     match result {
@@ -202,6 +236,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn billing_command(app: &App, action: BillingAction) -> Result<(), String> {
+    let parse = |id: &str| TenantId::parse(id).map_err(|e| e.to_string());
+    let out = match action {
+        BillingAction::Checkout {
+            tenant_id,
+            plan,
+            seats,
+        } => admin::billing_checkout(app, &parse(&tenant_id)?, &plan, seats).await?,
+        BillingAction::Bind {
+            tenant_id,
+            customer_id,
+        } => admin::billing_bind(app, &parse(&tenant_id)?, &customer_id).await?,
+    };
+    println!("{out}");
+    Ok(())
 }
 
 async fn template_command(app: &App, action: TemplateAction) -> Result<(), String> {

@@ -9,7 +9,9 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::botframework::ISSUER;
-use crate::common::{activate_subscription, data_dir, free_port, pin_child_to_cpu0};
+use crate::common::{
+    BENCH_CUSTOMER, activate_subscription, data_dir, free_port, pin_child_to_cpu0,
+};
 use crate::connector::{APP_ID, APP_SECRET};
 use crate::{BIN, KEK, OAUTH_SCOPE, ROOT, STRIPE_SECRET, Stands};
 
@@ -62,8 +64,8 @@ async fn wait_for_200(http: &reqwest::Client, url: &str, bot: &Bot) {
     }
 }
 
-/// Starts `handler local` with the tenant registered and its subscription
-/// made active by a signed Stripe event.
+/// Starts `handler local` with the tenant registered, its Stripe customer
+/// bound, and its subscription made active by a signed Stripe event.
 pub(crate) async fn start_salestim(http: &reqwest::Client, stands: &Stands) -> Bot {
     let dir = data_dir();
     let port = free_port();
@@ -82,6 +84,15 @@ pub(crate) async fn start_salestim(http: &reqwest::Client, stands: &Stands) -> B
         .await
         .expect("handler tenant add runs");
     assert!(added.success(), "tenant add: {}", log_tail(&log));
+    let mut bind = pinned_command(Path::new(BIN), &log);
+    common(&mut bind);
+    let bound = bind
+        .args(["billing", "bind", &stands.tenant, BENCH_CUSTOMER])
+        .args(["--settings", "/nonexistent"])
+        .status()
+        .await
+        .expect("handler billing bind runs");
+    assert!(bound.success(), "billing bind: {}", log_tail(&log));
 
     let mut cmd = pinned_command(Path::new(BIN), &log);
     common(&mut cmd);
@@ -113,7 +124,7 @@ pub(crate) async fn start_salestim(http: &reqwest::Client, stands: &Stands) -> B
     wait_for_200(http, &format!("http://127.0.0.1:{port}/api/health"), &bot).await;
 
     let base = format!("http://127.0.0.1:{port}");
-    activate_subscription(http, &base, &stands.tenant, STRIPE_SECRET).await;
+    activate_subscription(http, &base, STRIPE_SECRET).await;
     bot
 }
 

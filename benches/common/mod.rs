@@ -67,13 +67,18 @@ pub fn stripe_signature(body: &[u8], secret: &str) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Makes `tenant` active on the handler at `base` with a signed
-/// `customer.subscription.updated` for 50 seats.
-pub async fn activate_subscription(http: &reqwest::Client, base: &str, tenant: &str, secret: &str) {
+/// The Stripe customer of the bench tenant, which the bench binds to it
+/// (`handler billing bind <tenant> cus_bench`) before [`activate_subscription`].
+pub const BENCH_CUSTOMER: &str = "cus_bench";
+
+/// Makes the bench tenant active on the handler at `base` with a signed
+/// `customer.subscription.updated` for 50 seats of [`BENCH_CUSTOMER`],
+/// which must be bound to it already.
+pub async fn activate_subscription(http: &reqwest::Client, base: &str, secret: &str) {
     let event = serde_json::json!({"id": format!("evt_bench_{}", uuid::Uuid::new_v4().simple()), "object": "event",
         "type": "customer.subscription.updated", "created": unix_now(),
-        "data": {"object": {"id": "sub_bench", "customer": "cus_bench", "status": "active",
-            "metadata": {"tenantId": tenant}, "items": {"data": [{"quantity": 50, "price": {"id": "price_bench"}}]}}}});
+        "data": {"object": {"id": "sub_bench", "customer": BENCH_CUSTOMER, "status": "active",
+            "items": {"data": [{"quantity": 50, "price": {"id": "price_bench"}}]}}}});
     let body = serde_json::to_vec(&event).expect("JSON");
     let res = http
         .post(format!("{base}/api/billing/stripe"))

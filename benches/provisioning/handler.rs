@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-use crate::common::{activate_subscription, data_dir, free_port, pin_child_to_cpu0};
+use crate::common::{
+    BENCH_CUSTOMER, activate_subscription, data_dir, free_port, pin_child_to_cpu0,
+};
 use crate::graph::{CLIENT_ID, GraphStandIn};
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
@@ -128,6 +130,12 @@ pub async fn start(
     operator(
         dir.path(),
         &log,
+        &["billing", "bind", tenant, BENCH_CUSTOMER],
+    )
+    .await;
+    operator(
+        dir.path(),
+        &log,
         &[
             "template",
             "put",
@@ -174,6 +182,6 @@ pub async fn start(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    activate_subscription(http, &handler.base, tenant, STRIPE_SECRET).await;
+    activate_subscription(http, &handler.base, STRIPE_SECRET).await;
     handler
 }

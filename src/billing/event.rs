@@ -116,10 +116,11 @@ fn id_at(v: &Value, pointer: &str) -> Option<String> {
 }
 
 impl StripeEvent {
-    /// The tenant named by the event itself: `metadata.tenantId` set at
-    /// checkout (on the session, subscription or invoice's subscription
-    /// details) or the session's `client_reference_id`. An id that is not a
-    /// tenant GUID counts as absent.
+    /// The tenant named by the event itself: `metadata.tenantId` (on the
+    /// session, subscription or invoice's subscription details) or the
+    /// session's `client_reference_id`. A hint for the operator's log, never
+    /// proof: whoever opens a Checkout or a Payment Link chooses these
+    /// fields. An id that is not a tenant GUID counts as absent.
     pub fn tenant_hint(&self) -> Option<TenantId> {
         let o = &self.object;
         [

@@ -1,17 +1,24 @@
 //! Billing: Stripe subscriptions turned into per-tenant entitlements.
 //!
 //! The webhook function verifies and enqueues; [`Billing::process`] applies
-//! each event to the tenant's `subscription` document exactly once, in any
-//! order; [`Billing::run_dunning`] suspends and restores tenants daily;
+//! each event to the `subscription` document of the tenant its customer is
+//! bound to ([`binding`]: only by a checkout SalesTim created, or by an
+//! operator), exactly once, in any order, and only while it is about the
+//! tenant's current subscription; events of a customer bound to no tenant
+//! wait whole ([`pending`]) and are applied as soon as it is bound.
+//! [`Billing::run_dunning`] suspends and restores tenants daily;
 //! [`Billing::entitlement`] is what every other feature asks before working.
 
+pub mod binding;
+pub mod checkout;
 pub mod event;
+pub mod pending;
 pub mod signature;
 pub mod subscription;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use time::Duration;
 
@@ -21,13 +28,15 @@ use crate::ids::TenantId;
 use crate::platform::clock::Clock;
 use crate::platform::documents::{self, Container, Document, Documents, Query, Scope};
 use crate::platform::{PlatformError, PlatformResult};
-use event::StripeEvent;
+use binding::{BindError, Bound, BoundBy, CheckoutRecord, CustomerId, billing_partition};
+use checkout::{NewCheckout, StripeApi, StripeApiError};
+use event::{EventKind, StripeEvent};
 use futures::TryStreamExt;
-use subscription::{Applied, DunningAction, Entitlement, Subscription};
+use pending::Kept;
+use subscription::{Admission, Applied, DunningAction, Entitlement, Subscription};
 
 const SUBSCRIPTION_ID: &str = "subscription";
 const SUBSCRIPTION_TYPE: &str = "subscription";
-const CUSTOMER_MAP_TYPE: &str = "stripeCustomer";
 /// How long processed and dropped event records are kept (Stripe retries
 /// for up to 3 days).
 const EVENT_RECORD_TTL_SECS: u32 = 30 * 24 * 3600;
@@ -35,10 +44,8 @@ const EVENT_RECORD_TTL_SECS: u32 = 30 * 24 * 3600;
 const TRIAL_SEATS: u32 = 10;
 /// Optimistic-concurrency retries when two events for one tenant race.
 const MAX_WRITE_ATTEMPTS: usize = 8;
-
-fn billing_partition() -> TenantId {
-    TenantId::system("billing")
-}
+/// The most seats one checkout sells.
+pub const MAX_SEATS: u32 = 100_000;
 
 #[derive(Clone)]
 pub struct Billing {
@@ -55,8 +62,23 @@ pub enum EventOutcome {
         tenant: TenantId,
         applied: Applied,
     },
-    /// No known tenant: recorded in the billing partition and dropped.
-    UnknownTenant,
+    /// About a subscription of the tenant's customer that is not its current
+    /// one: audited and kept (a checkout of ours may still make it current).
+    NotCurrent {
+        tenant: TenantId,
+    },
+    /// The customer is bound to no tenant yet: the event waits for a binding.
+    Waiting {
+        kept: bool,
+    },
+    /// A checkout of ours for `tenant` paid by a customer bound to another
+    /// tenant: refused, logged and audited.
+    BindingRefused {
+        tenant: TenantId,
+        owner: TenantId,
+    },
+    /// No customer, or a tenant that is gone: recorded and dropped.
+    Dropped,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -68,18 +90,62 @@ pub struct DunningReport {
     pub failed: Vec<TenantId>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CustomerMapping {
-    tenant: TenantId,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct EventRecord<'a> {
     event_type: &'a str,
     created: i64,
     outcome: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    #[error("no tenant {0}; add it with `handler tenant add`")]
+    UnknownTenant(TenantId),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Stripe(#[from] StripeApiError),
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+}
+
+impl From<BindError> for BillingError {
+    fn from(e: BindError) -> Self {
+        match e {
+            BindError::Platform(e) => BillingError::Platform(e),
+            e @ BindError::OtherTenant { .. } => BillingError::Refused(e.to_string()),
+        }
+    }
+}
+
+/// What `handler billing bind` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindReport {
+    pub already: bool,
+    /// Events that waited for this customer and are now applied.
+    pub applied: usize,
+    pub entitlement: Entitlement,
+}
+
+/// A checkout to start for a tenant.
+pub struct CheckoutRequest<'a> {
+    pub tenant: &'a TenantId,
+    pub price: &'a str,
+    pub seats: u32,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+    pub actor: &'a str,
+}
+
+/// How one event reaches the tenant's document.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Just verified and delivered.
+    Fresh,
+    /// Kept earlier and applied now that its customer or subscription is
+    /// known: audited once, when it first came.
+    Replayed,
 }
 
 impl Billing {
@@ -97,26 +163,310 @@ impl Billing {
         }
     }
 
-    /// Applies one verified Stripe event to its tenant's subscription.
-    pub async fn process(&self, event: &StripeEvent) -> PlatformResult<EventOutcome> {
-        let Some(tenant) = self.resolve_tenant(event).await? else {
-            tracing::warn!(event_id = %event.id, event_type = %event.type_name, customer = ?event.customer_id(), "stripe event for no known tenant: recorded and dropped");
-            self.record_event(&billing_partition(), event, "unknown-tenant")
+    /// Applies one verified Stripe event (`raw` its verified bytes) to the
+    /// tenant its customer is bound to. Nothing in the event names the
+    /// tenant: a checkout SalesTim created binds its customer, an operator
+    /// binds the others; until then the event waits, whole.
+    pub async fn process(&self, event: &StripeEvent, raw: &[u8]) -> PlatformResult<EventOutcome> {
+        let ours = match event.kind {
+            EventKind::CheckoutCompleted => match event.object.get("id").and_then(|v| v.as_str()) {
+                Some(session) => binding::our_checkout(self.docs.as_ref(), session)
+                    .await?
+                    .map(|record| (session.to_owned(), record)),
+                None => None,
+            },
+            _ => None,
+        };
+        let Some(customer) = event.customer_id().and_then(|c| CustomerId::parse(&c).ok()) else {
+            tracing::warn!(event_id = %event.id, event_type = %event.type_name, "stripe event names no customer: recorded and dropped");
+            self.record_event(&billing_partition(), event, "no-customer")
                 .await?;
-            return Ok(EventOutcome::UnknownTenant);
+            return Ok(EventOutcome::Dropped);
+        };
+        let tenant = match &ours {
+            Some((session, record)) => {
+                match self
+                    .bind(
+                        &customer,
+                        &record.tenant,
+                        BoundBy::Checkout {
+                            session: session.clone(),
+                        },
+                        "system:billing",
+                    )
+                    .await
+                {
+                    Ok(_) => record.tenant.clone(),
+                    Err(BindError::OtherTenant { owner, .. }) => {
+                        self.record_event(&billing_partition(), event, "binding-refused")
+                            .await?;
+                        return Ok(EventOutcome::BindingRefused {
+                            tenant: record.tenant.clone(),
+                            owner,
+                        });
+                    }
+                    Err(BindError::Platform(e)) => return Err(e),
+                }
+            }
+            None => match binding::customer_binding(self.docs.as_ref(), &customer).await? {
+                Some(b) => b.tenant,
+                None => return self.wait_for_binding(&customer, event, raw).await,
+            },
         };
         tracing::Span::current().record("tenant_id", tenant.as_str());
-        let (applied, before, after) = self.apply_with_retry(&tenant, event).await?;
+        let outcome = self
+            .apply_to(
+                &tenant,
+                &customer,
+                event,
+                raw,
+                ours.is_some(),
+                Delivery::Fresh,
+            )
+            .await?;
+        if ours.is_some() {
+            // Events of the new customer or subscription that came first.
+            self.apply_waiting(&tenant, &customer).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Keeps an event of a customer bound to no tenant. Kept first, then the
+    /// binding is read again: a binding made in between (which applied what
+    /// it found waiting) cannot miss this event.
+    async fn wait_for_binding(
+        &self,
+        customer: &CustomerId,
+        event: &StripeEvent,
+        raw: &[u8],
+    ) -> PlatformResult<EventOutcome> {
+        let kept = pending::keep(self.docs.as_ref(), customer, event, raw).await? == Kept::Kept;
+        if let Some(b) = binding::customer_binding(self.docs.as_ref(), customer).await? {
+            self.apply_waiting(&b.tenant, customer).await?;
+            return self
+                .apply_to(&b.tenant, customer, event, raw, false, Delivery::Replayed)
+                .await;
+        }
+        let outcome = if kept { "waiting" } else { "waiting-full" };
+        if kept {
+            tracing::info!(event_id = %event.id, event_type = %event.type_name, %customer, claimed_tenant = ?event.tenant_hint(), "stripe event for a customer bound to no tenant: kept until a binding (what it claims is no proof)");
+        } else {
+            tracing::warn!(event_id = %event.id, event_type = %event.type_name, %customer, max = pending::MAX_PER_CUSTOMER, "stripe event for a customer bound to no tenant, who has too many waiting: dropped (Stripe can resend it)");
+        }
+        self.record_event(&billing_partition(), event, outcome)
+            .await?;
+        Ok(EventOutcome::Waiting { kept })
+    }
+
+    /// Applies, in Stripe's order, the events kept for `customer`; those
+    /// still about a subscription that is not current stay kept.
+    async fn apply_waiting(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> PlatformResult<usize> {
+        let mut applied = 0;
+        for w in pending::waiting(self.docs.as_ref(), customer).await? {
+            let outcome = self
+                .apply_to(
+                    tenant,
+                    customer,
+                    &w.event,
+                    &w.raw,
+                    false,
+                    Delivery::Replayed,
+                )
+                .await?;
+            if !matches!(outcome, EventOutcome::NotCurrent { .. }) {
+                pending::forget(self.docs.as_ref(), &w.event.id).await?;
+                applied += 1;
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Binds `customer` to `tenant` once; a binding to another tenant is
+    /// refused, logged and audited (in both tenants' trails).
+    async fn bind(
+        &self,
+        customer: &CustomerId,
+        tenant: &TenantId,
+        by: BoundBy,
+        actor: &str,
+    ) -> Result<Bound, BindError> {
+        let now = self.clock.now();
+        match binding::bind(self.docs.as_ref(), customer, tenant, by.clone(), now).await {
+            Ok(bound) => {
+                if bound == Bound::New {
+                    tracing::info!(%customer, tenant_id = %tenant, ?by, "stripe customer bound");
+                    let entry = AuditEntry {
+                        at: now,
+                        actor: actor.to_owned(),
+                        action: "billing.customer.bound".into(),
+                        details: json!({"customer": customer, "by": by}),
+                    };
+                    audit::record(self.docs.as_ref(), tenant, &entry).await?;
+                }
+                Ok(bound)
+            }
+            Err(BindError::OtherTenant { customer, owner }) => {
+                tracing::warn!(%customer, tenant_id = %tenant, owner = %owner, ?by, "refused to bind a stripe customer that belongs to another tenant");
+                let entry = AuditEntry {
+                    at: now,
+                    actor: actor.to_owned(),
+                    action: "billing.customer.binding_refused".into(),
+                    details: json!({"customer": customer, "requestedTenant": tenant, "owner": owner, "by": by}),
+                };
+                audit::record(self.docs.as_ref(), tenant, &entry).await?;
+                audit::record(self.docs.as_ref(), &owner, &entry).await?;
+                Err(BindError::OtherTenant { customer, owner })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `handler billing bind`: an operator binds a customer (an invoiced
+    /// deal) to a registered tenant, and what waited for it is applied at once.
+    pub async fn bind_customer(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        actor: &str,
+    ) -> Result<BindReport, BillingError> {
+        if !self.tenants.exists(tenant).await? {
+            return Err(BillingError::UnknownTenant(tenant.clone()));
+        }
+        let by = BoundBy::Operator {
+            actor: actor.to_owned(),
+        };
+        let bound = self.bind(customer, tenant, by, actor).await?;
+        let applied = self.apply_waiting(tenant, customer).await?;
+        Ok(BindReport {
+            already: bound == Bound::Already,
+            applied,
+            entitlement: self.entitlement(tenant).await?,
+        })
+    }
+
+    /// `handler billing checkout`: creates a Checkout Session for the tenant
+    /// through Stripe's API and records it before anyone sees its URL; its
+    /// completion binds whoever pays to this tenant.
+    pub async fn start_checkout(
+        &self,
+        stripe: &StripeApi,
+        c: &CheckoutRequest<'_>,
+    ) -> Result<checkout::CreatedSession, BillingError> {
+        if !self.tenants.exists(c.tenant).await? {
+            return Err(BillingError::UnknownTenant(c.tenant.clone()));
+        }
+        if c.seats == 0 || c.seats > MAX_SEATS {
+            return Err(BillingError::Refused(format!(
+                "seats must be from 1 to {MAX_SEATS}"
+            )));
+        }
+        let price_ok = c.price.starts_with("price_")
+            && c.price.len() <= 200
+            && c.price
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !price_ok {
+            return Err(BillingError::Refused(format!(
+                "{:?} is not a Stripe Price id (price_...)",
+                c.price.chars().take(64).collect::<String>()
+            )));
+        }
+        let key = uuid::Uuid::new_v4().to_string();
+        let session = stripe
+            .create_checkout_session(&NewCheckout {
+                tenant: c.tenant,
+                price: c.price,
+                seats: c.seats,
+                success_url: c.success_url,
+                cancel_url: c.cancel_url,
+                idempotency_key: &key,
+            })
+            .await?;
+        let now = self.clock.now();
+        let record = CheckoutRecord {
+            tenant: c.tenant.clone(),
+            price: c.price.to_owned(),
+            seats: c.seats,
+            created_at: now,
+            actor: c.actor.to_owned(),
+        };
+        binding::record_checkout(self.docs.as_ref(), &session.id, &record).await?;
+        let entry = AuditEntry {
+            at: now,
+            actor: c.actor.to_owned(),
+            action: "billing.checkout.created".into(),
+            details: json!({"session": session.id, "price": c.price, "seats": c.seats}),
+        };
+        audit::record(self.docs.as_ref(), c.tenant, &entry).await?;
+        tracing::info!(tenant_id = %c.tenant, session = %session.id, "stripe checkout session created");
+        Ok(session)
+    }
+
+    /// Applies one event to the bound tenant's subscription, under the one
+    /// rule of [`Subscription::admit`].
+    async fn apply_to(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        event: &StripeEvent,
+        raw: &[u8],
+        from_our_checkout: bool,
+        delivery: Delivery,
+    ) -> PlatformResult<EventOutcome> {
+        if !self.tenants.exists(tenant).await? {
+            tracing::warn!(event_id = %event.id, tenant_id = %tenant, "stripe event for a tenant that is gone: recorded and dropped");
+            self.record_event(&billing_partition(), event, "unknown-tenant")
+                .await?;
+            return Ok(EventOutcome::Dropped);
+        }
+        let (admission, applied, before, after) = self
+            .apply_with_retry(tenant, event, from_our_checkout)
+            .await?;
+        if admission == Admission::NotCurrent {
+            if delivery == Delivery::Fresh {
+                tracing::warn!(event_id = %event.id, event_type = %event.type_name, tenant_id = %tenant,
+                    subscription = ?event.subscription_id(), current = ?before.stripe_subscription_id,
+                    "stripe event for a subscription that is not the tenant's current one: audited, not applied");
+                pending::keep(self.docs.as_ref(), customer, event, raw).await?;
+                self.record_event(tenant, event, "not-current").await?;
+                let entry = AuditEntry {
+                    at: self.clock.now(),
+                    actor: "system:billing".into(),
+                    action: "billing.subscription.ignored".into(),
+                    details: json!({"eventId": event.id, "eventType": event.type_name, "subscription": event.subscription_id(), "current": before.stripe_subscription_id}),
+                };
+                audit::record(self.docs.as_ref(), tenant, &entry).await?;
+            }
+            return Ok(EventOutcome::NotCurrent {
+                tenant: tenant.clone(),
+            });
+        }
         if applied == Applied::Duplicate {
             tracing::info!(event_id = %event.id, "stripe event already applied; nothing changed");
-            return Ok(EventOutcome::Applied { tenant, applied });
+            return Ok(EventOutcome::Applied {
+                tenant: tenant.clone(),
+                applied,
+            });
         }
         let outcome = if applied == Applied::Changed {
             "applied"
         } else {
             "stale"
         };
-        self.record_event(&tenant, event, outcome).await?;
+        self.record_event(tenant, event, outcome).await?;
+        if admission == Admission::Replace && before.stripe_subscription_id.is_some() {
+            let entry = AuditEntry {
+                at: self.clock.now(),
+                actor: "system:billing".into(),
+                action: "billing.subscription.replaced".into(),
+                details: json!({"eventId": event.id, "from": before.stripe_subscription_id, "to": after.stripe_subscription_id}),
+            };
+            audit::record(self.docs.as_ref(), tenant, &entry).await?;
+        }
         if before.status != after.status || before.suspended != after.suspended {
             let entry = AuditEntry {
                 at: self.clock.now(),
@@ -124,63 +474,21 @@ impl Billing {
                 action: "billing.subscription.changed".into(),
                 details: json!({"eventId": event.id, "from": before.status, "to": after.status, "suspended": after.suspended, "plan": after.plan, "seats": after.seats}),
             };
-            audit::record(self.docs.as_ref(), &tenant, &entry).await?;
+            audit::record(self.docs.as_ref(), tenant, &entry).await?;
         }
-        tracing::info!(event_id = %event.id, event_type = %event.type_name, outcome, status = ?after.status, "stripe event processed");
-        Ok(EventOutcome::Applied { tenant, applied })
-    }
-
-    /// The tenant named in the signed event, else the one its Stripe customer
-    /// was mapped to at checkout; only tenants the platform knows count.
-    async fn resolve_tenant(&self, event: &StripeEvent) -> PlatformResult<Option<TenantId>> {
-        let customer = event.customer_id();
-        let tenant = match event.tenant_hint() {
-            Some(t) => Some(t),
-            None => match &customer {
-                Some(c) => self.customer_tenant(c).await?,
-                None => None,
-            },
-        };
-        let Some(tenant) = tenant else {
-            return Ok(None);
-        };
-        if !self.tenants.exists(&tenant).await? {
-            return Ok(None);
-        }
-        if let (Some(c), Some(_)) = (&customer, event.tenant_hint()) {
-            let doc = Document::new(
-                &billing_partition(),
-                CUSTOMER_MAP_TYPE,
-                format!("customer-{c}"),
-                &CustomerMapping {
-                    tenant: tenant.clone(),
-                },
-            )?;
-            self.docs.upsert(Container::Tenants, &doc).await?;
-        }
-        Ok(Some(tenant))
-    }
-
-    async fn customer_tenant(&self, customer: &str) -> PlatformResult<Option<TenantId>> {
-        match self
-            .docs
-            .get(
-                Container::Tenants,
-                &billing_partition(),
-                &format!("customer-{customer}"),
-            )
-            .await?
-        {
-            Some(doc) => Ok(Some(doc.parse::<CustomerMapping>()?.tenant)),
-            None => Ok(None),
-        }
+        tracing::info!(event_id = %event.id, event_type = %event.type_name, tenant_id = %tenant, outcome, status = ?after.status, "stripe event processed");
+        Ok(EventOutcome::Applied {
+            tenant: tenant.clone(),
+            applied,
+        })
     }
 
     async fn apply_with_retry(
         &self,
         tenant: &TenantId,
         event: &StripeEvent,
-    ) -> PlatformResult<(Applied, Subscription, Subscription)> {
+        from_our_checkout: bool,
+    ) -> PlatformResult<(Admission, Applied, Subscription, Subscription)> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self
                 .docs
@@ -190,10 +498,19 @@ impl Billing {
                 Some(doc) => doc.parse()?,
                 None => Subscription::default(),
             };
+            let subscription = event.subscription_id();
+            let admission = before.admit(subscription.as_deref(), from_our_checkout);
             let mut after = before.clone();
+            match (admission, &subscription) {
+                (Admission::NotCurrent, _) => {
+                    return Ok((admission, Applied::Stale, before, after));
+                }
+                (Admission::Adopt | Admission::Replace, Some(s)) => after.follow(s),
+                _ => {}
+            }
             let applied = after.apply(event, self.grace);
             if applied == Applied::Duplicate {
-                return Ok((applied, before, after));
+                return Ok((admission, applied, before, after));
             }
             let doc = Document::new(tenant, SUBSCRIPTION_TYPE, SUBSCRIPTION_ID, &after)?;
             let written = match current.as_ref().and_then(|d| d.etag.as_ref()) {
@@ -201,7 +518,7 @@ impl Billing {
                 None => self.docs.create(Container::Tenants, &doc).await,
             };
             match written {
-                Ok(_) => return Ok((applied, before, after)),
+                Ok(_) => return Ok((admission, applied, before, after)),
                 Err(PlatformError::PreconditionFailed | PlatformError::Conflict) => continue,
                 Err(e) => return Err(e),
             }

@@ -54,6 +54,32 @@ pub struct Subscription {
     pub applied_events: VecDeque<String>,
 }
 
+/// Whether an event about `subscription` may touch the tenant's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// About the current subscription, or about no subscription at all
+    /// (customer-level facts such as an invoice without one).
+    Current,
+    /// The tenant has no live subscription yet: this one becomes current.
+    Adopt,
+    /// From a checkout SalesTim created for this tenant: replaces the current one.
+    Replace,
+    /// Another subscription of a bound customer: audited, never applied.
+    NotCurrent,
+}
+
+/// The rank of an event kind among events of the same second: how final it is.
+pub fn rank(kind: EventKind) -> u8 {
+    match kind {
+        EventKind::CheckoutCompleted => 0,
+        EventKind::SubscriptionCreated => 1,
+        EventKind::SubscriptionUpdated => 2,
+        EventKind::SubscriptionDeleted => 3,
+        EventKind::InvoicePaymentFailed => 1,
+        EventKind::InvoicePaid => 2,
+    }
+}
+
 /// What applying one event did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -69,20 +95,53 @@ fn at(unix: i64) -> Option<OffsetDateTime> {
 }
 
 impl Subscription {
+    /// The one rule for which subscription a tenant's state follows: its
+    /// current one. A subscription is adopted only while the tenant has none
+    /// that lives (none yet, or the current one ended), and replaced only by
+    /// one from a checkout SalesTim created for this tenant
+    /// (`from_our_checkout`); so a replaced subscription's late events, a
+    /// `deleted` included, never touch the tenant.
+    pub fn admit(&self, subscription: Option<&str>, from_our_checkout: bool) -> Admission {
+        let Some(sub) = subscription else {
+            return Admission::Current;
+        };
+        match self.stripe_subscription_id.as_deref() {
+            Some(current) if current == sub => Admission::Current,
+            _ if from_our_checkout => Admission::Replace,
+            None => Admission::Adopt,
+            Some(_) if self.ended() => Admission::Adopt,
+            Some(_) => Admission::NotCurrent,
+        }
+    }
+
+    /// Whether the current subscription is over for good (Stripe never
+    /// brings a canceled or expired subscription back).
+    fn ended(&self) -> bool {
+        matches!(
+            self.status.as_deref(),
+            Some("canceled" | "incomplete_expired")
+        )
+    }
+
+    /// Makes `subscription` the current one. Its facts start afresh: the
+    /// versions of the previous subscription's events say nothing about it.
+    pub fn follow(&mut self, subscription: &str) {
+        if self.stripe_subscription_id.as_deref() == Some(subscription) {
+            return;
+        }
+        self.stripe_subscription_id = Some(subscription.to_owned());
+        self.status = None;
+        self.cancel_at_period_end = false;
+        self.state_version = Version::default();
+        self.payment_version = Version::default();
+    }
+
     /// Applies `event`; the grace period starts at the first failed payment.
     pub fn apply(&mut self, event: &StripeEvent, grace: Duration) -> Applied {
         if self.applied_events.iter().any(|id| id == &event.id) {
             return Applied::Duplicate;
         }
-        let rank = match event.kind {
-            EventKind::CheckoutCompleted => 0,
-            EventKind::SubscriptionCreated => 1,
-            EventKind::SubscriptionUpdated => 2,
-            EventKind::SubscriptionDeleted => 3,
-            EventKind::InvoicePaymentFailed => 1,
-            EventKind::InvoicePaid => 2,
-        };
-        let version = (event.created, rank);
+        let version = (event.created, rank(event.kind));
         let changed = match event.kind {
             EventKind::CheckoutCompleted => self.apply_checkout(event, version),
             EventKind::SubscriptionCreated
@@ -422,6 +481,32 @@ mod tests {
             s.dunning(failed + Duration::days(10)),
             Some(DunningAction::Restored)
         );
+    }
+
+    #[test]
+    fn only_the_current_subscription_moves_the_state() {
+        let mut s = Subscription::default();
+        assert_eq!(s.admit(Some("sub_1"), false), Admission::Adopt);
+        s.follow("sub_1");
+        s.apply(
+            &sub_event("evt_1", "customer.subscription.updated", 10, "active", 5),
+            GRACE,
+        );
+        assert_eq!(s.admit(Some("sub_1"), false), Admission::Current);
+        assert_eq!(s.admit(None, false), Admission::Current);
+        assert_eq!(s.admit(Some("sub_2"), false), Admission::NotCurrent);
+        assert_eq!(s.admit(Some("sub_2"), true), Admission::Replace);
+        // Replaced, the new subscription's facts start afresh: an event of
+        // it older than the last one of sub_1 still applies.
+        s.follow("sub_2");
+        assert_eq!(
+            (s.status.as_deref(), s.state_version),
+            (None, Version::default())
+        );
+        assert_eq!(s.admit(Some("sub_1"), false), Admission::NotCurrent);
+        // Once the current one has ended, a bound customer's next one is adopted.
+        s.status = Some("canceled".into());
+        assert_eq!(s.admit(Some("sub_3"), false), Admission::Adopt);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `BillingEvents` — queue trigger on `billing-events`: applies each verified
 //! Stripe event once. A message that cannot be read fails the invocation, so
 //! the host retries it and finally moves it to `billing-events-poison`; an
-//! event for an unknown tenant is recorded and completes (never retried).
+//! event of a customer bound to no tenant is kept whole for its binding and
+//! completes (never retried).
 
 use crate::app::App;
 use crate::billing::EventOutcome;
@@ -48,7 +49,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             message.event_id, event.id
         )));
     }
-    let outcome = app.billing.process(&event).await?;
+    let outcome = app.billing.process(&event, &body).await?;
     if let Some(name) = &message.blob {
         // The event is applied; a leftover blob is only clutter.
         if let Err(e) = app.blobs.delete(BLOB_CONTAINER, name).await {
@@ -63,8 +64,24 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             "{} ({}) for tenant {tenant}: {applied:?}",
             event.id, event.type_name
         ),
-        EventOutcome::UnknownTenant => format!(
-            "{} ({}): no known tenant; recorded and dropped",
+        EventOutcome::NotCurrent { tenant } => format!(
+            "{} ({}) for tenant {tenant}: not its current subscription; audited, not applied",
+            event.id, event.type_name
+        ),
+        EventOutcome::Waiting { kept: true } => format!(
+            "{} ({}): customer bound to no tenant; kept until it is bound",
+            event.id, event.type_name
+        ),
+        EventOutcome::Waiting { kept: false } => format!(
+            "{} ({}): customer bound to no tenant and too many events waiting; dropped",
+            event.id, event.type_name
+        ),
+        EventOutcome::BindingRefused { tenant, owner } => format!(
+            "{} ({}): checkout of tenant {tenant} paid by a customer of tenant {owner}; binding refused",
+            event.id, event.type_name
+        ),
+        EventOutcome::Dropped => format!(
+            "{} ({}): no customer or no tenant; recorded and dropped",
             event.id, event.type_name
         ),
     };

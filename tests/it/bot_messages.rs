@@ -137,11 +137,15 @@ impl Bot {
         req.send().await.unwrap()
     }
 
+    /// A registered tenant with its own Stripe customer bound and an active
+    /// subscription of 10 seats.
     pub(crate) async fn active_tenant(&self) -> TenantId {
         let tenant = self.app.add_tenant("Contoso").await;
+        let customer = customer_of(&tenant);
+        self.app.bind_customer(&tenant, &customer).await;
         let now = self.app.now();
         let event = json!({"id": format!("evt_{}", uuid::Uuid::new_v4().simple()), "object": "event", "type": "customer.subscription.updated", "created": now,
-            "data": {"object": {"id": "sub_1", "customer": "cus_1", "status": "active", "metadata": {"tenantId": tenant.as_str()}, "items": {"data": [{"quantity": 10, "price": {"id": "p"}}]}}}});
+            "data": {"object": {"id": "sub_1", "customer": customer, "status": "active", "items": {"data": [{"quantity": 10, "price": {"id": "p"}}]}}}});
         assert_eq!(self.app.stripe_event(&event).await.status(), StatusCode::OK);
         self.app.drain("billing-events").await;
         tenant
@@ -166,6 +170,11 @@ impl Bot {
         .await;
         self.connector.sent()
     }
+}
+
+/// The Stripe customer [`Bot::active_tenant`] binds to `tenant`.
+pub(crate) fn customer_of(tenant: &TenantId) -> String {
+    format!("cus_{}", tenant.as_str().replace('-', ""))
 }
 
 pub(crate) fn card_texts(activity: &Value) -> String {
@@ -495,9 +504,10 @@ async fn the_gate_opens_as_soon_as_the_subscription_is_paid_and_a_chat_is_saved_
 
     // The subscription starts: the very next message is served (the cached
     // gate is forgotten when the billing event is applied).
+    bot.app.bind_customer(&tenant, "cus_9").await;
     let now = bot.app.now();
     let event = json!({"id": "evt_paid", "object": "event", "type": "customer.subscription.created", "created": now,
-        "data": {"object": {"id": "sub_9", "customer": "cus_9", "status": "active", "metadata": {"tenantId": tenant.as_str()}, "items": {"data": [{"quantity": 5, "price": {"id": "p"}}]}}}});
+        "data": {"object": {"id": "sub_9", "customer": "cus_9", "status": "active", "items": {"data": [{"quantity": 5, "price": {"id": "p"}}]}}}});
     assert_eq!(bot.app.stripe_event(&event).await.status(), StatusCode::OK);
     bot.app.drain("billing-events").await;
     bot.post(&say("help"), Some(&bot.token())).await;

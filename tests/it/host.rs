@@ -426,7 +426,7 @@ async fn handler_local_runs_the_whole_app_and_keeps_queued_messages_across_a_res
     );
 
     // A message queued while the app is down is processed after it starts:
-    // an unknown-tenant event, which is recorded and completed.
+    // an event of a customer bound to no tenant, which is kept and completed.
     let queues =
         LocalQueues::open(&dir.path().join("queues.sqlite"), Arc::new(SystemClock)).unwrap();
     let q = QueueName::parse("billing-events").unwrap();

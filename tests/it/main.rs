@@ -3,6 +3,7 @@
 
 mod admin;
 mod billing;
+mod billing_binding;
 mod blobs;
 mod bot_auth;
 mod bot_connector;

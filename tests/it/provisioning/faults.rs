@@ -135,8 +135,8 @@ async fn a_tenant_whose_subscription_lapsed_gets_no_team() {
     let now = w.bot.app.now();
     let event = json!({"id": format!("evt_{}", uuid::Uuid::new_v4().simple()), "object": "event",
         "type": "customer.subscription.deleted", "created": now + 10,
-        "data": {"object": {"id": "sub_1", "customer": "cus_1", "status": "canceled",
-            "metadata": {"tenantId": w.tenant.as_str()}, "items": {"data": [{"quantity": 10, "price": {"id": "p"}}]}}}});
+        "data": {"object": {"id": "sub_1", "customer": crate::bot_messages::customer_of(&w.tenant), "status": "canceled",
+            "items": {"data": [{"quantity": 10, "price": {"id": "p"}}]}}}});
     assert_eq!(
         w.bot.app.stripe_event(&event).await.status(),
         StatusCode::OK

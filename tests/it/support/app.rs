@@ -242,6 +242,23 @@ impl TestApp {
         id
     }
 
+    /// The data directory the app's embedded stores live in (what
+    /// `SALESTIM_DATA_DIR` names for an operator command on the same data).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Binds a Stripe customer to `tenant` as an operator does: the only
+    /// way besides a checkout of ours that its events reach the tenant.
+    pub async fn bind_customer(&self, tenant: &TenantId, customer: &str) {
+        let customer = salestim::billing::binding::CustomerId::parse(customer).expect("a cus_ id");
+        self.app
+            .billing
+            .bind_customer(tenant, &customer, "operator:test")
+            .await
+            .expect("the customer binds");
+    }
+
     pub async fn queue_len(&self, queue: &str) -> u64 {
         self.app
             .queues

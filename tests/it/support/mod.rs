@@ -11,4 +11,5 @@ pub mod faulty_queues;
 pub mod graph;
 pub mod keyvault;
 pub mod redis;
+pub mod stripe;
 pub mod tls;
