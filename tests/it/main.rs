@@ -18,4 +18,6 @@ mod keys;
 mod manifest;
 mod provisioning;
 mod queues;
+mod stripe_verdicts;
+mod stripe_webhook;
 mod support;
