@@ -21,4 +21,6 @@ mod manifest;
 mod playground;
 mod provisioning;
 mod queues;
+mod stripe_verdicts;
+mod stripe_webhook;
 mod support;

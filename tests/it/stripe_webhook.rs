@@ -1,0 +1,61 @@
+//! `StripeWebhook`'s refusals of forged signatures: bounded before any MAC,
+//! with the reason, and nothing enqueued. (Verdict by verdict agreement with
+//! Stripe's own verifier is in `stripe_verdicts.rs`.)
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::app::{STRIPE_SECRET, TestApp, spawn_app, stripe_signature};
+
+const QUEUE: &str = "billing-events";
+
+/// A signed-looking event of about `size` bytes.
+fn large_event(id: &str, now: i64, size: usize) -> Vec<u8> {
+    serde_json::to_vec(&json!({"id": id, "object": "event", "created": now, "type": "invoice.paid",
+        "data": {"object": {"object": "invoice", "id": "in_1", "customer": "cus_1", "padding": "x".repeat(size)}}}))
+    .unwrap()
+}
+
+async fn refused_with(app: &TestApp, body: Vec<u8>, header: &str) -> String {
+    let res = app.stripe_raw(body, Some(header)).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = res.json().await.unwrap();
+    problem["detail"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_header_of_thousands_of_entries_is_refused_for_its_size_and_enqueues_nothing() {
+    let app = spawn_app().await;
+    let now = app.now();
+    let body = large_event("evt_forged", now, 500 * 1024);
+    let empty_v1s = format!("t={now}{}", ",v1=".repeat(4000));
+    let detail = refused_with(&app, body.clone(), &empty_v1s).await;
+    assert!(detail.contains("longer than"), "{detail}");
+
+    // Within the length, too many entries: refused for their number.
+    let many = format!("t={now}{}", ",v1=".repeat(300));
+    let detail = refused_with(&app, body.clone(), &many).await;
+    assert!(detail.contains("more than 16 entries"), "{detail}");
+
+    // Many well-formed v1 that match nothing: refused as a mismatch once.
+    let wrong = format!("t={now}{}", format!(",v1={}", "ab".repeat(32)).repeat(15));
+    let detail = refused_with(&app, body, &wrong).await;
+    assert!(detail.contains("does not match"), "{detail}");
+    assert_eq!(app.queue_len(QUEUE).await, 0, "nothing was enqueued");
+}
+
+#[tokio::test]
+async fn a_large_event_signed_among_other_entries_is_accepted() {
+    let app = spawn_app().await;
+    let now = app.now();
+    let body = large_event("evt_large_ok", now, 100 * 1024);
+    let good = stripe_signature(&body, STRIPE_SECRET, now);
+    let sig = good.split_once(",v1=").unwrap().1;
+    let header = format!(
+        "t={now},v0={},v1={},v1={sig}",
+        "00".repeat(32),
+        "ab".repeat(32)
+    );
+    let res = app.stripe_raw(body, Some(&header)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
