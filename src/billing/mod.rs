@@ -26,6 +26,7 @@ use crate::governance::audit::{self, AuditEntry};
 use crate::governance::tenants::Tenants;
 use crate::ids::TenantId;
 use crate::platform::clock::Clock;
+use crate::platform::documents::update::{Decision, update};
 use crate::platform::documents::{self, Container, Document, Documents, Query, Scope};
 use crate::platform::{PlatformError, PlatformResult};
 use binding::{BindError, Bound, BoundBy, CheckoutRecord, CustomerId, billing_partition};
@@ -42,8 +43,6 @@ const SUBSCRIPTION_TYPE: &str = "subscription";
 const EVENT_RECORD_TTL_SECS: u32 = 30 * 24 * 3600;
 /// Seats of a SalesTim trial (a trial is for trying, by a few people).
 const TRIAL_SEATS: u32 = 10;
-/// Optimistic-concurrency retries when two events for one tenant race.
-const MAX_WRITE_ATTEMPTS: usize = 8;
 /// The most seats one checkout sells.
 pub const MAX_SEATS: u32 = 100_000;
 
@@ -489,47 +488,40 @@ impl Billing {
         event: &StripeEvent,
         from_our_checkout: bool,
     ) -> PlatformResult<(Admission, Applied, Subscription, Subscription)> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self
-                .docs
-                .get(Container::Tenants, tenant, SUBSCRIPTION_ID)
-                .await?;
-            let before: Subscription = match &current {
-                Some(doc) => doc.parse()?,
-                None => Subscription::default(),
-            };
-            let subscription = event.subscription_id();
-            let admission = before.admit(subscription.as_deref(), from_our_checkout);
-            let mut after = before.clone();
-            match (admission, &subscription) {
-                (Admission::NotCurrent, _) => {
-                    return Ok((admission, Applied::Stale, before, after));
+        let mut outcome = None;
+        update(
+            self.docs.as_ref(),
+            Container::Tenants,
+            tenant,
+            SUBSCRIPTION_ID,
+            |current| {
+                let before: Subscription = match current {
+                    Some(doc) => doc.parse()?,
+                    None => Subscription::default(),
+                };
+                let subscription = event.subscription_id();
+                let admission = before.admit(subscription.as_deref(), from_our_checkout);
+                let mut after = before.clone();
+                match (admission, &subscription) {
+                    (Admission::NotCurrent, _) => {
+                        outcome = Some((admission, Applied::Stale, before, after));
+                        return Ok(Decision::Keep);
+                    }
+                    (Admission::Adopt | Admission::Replace, Some(s)) => after.follow(s),
+                    _ => {}
                 }
-                (Admission::Adopt | Admission::Replace, Some(s)) => after.follow(s),
-                _ => {}
-            }
-            let applied = after.apply(event, self.grace);
-            if applied == Applied::Duplicate {
-                return Ok((admission, applied, before, after));
-            }
-            let doc = Document::new(tenant, SUBSCRIPTION_TYPE, SUBSCRIPTION_ID, &after)?;
-            let written = match current.as_ref().and_then(|d| d.etag.as_ref()) {
-                Some(etag) => self.docs.replace(Container::Tenants, &doc, etag).await,
-                None => self.docs.create(Container::Tenants, &doc).await,
-            };
-            match written {
-                Ok(_) => return Ok((admission, applied, before, after)),
-                Err(PlatformError::PreconditionFailed | PlatformError::Conflict) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(PlatformError::Unavailable {
-            service: "documents",
-            message: format!(
-                "subscription of {tenant} kept changing under event {}",
-                event.id
-            ),
-        })
+                let applied = after.apply(event, self.grace);
+                if applied == Applied::Duplicate {
+                    outcome = Some((admission, applied, before, after));
+                    return Ok(Decision::Keep);
+                }
+                let doc = Document::new(tenant, SUBSCRIPTION_TYPE, SUBSCRIPTION_ID, &after)?;
+                outcome = Some((admission, applied, before, after));
+                Ok::<_, PlatformError>(Decision::Write(doc))
+            },
+        )
+        .await?;
+        Ok(outcome.expect("a decision that did not fail saw the subscription"))
     }
 
     async fn record_event(
