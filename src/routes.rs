@@ -76,7 +76,7 @@ pub static ROUTES: &[Route] = &[
     Route {
         function: "BillingEvents",
         trigger: Trigger::Queue {
-            queue: functions::stripe_webhook::QUEUE,
+            queue: crate::jobs::billing_events::QUEUE,
             handler: |app, req| Box::pin(functions::billing_events::run(app, req)),
         },
     },

@@ -10,14 +10,14 @@ use crate::billing::event::{self, Parsed};
 use crate::error::AppError;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 
-use super::stripe_webhook::{BLOB_CONTAINER, BillingMessage};
+use crate::jobs::{self, billing_events::BLOB_CONTAINER, billing_events::BillingMessage};
 
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
     let trigger = req
         .queue_trigger("msg")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let message: BillingMessage = serde_json::from_str(&trigger.text)
-        .map_err(|e| AppError::BadRequest(format!("billing message {}: {e}", trigger.id)))?;
+    let message: BillingMessage = jobs::decode(&trigger.text)
+        .map_err(|e| AppError::BadRequest(format!("message {}: {e}", trigger.id)))?;
     let body = match (&message.event, &message.blob) {
         (Some(raw), _) => raw.get().as_bytes().to_vec(),
         (None, Some(name)) => {

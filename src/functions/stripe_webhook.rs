@@ -14,7 +14,6 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 use warp::http::StatusCode;
@@ -24,31 +23,14 @@ use crate::billing::event::{self, Parsed};
 use crate::billing::signature::{DEFAULT_TOLERANCE_SECS, SignatureError, SignatureHeader};
 use crate::error::AppError;
 use crate::http::{HttpRequest, HttpResponse};
-use crate::platform::queues::QueueName;
+use crate::jobs::{self, billing_events::BLOB_CONTAINER, billing_events::BillingMessage};
 
-pub const QUEUE: &str = "billing-events";
-/// Where events too large for a queue message wait for `BillingEvents`.
-pub const BLOB_CONTAINER: &str = "stripe-events";
 /// Larger events go through a blob (a queue message holds 64 KiB).
 const INLINE_LIMIT: usize = 48 * 1024;
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// Bodies up to this size are MACed on the async worker (tens of
 /// microseconds per secret); larger ones on the blocking pool.
 const INLINE_MAC_BYTES: usize = 16 * 1024;
-
-/// The message `BillingEvents` reads: the verified event inline, or the name
-/// of the blob holding it.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BillingMessage {
-    pub event_id: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub event: Option<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub blob: Option<String>,
-}
 
 pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let secrets = app
@@ -108,9 +90,7 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
             blob: Some(name),
         }
     };
-    let text = serde_json::to_string(&message).map_err(|e| AppError::Internal(e.into()))?;
-    let queue = QueueName::parse(QUEUE).expect("the queue name is a valid constant");
-    app.queues.send(&queue, &text, None).await?;
+    jobs::send(app.queues.as_ref(), &message, None).await?;
     tracing::info!(event_id = %event.id, event_type = %event.type_name, "stripe event verified and enqueued");
     Ok(HttpResponse::json(
         StatusCode::OK,

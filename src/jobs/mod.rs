@@ -12,6 +12,7 @@
 //! as the same characters, so every string round-trips on both queue
 //! implementations and no message is refused for what someone typed.
 
+pub mod billing_events;
 pub mod bot_outbox;
 pub mod provision_team;
 pub mod tenant_work;

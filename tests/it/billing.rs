@@ -512,3 +512,26 @@ async fn dunning_suspends_after_the_grace_period_and_a_payment_restores() {
         res.logs
     );
 }
+
+#[tokio::test]
+async fn an_event_holding_characters_xml_refuses_is_queued_and_applied() {
+    let app = spawn_app().await;
+    let tenant = paying_tenant(&app, "Contoso", "cus_1").await;
+    let mut created = event(
+        "evt_odd",
+        "customer.subscription.created",
+        1_800_000_000,
+        subscription(&tenant, "active", 7),
+    );
+    // A customer's own text (a description, a name) can hold anything.
+    created["data"]["object"]["description"] = json!("Contoso \u{FFFE}\u{FFFF} Ltd");
+    deliver(&app, &[created]).await;
+    let sub = app
+        .app
+        .billing
+        .subscription(&tenant)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((sub.status.as_deref(), sub.seats), (Some("active"), 7));
+}
