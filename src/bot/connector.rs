@@ -1,8 +1,8 @@
 //! The Bot Connector client: the bot's own token (client credentials, in
 //! the shared token cache, [`crate::outbound`]), and sends, replies and
-//! updates with the shared retry policy (bounded attempts, `Retry-After`
-//! honoured up to a cap, jittered back-off); what is retryable (412, 429,
-//! 5xx) is the Connector's own rule.
+//! updates through the shared send loop (bounded attempts, `Retry-After`
+//! honoured up to a cap, jittered back-off, one token refresh on a 401);
+//! what is retryable (412, 429, 5xx) is the Connector's own rule.
 //!
 //! A bot without credentials (`handler local` with authentication disabled)
 //! sends with no `Authorization` header, as botbuilder does; the serviceUrl
@@ -11,25 +11,31 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
 use super::activity::Activity;
-use crate::outbound::retry::retry_after;
-use crate::outbound::{RetryPolicy, Token, TokenCache};
+use crate::outbound::send::{self, Call, Failure, Rules, Unobserved};
+use crate::outbound::{ClientCredentials, RetryPolicy, Token, TokenCache, client_credentials};
 use crate::platform::cache::Cache;
 
-/// Four attempts per call; a `Retry-After` over 30 s is not waited out
-/// inside one call (the outbox retries later).
-const RETRY: RetryPolicy = RetryPolicy {
-    max_attempts: 4,
-    base_backoff: Duration::from_millis(200),
-    max_backoff: Duration::from_secs(5),
-    max_retry_after: Duration::from_secs(30),
+/// Four attempts per patient call, 15 s each; a `Retry-After` over 30 s is
+/// not waited out inside one call (the outbox retries later). What the
+/// Connector answers when busy or failing (412 included: a conversation
+/// being updated) is worth sending again.
+const RULES: Rules = Rules {
+    service: "connector",
+    policy: RetryPolicy {
+        max_attempts: 4,
+        base_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(5),
+        max_retry_after: Duration::from_secs(30),
+    },
+    timeout: Duration::from_secs(15),
+    retryable: |status| matches!(status, 412 | 429 | 500 | 502 | 503 | 504),
+    throttle: |status| status == 429,
 };
-/// One request of a patient call.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -102,12 +108,6 @@ pub struct ConnectorClient {
 }
 
 #[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: u64,
-}
-
-#[derive(Deserialize)]
 struct ResourceResponse {
     #[serde(default)]
     id: String,
@@ -152,36 +152,20 @@ impl ConnectorClient {
     }
 
     async fn request_token(&self, config: &ConnectorConfig) -> Result<Token, ConnectorError> {
-        let url = format!(
+        let token_url = format!(
             "{}/oauth2/v2.0/token",
             config.login_url.as_str().trim_end_matches('/')
         );
         let scope = format!("{}/.default", config.oauth_scope.trim_end_matches('/'));
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", config.app_id.as_str()),
-            ("client_secret", config.app_password.expose_secret()),
-            ("scope", scope.as_str()),
-        ];
-        let res = self
-            .http
-            .post(url)
-            .form(&form)
-            .timeout(Duration::from_secs(10))
-            .send()
+        let request = ClientCredentials {
+            token_url: &token_url,
+            client_id: &config.app_id,
+            client_secret: &config.app_password,
+            scope: &scope,
+        };
+        client_credentials(&self.http, request)
             .await
-            .map_err(|e| ConnectorError::Token(e.to_string()))?;
-        if !res.status().is_success() {
-            return Err(ConnectorError::Token(format!("HTTP {}", res.status())));
-        }
-        let token: TokenResponse = res
-            .json()
-            .await
-            .map_err(|e| ConnectorError::Token(e.to_string()))?;
-        Ok(Token {
-            access_token: token.access_token,
-            expires_in: token.expires_in,
-        })
+            .map_err(|e| ConnectorError::Token(e.to_string()))
     }
 
     /// The Connector base from an activity's `serviceUrl`: https only,
@@ -266,7 +250,7 @@ impl ConnectorClient {
         service_url: &str,
         conversation_id: &str,
         reply_to_id: Option<&str>,
-        activity: &Activity,
+        activity: &impl serde::Serialize,
         patience: Patience,
     ) -> Result<String, ConnectorError> {
         let url = Self::conversation_url(
@@ -335,76 +319,65 @@ impl ConnectorClient {
         body: &impl serde::Serialize,
         patience: Patience,
     ) -> Result<String, ConnectorError> {
-        let (max_attempts, timeout) = match patience {
-            Patience::Retry => (RETRY.max_attempts, REQUEST_TIMEOUT),
-            Patience::Once { timeout } => (1, timeout),
+        let rules = match patience {
+            Patience::Retry => RULES,
+            Patience::Once { timeout } => Rules {
+                policy: RetryPolicy {
+                    max_attempts: 1,
+                    ..RULES.policy
+                },
+                timeout,
+                ..RULES
+            },
         };
-        let mut refreshed_token = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut request = self.http.request(method.clone(), url.clone());
-            if let Some(token) = self.token().await? {
-                request = request.bearer_auth(token);
-            }
-            let sent = request.json(body).timeout(timeout).send().await;
-            let res = match sent {
-                Ok(res) => res,
-                Err(e) if attempt < max_attempts => {
-                    tracing::warn!(error = %e, attempt, "connector unreachable; retrying");
-                    tokio::time::sleep(RETRY.backoff(attempt)).await;
-                    continue;
+        let call = Call {
+            rules: &rules,
+            // The Connector takes no idempotency key, but a reply sent twice
+            // beats a reply lost: every status the rules name is retried.
+            idempotent: true,
+            path: url.path(),
+        };
+        let build = || async {
+            let request = self.http.request(method.clone(), url.clone()).json(body);
+            Ok(match self.token().await? {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            })
+        };
+        let refuse_token = || async {
+            match &self.config {
+                Some(config) => {
+                    self.tokens.forget(&Self::cache_key(config)).await;
+                    true
                 }
-                Err(e) => return Err(ConnectorError::Transport(e.to_string())),
-            };
-            let status = res.status();
-            if status.is_success() {
-                let body = res.bytes().await.unwrap_or_default();
-                return Ok(serde_json::from_slice::<ResourceResponse>(&body)
-                    .map(|r| r.id)
-                    .unwrap_or_default());
+                None => false,
             }
-            if status == reqwest::StatusCode::UNAUTHORIZED
-                && !refreshed_token
-                && let Some(config) = &self.config
-            {
-                // A token revoked or rotated early: fetch a fresh one once.
-                refreshed_token = true;
-                self.tokens.forget(&Self::cache_key(config)).await;
-                continue;
+        };
+        match send::send(call, build, refuse_token, &Unobserved).await {
+            Ok(answer) => Ok(serde_json::from_slice::<ResourceResponse>(&answer.body)
+                .map(|r| r.id)
+                .unwrap_or_default()),
+            Err(Failure::Prepare(e)) => Err(e),
+            Err(Failure::Transport { error, .. }) => Err(ConnectorError::Transport(error)),
+            Err(Failure::Status {
+                answer,
+                retryable: false,
+                ..
+            }) => Err(ConnectorError::Rejected {
+                status: answer.status,
+            }),
+            Err(Failure::Status { answer, .. }) if matches!(patience, Patience::Once { .. }) => {
+                Err(ConnectorError::Busy {
+                    status: answer.status,
+                    retry_after: answer.retry_after(),
+                })
             }
-            let retryable = matches!(status.as_u16(), 412 | 429 | 500 | 502 | 503 | 504);
-            if !retryable {
-                return Err(ConnectorError::Rejected {
-                    status: status.as_u16(),
-                });
-            }
-            if let Patience::Once { .. } = patience {
-                return Err(ConnectorError::Busy {
-                    status: status.as_u16(),
-                    retry_after: retry_after(&res),
-                });
-            }
-            if attempt >= RETRY.max_attempts {
-                return Err(ConnectorError::GaveUp {
-                    status: status.as_u16(),
-                    attempts: attempt,
-                });
-            }
-            let wait = retry_after(&res).unwrap_or_else(|| RETRY.backoff(attempt));
-            if wait > RETRY.max_retry_after {
-                return Err(ConnectorError::GaveUp {
-                    status: status.as_u16(),
-                    attempts: attempt,
-                });
-            }
-            tracing::info!(
-                status = status.as_u16(),
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "connector throttled or failing; retrying"
-            );
-            tokio::time::sleep(wait).await;
+            Err(Failure::Status {
+                answer, attempts, ..
+            }) => Err(ConnectorError::GaveUp {
+                status: answer.status,
+                attempts,
+            }),
         }
     }
 }

@@ -8,11 +8,12 @@ use serde_json::Value;
 use crate::app::App;
 use crate::bot::activity::Activity;
 use crate::bot::conversations;
+use crate::bot::replies;
 use crate::error::AppError;
 use crate::governance::people::Person;
 use crate::governance::requests::TeamRequest;
 use crate::ids::TenantId;
-use crate::jobs::bot_outbox::{self, OutboxMessage};
+use crate::jobs::bot_outbox;
 use crate::teams::cards;
 
 /// Queues `card` for `person`'s 1:1 chat with the bot, once per `key`.
@@ -32,7 +33,7 @@ pub async fn send_to_person(
         return Ok(());
     };
     let activity = Activity::message().with_card(card);
-    let message = OutboxMessage::to_conversation(tenant, &chat, key, activity);
+    let message = replies::into_conversation(tenant, &chat, key, &activity);
     Ok(bot_outbox::enqueue(app.queues.as_ref(), &message, None).await?)
 }
 

@@ -29,10 +29,12 @@ use warp::http::{HeaderValue, StatusCode};
 use super::Bot;
 use super::activity::Activity;
 use super::connector::{ConnectorError, Patience};
+use super::conversations::ConversationRef;
 use crate::app::App;
 use crate::config::ReplySettings;
 use crate::error::AppError;
 use crate::http::HttpResponse;
+use crate::ids::TenantId;
 use crate::jobs::bot_outbox::{self, OutboxMessage};
 use crate::platform::PlatformError;
 use crate::platform::documents::{Container, Document, Documents};
@@ -47,6 +49,52 @@ const LINGER: Duration = Duration::from_secs(10);
 const MAX_QUEUE_DELAY: Duration = Duration::from_secs(15 * 60);
 /// What a refused activity is told to wait.
 const RETRY_AFTER_SECS: u64 = 1;
+
+/// `activity` as the outbox carries it.
+fn raw(activity: &Activity) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(activity)
+        .expect("an activity is JSON: string keys, no failing Serialize impl")
+}
+
+/// A message into `incoming`'s conversation, threaded as a reply when
+/// `as_reply` (and `incoming` has an id to reply to).
+pub fn into_conversation_of(
+    tenant: &TenantId,
+    incoming: &Activity,
+    key: String,
+    as_reply: bool,
+    activity: &Activity,
+) -> OutboxMessage {
+    OutboxMessage {
+        tenant_id: tenant.clone(),
+        key,
+        service_url: incoming.service_url.clone(),
+        conversation_id: incoming
+            .conversation
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_default(),
+        reply_to_id: if as_reply { incoming.id.clone() } else { None },
+        activity: raw(activity),
+    }
+}
+
+/// A proactive message into a stored conversation.
+pub fn into_conversation(
+    tenant: &TenantId,
+    reference: &ConversationRef,
+    key: String,
+    activity: &Activity,
+) -> OutboxMessage {
+    OutboxMessage {
+        tenant_id: tenant.clone(),
+        key,
+        service_url: reference.service_url.clone(),
+        conversation_id: reference.conversation_id.clone(),
+        reply_to_id: None,
+        activity: raw(activity),
+    }
+}
 
 /// The bounds on the bot's work in hand.
 pub struct Replies {

@@ -17,7 +17,6 @@ use crate::error::AppError;
 use crate::governance::{requests, teams};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::ids::TenantId;
-use crate::jobs::bot_outbox::OutboxMessage;
 use crate::platform::PlatformError;
 use crate::platform::documents::{Container, Document};
 use crate::teams::cards;
@@ -116,12 +115,12 @@ async fn answer(
     as_reply: bool,
     card: serde_json::Value,
 ) -> Result<(), AppError> {
-    let message = OutboxMessage::new(
+    let message = replies::into_conversation_of(
         tenant,
         activity,
         key,
         as_reply,
-        activity.reply().with_card(card),
+        &activity.reply().with_card(card),
     );
     replies::answer(app, message).await
 }

@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::outbound::TokenError;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GraphError {
     /// The tenant's token could not be had (AADSTS errors: unknown tenant,
@@ -71,18 +73,15 @@ impl GraphError {
             message: error["message"].as_str().unwrap_or_default().to_owned(),
         }
     }
+}
 
-    /// The error of a token endpoint answer: Entra's
-    /// `{"error":"invalid_client","error_description":"AADSTS7000215: …"}`.
-    pub(crate) fn from_token_answer(status: u16, body: &Value) -> GraphError {
+impl From<TokenError> for GraphError {
+    fn from(e: TokenError) -> GraphError {
         GraphError::Token {
-            status: Some(status),
-            code: body["error"].as_str().unwrap_or("unknown").to_owned(),
-            message: body["error_description"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            transient: status >= 500 || status == 429,
+            status: e.status,
+            code: e.code,
+            message: e.message,
+            transient: e.transient,
         }
     }
 }
@@ -115,14 +114,14 @@ mod tests {
     fn token_errors_are_transient_only_when_the_endpoint_failed() {
         let body = json!({"error": "invalid_request",
             "error_description": "AADSTS90002: Tenant 'x' not found."});
-        let e = GraphError::from_token_answer(400, &body);
+        let e = GraphError::from(TokenError::from_answer(400, &body));
         assert!(!e.is_transient());
         let GraphError::Token { code, message, .. } = &e else {
             panic!("a Token error")
         };
         assert_eq!(code, "invalid_request");
         assert!(message.starts_with("AADSTS90002"));
-        assert!(GraphError::from_token_answer(503, &Value::Null).is_transient());
+        assert!(GraphError::from(TokenError::from_answer(503, &Value::Null)).is_transient());
         assert!(
             GraphError::Throttled {
                 status: 429,

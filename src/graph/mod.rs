@@ -33,6 +33,7 @@ pub use error::GraphError;
 
 use crate::ids::TenantId;
 use crate::outbound::TokenCache;
+use crate::outbound::send::{self, Call, Failure, Rules};
 use crate::platform::cache::Cache;
 
 /// Per HTTP request to Graph.
@@ -60,6 +61,8 @@ pub struct Graph {
 
 struct Inner {
     config: GraphConfig,
+    /// The send loop's rules: the config's retry policy, Graph's statuses.
+    rules: Rules,
     http: reqwest::Client,
     cache: Arc<dyn Cache>,
     /// `<origin of base_url>/.default`.
@@ -137,6 +140,13 @@ impl Graph {
         );
         Graph {
             inner: Arc::new(Inner {
+                rules: Rules {
+                    service: "Graph",
+                    policy: config.retry,
+                    timeout: REQUEST_TIMEOUT,
+                    retryable: retry::is_retryable,
+                    throttle: retry::is_throttle,
+                },
                 config,
                 http,
                 tokens: TokenCache::new(cache.clone()),
@@ -247,21 +257,19 @@ impl Graph {
         payload: Payload<'_>,
         idempotent: bool,
     ) -> Result<GraphResponse, GraphError> {
-        let policy = self.inner.config.retry;
-        let stats = &self.inner.stats;
-        let max_attempts = policy.max_attempts.max(1);
-        let mut refreshed_token = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let call = Call {
+            rules: &self.inner.rules,
+            idempotent,
+            path: url.path(),
+        };
+        let build = || async {
             let token = self.token(tenant).await?;
-            let mut request = self
+            let request = self
                 .inner
                 .http
                 .request(method.clone(), url.clone())
-                .bearer_auth(token)
-                .timeout(REQUEST_TIMEOUT);
-            request = match &payload {
+                .bearer_auth(token);
+            Ok(match &payload {
                 Payload::Empty => request,
                 Payload::Json(body) => request.json(body),
                 Payload::Bytes {
@@ -270,86 +278,56 @@ impl Graph {
                 } => request
                     .header(reqwest::header::CONTENT_TYPE, *content_type)
                     .body(bytes.clone()),
-            };
-            stats.requests.inc();
-            let res = match request.send().await {
-                Ok(res) => res,
-                Err(e) => {
-                    let unsent = e.is_connect();
-                    let error = e.without_url().to_string();
-                    if attempt >= max_attempts || !(idempotent || unsent) {
-                        return Err(GraphError::Transport(error));
-                    }
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(tenant = %tenant, %method, path = url.path(), attempt,
-                        wait_ms = wait.as_millis() as u64, error, "Graph unreachable; retrying");
-                    stats.retries.inc();
-                    tokio::time::sleep(wait).await;
-                    continue;
+            })
+        };
+        let refuse_token = || async {
+            self.forget_token(tenant).await;
+            true
+        };
+        let answer = match send::send(call, build, refuse_token, &self.inner.stats).await {
+            Ok(answer) => answer,
+            Err(Failure::Prepare(e)) => return Err(e),
+            Err(Failure::Transport { error, .. }) => return Err(GraphError::Transport(error)),
+            Err(Failure::Status {
+                answer,
+                attempts,
+                retryable,
+                throttled,
+            }) => {
+                if retryable && throttled {
+                    return Err(GraphError::Throttled {
+                        status: answer.status,
+                        attempts,
+                    });
                 }
-            };
-            let status = res.status().as_u16();
-            let header = |name: &str| {
-                res.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            let (location, content_location) = (header("location"), header("content-location"));
-            let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| GraphError::Transport(e.without_url().to_string()))?;
-            if (200..300).contains(&status) {
-                let body = if bytes.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&bytes)
-                        .map_err(|e| GraphError::Decode(format!("{}: {e}", url.path())))?
-                };
-                return Ok(GraphResponse {
-                    status,
-                    location,
-                    content_location,
-                    body,
-                });
+                let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+                return Err(GraphError::from_answer(answer.status, &body));
             }
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            if status == 401 && !refreshed_token {
-                // Revoked, or cached across a consent change: one new token.
-                refreshed_token = true;
-                tracing::info!(tenant = %tenant, "Graph refused the token; fetching a new one");
-                self.forget_token(tenant).await;
-                stats.retries.inc();
-                continue;
-            }
-            if retry::is_throttle(status) {
-                stats.throttled.inc();
-            }
-            let retryable =
-                retry::is_throttle(status) || (idempotent && retry::is_retryable(status));
-            if !retryable {
-                return Err(GraphError::from_answer(status, &body));
-            }
-            let wait = retry_after.unwrap_or_else(|| policy.backoff(attempt));
-            if attempt >= max_attempts || wait > policy.max_retry_after {
-                tracing::warn!(tenant = %tenant, %method, path = url.path(), status, attempt,
-                    wait_ms = wait.as_millis() as u64, "Graph still throttling or failing; giving up");
-                return Err(if retry::is_throttle(status) {
-                    GraphError::Throttled {
-                        status,
-                        attempts: attempt,
-                    }
-                } else {
-                    GraphError::from_answer(status, &body)
-                });
-            }
-            tracing::info!(tenant = %tenant, %method, path = url.path(), status, attempt,
-                wait_ms = wait.as_millis() as u64, "Graph throttled or failing; retrying");
-            stats.retries.inc();
-            tokio::time::sleep(wait).await;
-        }
+        };
+        let body = if answer.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&answer.body)
+                .map_err(|e| GraphError::Decode(format!("{}: {e}", url.path())))?
+        };
+        Ok(GraphResponse {
+            status: answer.status,
+            location: answer.header("location").map(str::to_owned),
+            content_location: answer.header("content-location").map(str::to_owned),
+            body,
+        })
+    }
+}
+
+impl send::Observer for Counters {
+    fn sent(&self) {
+        self.requests.inc();
+    }
+    fn throttled(&self) {
+        self.throttled.inc();
+    }
+    fn retrying(&self) {
+        self.retries.inc();
     }
 }
 

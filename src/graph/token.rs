@@ -3,22 +3,9 @@
 //! ([`crate::outbound::tokens`]: the shared cache until five minutes before
 //! they expire, one fetch at a time per tenant).
 
-use std::time::Duration;
-
-use secrecy::ExposeSecret;
-use serde::Deserialize;
-
 use super::{Graph, GraphError};
 use crate::ids::TenantId;
-use crate::outbound::Token;
-
-const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: u64,
-}
+use crate::outbound::{ClientCredentials, Token, client_credentials};
 
 impl Graph {
     fn token_key(&self, tenant: &TenantId) -> String {
@@ -29,12 +16,7 @@ impl Graph {
     pub(super) async fn token(&self, tenant: &TenantId) -> Result<String, GraphError> {
         self.inner
             .tokens
-            .get_or_fetch(&self.token_key(tenant), || async {
-                self.fetch_token(tenant).await.map(|t| Token {
-                    access_token: t.access_token,
-                    expires_in: t.expires_in,
-                })
-            })
+            .get_or_fetch(&self.token_key(tenant), || self.fetch_token(tenant))
             .await
     }
 
@@ -44,48 +26,25 @@ impl Graph {
         self.inner.tokens.forget(&self.token_key(tenant)).await;
     }
 
-    async fn fetch_token(&self, tenant: &TenantId) -> Result<TokenResponse, GraphError> {
+    async fn fetch_token(&self, tenant: &TenantId) -> Result<Token, GraphError> {
         let config = &self.inner.config;
-        let url = format!(
+        let token_url = format!(
             "{}/{}/oauth2/v2.0/token",
             config.authority_host.as_str().trim_end_matches('/'),
             tenant
         );
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", config.client_id.as_str()),
-            ("client_secret", config.client_secret.expose_secret()),
-            ("scope", self.inner.scope.as_str()),
-        ];
         self.inner.stats.tokens.inc();
-        let transport = |e: reqwest::Error| GraphError::Token {
-            status: None,
-            code: "transport".into(),
-            message: e.without_url().to_string(),
-            transient: true,
+        let request = ClientCredentials {
+            token_url: &token_url,
+            client_id: &config.client_id,
+            client_secret: &config.client_secret,
+            scope: &self.inner.scope,
         };
-        let res = self
-            .inner
-            .http
-            .post(url)
-            .form(&form)
-            .timeout(TOKEN_TIMEOUT)
-            .send()
+        client_credentials(&self.inner.http, request)
             .await
-            .map_err(transport)?;
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.map_err(transport)?;
-        if !(200..300).contains(&status) {
-            let body = serde_json::from_slice(&bytes).unwrap_or_default();
-            let error = GraphError::from_token_answer(status, &body);
-            tracing::warn!(tenant = %tenant, status, error = %error, "no Graph token for the tenant");
-            return Err(error);
-        }
-        serde_json::from_slice(&bytes).map_err(|e| GraphError::Token {
-            status: Some(status),
-            code: "invalid_response".into(),
-            message: e.to_string(),
-            transient: false,
-        })
+            .map_err(|e| {
+                tracing::warn!(tenant = %tenant, status = e.status, error = %e, "no Graph token for the tenant");
+                GraphError::from(e)
+            })
     }
 }

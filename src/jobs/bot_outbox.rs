@@ -3,14 +3,16 @@
 //! a key that is unique per thing to say; the key is recorded when the
 //! Connector takes the activity (`bot::replies`), so a message delivered
 //! inline and also queued, or retried by the host, is posted once.
+//!
+//! The bot makes these messages (`bot::replies`); this contract knows
+//! nothing of the bot but the activity's JSON text.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::Job;
-use crate::bot::activity::Activity;
-use crate::bot::conversations::ConversationRef;
 use crate::ids::TenantId;
 use crate::platform::PlatformResult;
 use crate::platform::queues::Queues;
@@ -27,49 +29,9 @@ pub struct OutboxMessage {
     pub conversation_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to_id: Option<String>,
-    pub activity: Activity,
-}
-
-impl OutboxMessage {
-    /// A message into `incoming`'s conversation, threaded as a reply when
-    /// `as_reply` (and `incoming` has an id to reply to).
-    pub fn new(
-        tenant: &TenantId,
-        incoming: &Activity,
-        key: String,
-        as_reply: bool,
-        activity: Activity,
-    ) -> Self {
-        OutboxMessage {
-            tenant_id: tenant.clone(),
-            key,
-            service_url: incoming.service_url.clone(),
-            conversation_id: incoming
-                .conversation
-                .as_ref()
-                .map(|c| c.id.clone())
-                .unwrap_or_default(),
-            reply_to_id: if as_reply { incoming.id.clone() } else { None },
-            activity,
-        }
-    }
-
-    /// A proactive message into a stored conversation.
-    pub fn to_conversation(
-        tenant: &TenantId,
-        reference: &ConversationRef,
-        key: String,
-        activity: Activity,
-    ) -> Self {
-        OutboxMessage {
-            tenant_id: tenant.clone(),
-            key,
-            service_url: reference.service_url.clone(),
-            conversation_id: reference.conversation_id.clone(),
-            reply_to_id: None,
-            activity,
-        }
-    }
+    /// The Bot Framework activity to post, as the Connector takes it: the
+    /// outbox carries it and never reads it.
+    pub activity: Box<RawValue>,
 }
 
 impl Job for OutboxMessage {

@@ -47,11 +47,6 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// The `Retry-After` of an answer, if it has a usable one.
-pub fn retry_after(res: &reqwest::Response) -> Option<Duration> {
-    parse_retry_after(res.headers().get("retry-after")?.to_str().ok()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,12 +3,22 @@
 //! time per key: concurrent callers wait for it instead of each asking the
 //! token endpoint (Entra throttles token requests too), and find the fresh
 //! token in the cache when it is done.
+//!
+//! [`client_credentials`] is the one OAuth 2.0 client-credentials request
+//! (Entra ID's v2.0 token endpoint: the bot's token for the Connector, each
+//! customer tenant's token for Graph), sent through the shared send loop.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::retry::RetryPolicy;
+use super::send::{self, Call, Failure, Rules, Unobserved};
 use crate::platform::cache::Cache;
 
 /// Tokens leave the cache this long before they expire.
@@ -85,6 +95,109 @@ impl TokenCache {
     pub async fn forget(&self, key: &str) {
         let _ = self.cache.delete(key).await;
     }
+}
+
+/// A token endpoint throttles and fails too: three attempts, a short cap.
+const TOKEN_RULES: Rules = Rules {
+    service: "token endpoint",
+    policy: RetryPolicy {
+        max_attempts: 3,
+        base_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(2),
+        max_retry_after: Duration::from_secs(10),
+    },
+    timeout: Duration::from_secs(15),
+    retryable: |status| matches!(status, 429 | 500 | 502 | 503 | 504),
+    throttle: |status| status == 429,
+};
+
+/// A client-credentials request: `POST <token_url>` with the client's id,
+/// secret and the scope (`<resource>/.default`).
+pub struct ClientCredentials<'a> {
+    pub token_url: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a SecretString,
+    pub scope: &'a str,
+}
+
+/// Why a token endpoint gave no token, as Entra says it:
+/// `{"error":"invalid_client","error_description":"AADSTS7000215: …"}`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct TokenError {
+    /// `None` when the endpoint never answered.
+    pub status: Option<u16>,
+    pub code: String,
+    pub message: String,
+    /// Worth asking again later (the endpoint failed or throttled), rather
+    /// than a refusal (unknown tenant, bad secret, no consent).
+    pub transient: bool,
+}
+
+impl TokenError {
+    /// The error of a token endpoint's answer with this status and body.
+    pub fn from_answer(status: u16, body: &Value) -> TokenError {
+        TokenError {
+            status: Some(status),
+            code: body["error"].as_str().unwrap_or("unknown").to_owned(),
+            message: body["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            transient: status >= 500 || status == 429,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+}
+
+/// Asks for an app-only token with client credentials.
+pub async fn client_credentials(
+    http: &reqwest::Client,
+    request: ClientCredentials<'_>,
+) -> Result<Token, TokenError> {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", request.client_id),
+        ("client_secret", request.client_secret.expose_secret()),
+        ("scope", request.scope),
+    ];
+    let call = Call {
+        rules: &TOKEN_RULES,
+        idempotent: true,
+        path: "/oauth2/v2.0/token",
+    };
+    let build = || async { Ok::<_, TokenError>(http.post(request.token_url).form(&form)) };
+    let answer = match send::send(call, build, || async { false }, &Unobserved).await {
+        Ok(answer) => answer,
+        Err(Failure::Prepare(e)) => return Err(e),
+        Err(Failure::Transport { error, .. }) => {
+            return Err(TokenError {
+                status: None,
+                code: "transport".into(),
+                message: error,
+                transient: true,
+            });
+        }
+        Err(Failure::Status { answer, .. }) => {
+            let body = serde_json::from_slice(&answer.body).unwrap_or_default();
+            return Err(TokenError::from_answer(answer.status, &body));
+        }
+    };
+    let token: TokenResponse = serde_json::from_slice(&answer.body).map_err(|e| TokenError {
+        status: Some(answer.status),
+        code: "invalid_response".into(),
+        message: e.to_string(),
+        transient: false,
+    })?;
+    Ok(Token {
+        access_token: token.access_token,
+        expires_in: token.expires_in,
+    })
 }
 
 #[cfg(test)]

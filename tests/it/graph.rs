@@ -83,6 +83,35 @@ async fn one_token_per_tenant_is_fetched_and_reused() {
 }
 
 #[tokio::test]
+async fn a_token_endpoint_that_throttles_or_fails_for_a_moment_still_gives_the_token() {
+    let standin = GraphStandIn::start().await;
+    let t = tenant(&standin, 1);
+    standin.fail_next("POST", "/oauth2/v2.0/token", 429, 1);
+    standin.fail_next("POST", "/oauth2/v2.0/token", 503, 1);
+    let graph = client(&standin);
+    let user = graph.get(&t, "/users/u0").await.unwrap();
+    assert_eq!(user["displayName"], "User 0");
+    assert_eq!(standin.count().tokens, 3, "two refusals, then the token");
+    assert_eq!(graph.stats().tokens, 1, "one fetch, sent three times");
+
+    // Past its attempts the failure is transient: the queue tries later.
+    let t = tenant(&standin, 1);
+    standin.fail_next("POST", "/oauth2/v2.0/token", 503, 3);
+    let err = client(&standin).get(&t, "/users/u0").await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            GraphError::Token {
+                status: Some(503),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
 async fn an_unknown_tenant_or_a_wrong_secret_is_a_token_error_for_good() {
     let standin = GraphStandIn::start().await;
     let unknown = TenantId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();

@@ -738,6 +738,21 @@ fn injected(st: &mut State, tenant: &str, req: &Req) -> Option<Reply> {
 
 fn token(st: &mut State, path: &str, body: &[u8]) -> Reply {
     st.counts.tokens += 1;
+    if let Some(fault) = st
+        .faults
+        .iter_mut()
+        .find(|f| f.times > 0 && f.method == "POST" && path.contains(&f.path_contains))
+    {
+        fault.times -= 1;
+        let status = fault.status;
+        st.faults.retain(|f| f.times > 0);
+        return Reply::json(
+            status,
+            json!({"error": "temporarily_unavailable",
+                "error_description": "AADSTS50196: A failure the test asked for."}),
+        )
+        .with_header("Retry-After", "0");
+    }
     let tenant = path.trim_start_matches('/').split('/').next().unwrap_or("");
     let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
