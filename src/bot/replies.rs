@@ -9,11 +9,15 @@
 //! server error or an unreachable Connector (queued at once), or a budget
 //! spent (queued after [`LINGER`], while the attempt runs on in the
 //! background and records the key if it lands, so the queued copy finds it
-//! delivered). Every delivery records its key in the `events` container
-//! when the Connector has taken the activity; whoever comes second (a
-//! retried activity, the outbox after an inline send) finds it and sends
-//! nothing. A crash before the 200 makes Teams send the activity again; a
-//! crash after it leaves a queued message or a sent reply: nothing is lost.
+//! delivered). Before an inline send the reply's key is claimed in the
+//! `events` container (one create wins), and the claim becomes a delivery
+//! record when the Connector has taken the activity; whoever comes second
+//! finds it and sends nothing: a retried activity after the answer, the
+//! outbox after an inline send, or the same activity repeated while its
+//! answer is still on its way (that one queues a copy after [`LINGER`],
+//! which finds the answer delivered). A crash before the 200 makes Teams
+//! send the activity again, and its copy goes through the outbox; a crash
+//! after it leaves a queued message or a sent reply: nothing is lost.
 //!
 //! The front door is bounded: at most `SALESTIM_BOT_MAX_IN_FLIGHT`
 //! activities are in hand at once, and the next one is answered 429 with
@@ -141,6 +145,12 @@ fn delivered_id(key: &str) -> String {
     )
 }
 
+/// A delivery record says "sent" once it names the activity the Connector
+/// made; before that it is a claim: someone is sending it now.
+fn is_sent(doc: &Document) -> bool {
+    doc.body.contains_key("activityId")
+}
+
 async fn is_delivered(docs: &dyn Documents, message: &OutboxMessage) -> Result<bool, AppError> {
     Ok(docs
         .get(
@@ -149,7 +159,38 @@ async fn is_delivered(docs: &dyn Documents, message: &OutboxMessage) -> Result<b
             &delivered_id(&message.key),
         )
         .await?
-        .is_some())
+        .is_some_and(|doc| is_sent(&doc)))
+}
+
+/// Who may send a reply now.
+enum Claim {
+    /// This call: nobody had claimed the key.
+    Ours,
+    /// Sent already (a repeated activity).
+    Sent,
+    /// Someone is sending it now (the same activity, repeated while its
+    /// first answer is still being sent).
+    Claimed,
+}
+
+/// Claims the key before an inline send: the store lets one create win,
+/// so a repeated activity never races its first answer to the Connector.
+async fn claim(docs: &dyn Documents, message: &OutboxMessage) -> Result<Claim, AppError> {
+    let id = delivered_id(&message.key);
+    let record = serde_json::json!({"conversationId": message.conversation_id});
+    let doc = Document::new(&message.tenant_id, "outboxDelivered", id.clone(), &record)?
+        .with_ttl(DELIVERED_TTL_SECS);
+    match docs.create(Container::Events, &doc).await {
+        Ok(_) => Ok(Claim::Ours),
+        Err(PlatformError::Conflict) => {
+            let existing = docs.get(Container::Events, &message.tenant_id, &id).await?;
+            Ok(match existing {
+                Some(doc) if is_sent(&doc) => Claim::Sent,
+                _ => Claim::Claimed,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn record(
@@ -232,9 +273,19 @@ pub async fn deliver_queued(app: &App, message: &OutboxMessage) -> Result<Delive
 pub async fn answer(app: &App, message: OutboxMessage) -> Result<(), AppError> {
     let bot = bot(app)?;
     let replies = &bot.replies;
-    if is_delivered(app.docs.as_ref(), &message).await? {
-        tracing::info!(key = %message.key, "already answered (a repeated activity); not sent again");
-        return Ok(());
+    match claim(app.docs.as_ref(), &message).await? {
+        Claim::Ours => {}
+        Claim::Sent => {
+            tracing::info!(key = %message.key, "already answered (a repeated activity); not sent again");
+            return Ok(());
+        }
+        Claim::Claimed => {
+            // Its first answer is on its way; a copy waits in the outbox in
+            // case that send fails without queueing (a crash), and finds it
+            // delivered otherwise.
+            tracing::info!(key = %message.key, "a repeated activity while its answer is being sent; queued as a safety net");
+            return queue(app, &message, Some(LINGER)).await;
+        }
     }
     let permit = match replies.budget.is_zero() {
         true => None,
