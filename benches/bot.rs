@@ -48,9 +48,7 @@ use common::{pin_to_cpu, unix_now};
 use connector::{APP_ID, ConnectorStandIn};
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const STRIPE_SECRET: &str = "whsec_bench_bot_secret";
-const KEK: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 const OAUTH_SCOPE: &str = "https://api.botframework.com";
 const WARM_UP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(5);

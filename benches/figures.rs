@@ -9,57 +9,35 @@
 //! `SALESTIM_BENCH_DIR=/dev/shm cargo bench` keeps the embedded stores in
 //! memory, which separates the app's own latency from the disk's.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const SECRET: &str = "whsec_bench_secret";
 #[path = "common/mod.rs"]
 mod common;
 
 use common::{
-    data_dir, free_port, pin_child_to_cpu0, pin_to_cpu, rss_kib, stripe_signature, unix_now,
+    data_dir, first_200, free_port, handler_command, pin_to_cpu, rss_kib, stripe_signature,
+    unix_now,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
 
 /// Starts the binary pinned to CPU 0 (so the load generator gets the other).
 fn start(args: &[&str], port: u16, dir: &std::path::Path) -> Child {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
+    handler_command(BIN, dir, None)
+        .args(args)
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("SALESTIM_DATA_DIR", dir)
-        .env(
-            "SALESTIM_LOCAL_KEK",
-            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
-        )
         .env("STRIPE_WEBHOOK_SECRET", SECRET)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    pin_child_to_cpu0(&mut cmd);
-    cmd.spawn().expect("the handler binary starts")
+        .spawn()
+        .expect("the handler binary starts")
 }
 
-async fn first_200(client: &reqwest::Client, port: u16) -> Duration {
-    let started = Instant::now();
+async fn first_200_on(client: &reqwest::Client, port: u16) -> Duration {
     let url = format!("http://127.0.0.1:{port}/api/health");
-    loop {
-        if let Ok(res) = client.get(&url).send().await
-            && res.status() == 200
-        {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no 200 within 30 s"
-        );
-        tokio::time::sleep(Duration::from_micros(500)).await;
-    }
+    first_200(client, &url).await.expect("a 200 within 30 s")
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -147,7 +125,7 @@ async fn main() {
         let dir = data_dir();
         let port = free_port();
         let mut child = start(&[], port, dir.path());
-        startups.push(first_200(&client, port).await);
+        startups.push(first_200_on(&client, port).await);
         tokio::time::sleep(Duration::from_millis(300)).await;
         idle_rss = idle_rss.max(rss_kib(child.id().unwrap(), "VmRSS:"));
         let _ = child.kill().await;
@@ -167,7 +145,7 @@ async fn main() {
         let dir = data_dir();
         let port = free_port();
         let _child = start(&[], port, dir.path());
-        first_200(&client, port).await;
+        first_200_on(&client, port).await;
         let url = format!("http://127.0.0.1:{port}/api/billing/stripe");
         for i in 0..200 {
             send(&client, &url, 2_000_000 + i).await;
@@ -186,7 +164,7 @@ async fn main() {
     let dir = data_dir();
     let port = free_port();
     let child = start(&["local", "--settings", "/nonexistent"], port, dir.path());
-    first_200(&client, port).await;
+    first_200_on(&client, port).await;
     let url = format!("http://127.0.0.1:{port}/api/billing/stripe");
     for i in 0..200 {
         send(&client, &url, 1_000_000 + i).await;

@@ -12,15 +12,17 @@
 //! (default 20/s) and `SALESTIM_BENCH_SECS` (default 10) change the load.
 //! On a shared machine the figures are indicative.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{data_dir, free_port, pin_child_to_cpu0, pin_to_cpu, stripe_signature, unix_now};
+use common::{
+    cpu_time, data_dir, first_200, free_port, handler_command, pin_to_cpu, stripe_signature,
+    unix_now,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
 const SECRET: &str = "whsec_bench_stripe_secret";
@@ -30,38 +32,12 @@ const CPU_BUDGET: Duration = Duration::from_secs(15);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn start(port: u16, dir: &std::path::Path) -> Child {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
+    handler_command(BIN, dir, None)
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("SALESTIM_DATA_DIR", dir)
-        .env(
-            "SALESTIM_LOCAL_KEK",
-            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
-        )
         .env("STRIPE_WEBHOOK_SECRET", SECRET)
         .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    pin_child_to_cpu0(&mut cmd);
-    cmd.spawn().expect("the handler binary starts")
-}
-
-/// The process's user + system CPU time.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`.
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_micros(ticks * 1_000_000 / hz)
+        .spawn()
+        .expect("the handler binary starts")
 }
 
 fn event(i: u64, padding: usize) -> Vec<u8> {
@@ -243,19 +219,9 @@ async fn main() {
     let child = start(port, dir.path());
     let pid = child.id().expect("the handler runs");
     let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while !client
-        .get(format!("{base}/api/health"))
-        .send()
+    first_200(&client, &format!("{base}/api/health"))
         .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no 200 within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        .expect("a 200 within 30 s");
     println!(
         "salestim Stripe webhook figures (release build; handler on CPU 0, load on CPU 1; a shared machine: indicative)"
     );

@@ -3,17 +3,17 @@
 //! botbuilder comparison bot in `benches/botbuilder/`.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::botframework::ISSUER;
 use crate::common::{
-    BENCH_CUSTOMER, activate_subscription, data_dir, free_port, pin_child_to_cpu0,
+    self, BENCH_CUSTOMER, ROOT, activate_subscription, data_dir, first_200, free_port,
+    handler_command, pinned_command,
 };
 use crate::connector::{APP_ID, APP_SECRET};
-use crate::{BIN, KEK, OAUTH_SCOPE, ROOT, STRIPE_SECRET, Stands};
+use crate::{BIN, OAUTH_SCOPE, STRIPE_SECRET, Stands};
 
 /// A bot under load: its process and its messaging endpoint.
 pub(crate) struct Bot {
@@ -25,43 +25,17 @@ pub(crate) struct Bot {
     _dir: Option<tempfile::TempDir>,
 }
 
-/// The bot gets CPU 0 to itself (all its threads), the load and stand-ins CPU 1.
-fn pinned_command(program: &Path, log: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    let log = std::fs::File::create(log).expect("a log file");
-    // `handler local` logs to stdout, botbuilder to both.
-    let out = log.try_clone().expect("a second handle on the log file");
-    cmd.current_dir(ROOT)
-        .env_clear()
-        .stdout(out)
-        .stderr(log)
-        .kill_on_drop(true);
-    pin_child_to_cpu0(&mut cmd);
-    cmd
-}
-
 pub(crate) fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
+    common::log_tail(log, 20)
 }
 
 async fn wait_for_200(http: &reqwest::Client, url: &str, bot: &Bot) {
-    let started = Instant::now();
-    loop {
-        if let Ok(res) = http.get(url).send().await
-            && res.status() == 200
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{} gave no 200 on {url} within 30 s; its log ends:\n{}",
-            bot.label,
-            log_tail(&bot.log)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(
+        first_200(http, url).await.is_some(),
+        "{} gave no 200 on {url} within 30 s; its log ends:\n{}",
+        bot.label,
+        log_tail(&bot.log)
+    );
 }
 
 /// Starts `handler local` with the tenant registered, its Stripe customer
@@ -70,23 +44,19 @@ pub(crate) async fn start_salestim(http: &reqwest::Client, stands: &Stands) -> B
     let dir = data_dir();
     let port = free_port();
     let log = stands.files.path().join("handler.log");
-    let common = |cmd: &mut Command| {
-        cmd.env("SALESTIM_DATA_DIR", dir.path())
-            .env("SALESTIM_LOCAL_KEK", KEK)
-            .env("RUST_LOG", "warn");
+    let handler = || {
+        let mut cmd = handler_command(BIN, dir.path(), Some(&log));
+        cmd.env("RUST_LOG", "warn");
+        cmd
     };
-    let mut add = pinned_command(Path::new(BIN), &log);
-    common(&mut add);
-    let added = add
+    let added = handler()
         .args(["tenant", "add", &stands.tenant, "--name", "Bench"])
         .args(["--settings", "/nonexistent"])
         .status()
         .await
         .expect("handler tenant add runs");
     assert!(added.success(), "tenant add: {}", log_tail(&log));
-    let mut bind = pinned_command(Path::new(BIN), &log);
-    common(&mut bind);
-    let bound = bind
+    let bound = handler()
         .args(["billing", "bind", &stands.tenant, BENCH_CUSTOMER])
         .args(["--settings", "/nonexistent"])
         .status()
@@ -94,8 +64,7 @@ pub(crate) async fn start_salestim(http: &reqwest::Client, stands: &Stands) -> B
         .expect("handler billing bind runs");
     assert!(bound.success(), "billing bind: {}", log_tail(&log));
 
-    let mut cmd = pinned_command(Path::new(BIN), &log);
-    common(&mut cmd);
+    let mut cmd = handler();
     cmd.args(["local", "--settings", "/nonexistent"])
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
         .env("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)
@@ -147,7 +116,7 @@ pub(crate) async fn start_botbuilder(
         .ok_or("`node` is not on PATH")?;
     let port = free_port();
     let log = stands.files.path().join("botbuilder.log");
-    let mut cmd = pinned_command(&node, &log);
+    let mut cmd = pinned_command(&node, Some(&log));
     cmd.arg(dir.join("bot.js"))
         .env("PORT", port.to_string())
         .env("NODE_ENV", "production")

@@ -90,3 +90,88 @@ pub async fn activate_subscription(http: &reqwest::Client, base: &str, secret: &
         .expect("the webhook answers");
     assert_eq!(res.status(), 200, "the Stripe event is accepted");
 }
+
+/// The repository root: where the handler finds `functions/` and `host.json`.
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// The local key-encryption key every bench's handler runs with (a bench
+/// value, not a secret).
+pub const KEK: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+/// `program` from the repository root with an empty environment, on CPU 0
+/// (all its threads; the load gets the other CPU), its output appended to
+/// `log` (or dropped), ended when dropped.
+pub fn pinned_command(
+    program: &std::path::Path,
+    log: Option<&std::path::Path>,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.current_dir(ROOT).env_clear().kill_on_drop(true);
+    match log {
+        Some(log) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("a log file");
+            // `handler local` logs to stdout; clap, panics and Node to stderr.
+            cmd.stdout(file.try_clone().expect("the log file again"))
+                .stderr(file);
+        }
+        None => {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+    }
+    pin_child_to_cpu0(&mut cmd);
+    cmd
+}
+
+/// The handler binary on its own data directory and the bench key.
+pub fn handler_command(
+    bin: &str,
+    dir: &std::path::Path,
+    log: Option<&std::path::Path>,
+) -> tokio::process::Command {
+    let mut cmd = pinned_command(std::path::Path::new(bin), log);
+    cmd.env("SALESTIM_DATA_DIR", dir)
+        .env("SALESTIM_LOCAL_KEK", KEK);
+    cmd
+}
+
+/// The last `lines` lines of a log file.
+pub fn log_tail(log: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Waits for the first 200 from `url`; how long it took, or `None` after
+/// 30 s.
+pub async fn first_200(http: &reqwest::Client, url: &str) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        if let Ok(res) = http.get(url).send().await
+            && res.status() == 200
+        {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    None
+}
+
+/// The CPU time (user + system, all threads) process `pid` used so far.
+pub fn cpu_time(pid: u32) -> std::time::Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    std::time::Duration::from_micros(ticks * 1_000_000 / hz)
+}

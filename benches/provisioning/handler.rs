@@ -5,21 +5,19 @@
 //! Stripe event.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::common::{
-    BENCH_CUSTOMER, activate_subscription, data_dir, free_port, pin_child_to_cpu0,
+    self, BENCH_CUSTOMER, activate_subscription, cpu_time, data_dir, first_200, free_port,
+    handler_command,
 };
 use crate::graph::{CLIENT_ID, GraphStandIn};
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const STRIPE_SECRET: &str = "whsec_bench_provisioning_secret";
-const KEK: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 /// The PNG signature and a few bytes: what the template's icon check reads.
 const ICON: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRbench-icon";
 
@@ -38,51 +36,23 @@ impl Handler {
 
     /// CPU time the handler used so far (user + system, all its threads).
     pub fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // The fields after the command name (which may hold spaces): utime is 14th, stime 15th.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, rest)| rest)
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-            .sum();
-        // SAFETY: sysconf has no preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        Duration::from_secs_f64(ticks as f64 / per_second)
+        cpu_time(self.pid())
     }
 }
 
 /// The last `lines` lines of the handler's log, without the notice every
 /// unauthenticated activity logs.
 pub fn log_tail(log: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
     let notice = salestim::config::AUTH_DISABLED_WARNING;
-    let all: Vec<&str> = text.lines().filter(|l| !l.contains(notice)).collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    let tail = common::log_tail(log, lines * 4);
+    let kept: Vec<&str> = tail.lines().filter(|l| !l.contains(notice)).collect();
+    kept[kept.len().saturating_sub(lines)..].join("\n")
 }
 
 /// `handler <args>` on `dir`, pinned to CPU 0, its output appended to `log`.
 fn command(dir: &Path, log: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("a log file");
-    cmd.current_dir(ROOT)
-        .env_clear()
-        .env("SALESTIM_DATA_DIR", dir)
-        .env("SALESTIM_LOCAL_KEK", KEK)
-        .env("RUST_LOG", "warn")
-        // `handler local` logs to stdout; clap and panics go to stderr.
-        .stdout(Stdio::from(log.try_clone().expect("the log file again")))
-        .stderr(log)
-        .kill_on_drop(true);
-    pin_child_to_cpu0(&mut cmd);
+    let mut cmd = handler_command(BIN, dir, Some(log));
+    cmd.env("RUST_LOG", "warn");
     cmd
 }
 
@@ -165,23 +135,12 @@ pub async fn start(
         log,
         _dir: dir,
     };
-    let started = Instant::now();
-    loop {
-        if let Ok(res) = http
-            .get(format!("{}/api/health", handler.base))
-            .send()
-            .await
-            && res.status() == 200
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "handler local gave no 200 on /api/health within 30 s; its log ends:\n{}",
-            log_tail(&handler.log, 20)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let health = format!("{}/api/health", handler.base);
+    assert!(
+        first_200(http, &health).await.is_some(),
+        "handler local gave no 200 on /api/health within 30 s; its log ends:\n{}",
+        log_tail(&handler.log, 20)
+    );
     activate_subscription(http, &handler.base, STRIPE_SECRET).await;
     handler
 }
