@@ -1,5 +1,5 @@
 //! Operator commands (`handler tenant …`, `handler template …`,
-//! `handler billing …`): the same
+//! `handler policy …`, `handler billing …`): the same
 //! domain calls the admin tab will make, printed for a terminal. Parsing
 //! stays in `main.rs`; this is what each command does.
 
@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::billing::CheckoutRequest;
 use crate::billing::binding::CustomerId;
 use crate::billing::checkout::StripeApi;
+use crate::governance::lifecycle::{self, findings::Action, policy::Policies, policy::PolicyKind};
 use crate::governance::naming::NamingPolicy;
 use crate::governance::people::Person;
 use crate::governance::templates::{self, ICON_CONTAINER, Template};
@@ -308,4 +309,151 @@ pub async fn billing_bind(app: &App, tenant: &TenantId, customer: &str) -> Resul
             String::new()
         }
     ))
+}
+
+/// `handler policy show`: the tenant's current lifecycle policies.
+pub async fn policy_show(app: &App, tenant: &TenantId) -> Result<String, String> {
+    known(app, tenant).await?;
+    match lifecycle::store::current(app.docs.as_ref(), tenant)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(stored) => serde_json::to_string_pretty(&stored).map_err(|e| e.to_string()),
+        None => Ok(format!(
+            "{tenant} has no lifecycle policies yet; `handler policy apply {tenant} --file p.json` stores the first version"
+        )),
+    }
+}
+
+/// What `policy diff` and `policy apply` read: the proposed policies, the
+/// current version, and the review of the two.
+struct Proposal {
+    policies: Policies,
+    current: u32,
+    text: String,
+    /// The tenant's template ids, which overrides are checked against.
+    template_ids: Vec<String>,
+}
+
+async fn propose(app: &App, tenant: &TenantId, file: &Path) -> Result<Proposal, String> {
+    known(app, tenant).await?;
+    let proposed: Policies = read_json(file)?;
+    let docs = app.docs.as_ref();
+    let stored = lifecycle::store::current(docs, tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (current, before) = stored.map(|s| (s.version, s.policies)).unwrap_or_default();
+    let template_ids: Vec<String> = templates::list(docs, tenant)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    let mut text = String::new();
+    let problems = proposed.problems(&template_ids);
+    if !problems.is_empty() {
+        return Err(format!("not saved:\n  - {}", problems.join("\n  - ")));
+    }
+    let changes = lifecycle::policy::diff(&before, &proposed);
+    let show =
+        |v: &Option<serde_json::Value>| v.as_ref().map_or("(none)".to_owned(), |v| v.to_string());
+    text.push_str(&format!(
+        "policies: version {current} -> {} ({} change{})\n",
+        current + 1,
+        changes.len(),
+        if changes.len() == 1 { "" } else { "s" }
+    ));
+    for c in &changes {
+        text.push_str(&format!(
+            "  {}: {} -> {}\n",
+            c.path,
+            show(&c.before),
+            show(&c.after)
+        ));
+    }
+    let tenant_naming = app
+        .tenants
+        .get(tenant)
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|t| t.settings.naming)
+        .unwrap_or_default();
+    let review = lifecycle::review::review(
+        docs,
+        tenant,
+        &tenant_naming,
+        lifecycle::review::Version {
+            number: current,
+            policies: &before,
+        },
+        lifecycle::review::Version {
+            number: current + 1,
+            policies: &proposed,
+        },
+        app.clock.now(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    text.push_str(&format!("teams whose findings change: {}\n", review.len()));
+    let outline = |findings: &[(PolicyKind, Action, bool)]| {
+        if findings.is_empty() {
+            return "nothing".to_owned();
+        }
+        findings
+            .iter()
+            .map(|(policy, action, enforced)| {
+                let mode = if *enforced { "" } else { ", dry-run" };
+                format!("{} ({action:?}{mode})", policy.name())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    const LISTED: usize = 200;
+    for change in review.iter().take(LISTED) {
+        text.push_str(&format!(
+            "  {} ({}): {} -> {}\n",
+            change.team_name,
+            change.team_id,
+            outline(&change.before),
+            outline(&change.after)
+        ));
+    }
+    if review.len() > LISTED {
+        text.push_str(&format!("  … and {} more\n", review.len() - LISTED));
+    }
+    Ok(Proposal {
+        policies: proposed,
+        current,
+        text,
+        template_ids,
+    })
+}
+
+/// `handler policy diff`: what storing the file would change, stored nowhere.
+pub async fn policy_diff(app: &App, tenant: &TenantId, file: &Path) -> Result<String, String> {
+    Ok(propose(app, tenant, file).await?.text)
+}
+
+/// `handler policy apply`: the diff, then the file stored as the next
+/// version, unless someone stored another meanwhile.
+pub async fn policy_apply(app: &App, tenant: &TenantId, file: &Path) -> Result<String, String> {
+    let proposal = propose(app, tenant, file).await?;
+    let saved = lifecycle::store::save(
+        app.docs.as_ref(),
+        app.clock.as_ref(),
+        tenant,
+        &proposal.policies,
+        Some(proposal.current),
+        &proposal.template_ids,
+        "operator:handler policy apply",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let line = match saved {
+        lifecycle::store::Saved::Version(v) => format!("saved lifecycle policies version {v}"),
+        lifecycle::store::Saved::Unchanged(v) => {
+            format!("nothing to save: version {v} already holds these policies")
+        }
+    };
+    Ok(format!("{}{line}", proposal.text))
 }

@@ -51,12 +51,40 @@ enum Command {
         #[arg(long, default_value = "local.settings.json", global = true)]
         settings: PathBuf,
     },
+    /// A tenant's lifecycle policies as code (operators): show the current
+    /// version, review a file against it, store it as the next version.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+        #[arg(long, default_value = "local.settings.json", global = true)]
+        settings: PathBuf,
+    },
     /// Stripe checkout and customer binding (operators).
     Billing {
         #[command(subcommand)]
         action: BillingAction,
         #[arg(long, default_value = "local.settings.json", global = true)]
         settings: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Print the current version as JSON.
+    Show { tenant_id: String },
+    /// What storing the file would change: the policy fields, and the teams
+    /// whose findings would change. Stores nothing.
+    Diff {
+        tenant_id: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// The diff, then the file stored as the next version (refused if
+    /// another version was stored meanwhile, or if it has problems).
+    Apply {
+        tenant_id: String,
+        #[arg(long)]
+        file: PathBuf,
     },
 }
 
@@ -220,6 +248,13 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("{e:#}"))?;
                 template_command(&app, action).await
             }
+            Some(Command::Policy { action, settings }) => {
+                server::init_tracing(RunMode::Local);
+                let app = App::build(local_settings(&settings)?)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                policy_command(&app, action).await
+            }
             Some(Command::Billing { action, settings }) => {
                 server::init_tracing(RunMode::Local);
                 let app = App::build(local_settings(&settings)?)
@@ -236,6 +271,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn policy_command(app: &App, action: PolicyAction) -> Result<(), String> {
+    let parse = |id: &str| TenantId::parse(id).map_err(|e| e.to_string());
+    let out = match action {
+        PolicyAction::Show { tenant_id } => admin::policy_show(app, &parse(&tenant_id)?).await?,
+        PolicyAction::Diff { tenant_id, file } => {
+            admin::policy_diff(app, &parse(&tenant_id)?, &file).await?
+        }
+        PolicyAction::Apply { tenant_id, file } => {
+            admin::policy_apply(app, &parse(&tenant_id)?, &file).await?
+        }
+    };
+    println!("{out}");
+    Ok(())
 }
 
 async fn billing_command(app: &App, action: BillingAction) -> Result<(), String> {

@@ -274,6 +274,143 @@ pub fn apply(
     })
 }
 
+/// How an existing team's name strays from the policy (a team renamed, or
+/// made outside SalesTim): what is wrong, and a name that would comply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    pub reasons: Vec<String>,
+    /// The policy applied to the name's own words; `None` when the policy
+    /// needs an attribute nobody knows for this team (a `[Department]`),
+    /// which `reasons` then names.
+    pub suggestion: Option<String>,
+}
+
+/// Whether `name` satisfies `policy`: no blocked word, not too long, and
+/// the prefix and suffix in place. A prefix or suffix part that is an
+/// attribute matches any non-empty text there, since the team's own
+/// attributes (its requester's department) are not known for every team;
+/// `attributes` fills in those that are, for the suggestion.
+pub fn drift(policy: &NamingPolicy, name: &str, attributes: &Attributes) -> Option<Drift> {
+    let name = tidy(name);
+    let mut reasons = Vec::new();
+    if let Some(word) = blocked_word(&name, &policy.blocked_words) {
+        reasons.push(format!("it holds the blocked word \"{word}\""));
+    }
+    let max = policy.max_length.clamp(1, MAX_DISPLAY_NAME);
+    let length = name.chars().count();
+    if length > max {
+        reasons.push(format!("it is {length} characters long, over {max}"));
+    }
+    let core = match framed(&name, &policy.prefix, &policy.suffix) {
+        Some(core) => core,
+        None => {
+            reasons.push("it lacks the prefix or suffix of the naming policy".to_owned());
+            name.clone()
+        }
+    };
+    if reasons.is_empty() {
+        return None;
+    }
+    let suggestion = match apply(policy, &core, attributes) {
+        Ok(compliant) => Some(compliant.display_name),
+        Err(NamingError::MissingAttribute(a)) => {
+            reasons.push(format!(
+                "a compliant name needs the team's {} ({}), which is not known",
+                a.token(),
+                "ask an owner"
+            ));
+            None
+        }
+        Err(e) => {
+            reasons.push(format!("no compliant name from its words: {e}"));
+            None
+        }
+    };
+    Some(Drift {
+        reasons,
+        suggestion,
+    })
+}
+
+/// The part of `name` between a prefix and a suffix that match the
+/// policy's parts (text exactly, ignoring case; an attribute as any
+/// non-empty text), or `None` when they do not frame it.
+fn framed(name: &str, prefix: &[Part], suffix: &[Part]) -> Option<String> {
+    let lower = name.to_lowercase();
+    // Lower-casing may change byte lengths; compare on chars instead.
+    let chars: Vec<char> = lower.chars().collect();
+    let original: Vec<char> = name.chars().collect();
+    if chars.len() != original.len() {
+        return (prefix.is_empty() && suffix.is_empty()).then(|| name.to_owned());
+    }
+    let parts: Vec<Part> = prefix.iter().chain(suffix).cloned().collect();
+    let core_at = prefix.len();
+    let mut span = None;
+    let mut framing = Framing {
+        text: &chars,
+        parts: &parts,
+        core_at,
+        failed: std::collections::HashSet::new(),
+    };
+    if !framing.matches(0, 0, &mut span) {
+        return None;
+    }
+    let (start, end) = span.unwrap_or((0, original.len()));
+    let core: String = original[start..end].iter().collect();
+    let core = tidy(&core);
+    (!core.is_empty()).then_some(core)
+}
+
+/// A match of `parts` against a name, with a non-empty core (the requested
+/// words) between part `core_at - 1` and `core_at`. States that failed are
+/// remembered (by part, position and whether the core is placed), so any
+/// name against any policy costs at most parts x length x length steps,
+/// however the parts repeat.
+struct Framing<'a> {
+    text: &'a [char],
+    parts: &'a [Part],
+    core_at: usize,
+    failed: std::collections::HashSet<(usize, usize, bool)>,
+}
+
+impl Framing<'_> {
+    /// Whether parts from `index` on match `text[at..]`; records the core's
+    /// span in `span`.
+    fn matches(&mut self, at: usize, index: usize, span: &mut Option<(usize, usize)>) -> bool {
+        let state = (index, at, span.is_some());
+        if self.failed.contains(&state) {
+            return false;
+        }
+        let text = self.text;
+        let found = if index == self.core_at && span.is_none() {
+            // The core: at least one character, then the suffix parts.
+            let found = (at + 1..=text.len()).rev().any(|end| {
+                *span = Some((at, end));
+                self.matches(end, index, span)
+            });
+            if !found {
+                *span = None;
+            }
+            found
+        } else {
+            match self.parts.get(index) {
+                None => at == text.len(),
+                Some(Part::Text(t)) => {
+                    let t: Vec<char> = t.to_lowercase().chars().collect();
+                    text[at..].starts_with(&t) && self.matches(at + t.len(), index + 1, span)
+                }
+                Some(Part::Attribute(_)) => {
+                    (at + 1..=text.len()).any(|end| self.matches(end, index + 1, span))
+                }
+            }
+        };
+        if !found {
+            self.failed.insert(state);
+        }
+        found
+    }
+}
+
 /// Whether `c` may stand in a mailNickname (a conservative subset of what
 /// Entra ID accepts: ASCII letters, digits, `-`, `_` and `.`).
 pub fn nickname_char(c: char) -> bool {
@@ -383,6 +520,89 @@ mod tests {
             country: Some("FR".into()),
             ..Attributes::default()
         }
+    }
+
+    #[test]
+    fn a_name_the_policy_made_does_not_drift_and_a_renamed_one_does() {
+        let made = apply(&policy(), "Falcon launch", &attrs()).unwrap();
+        assert_eq!(drift(&policy(), &made.display_name, &attrs()), None);
+        // Another team's code and country still fit the policy's shape.
+        assert_eq!(
+            drift(&policy(), "MKT-Falcon (DE)", &Attributes::default()),
+            None
+        );
+        assert_eq!(
+            drift(&policy(), "prj-falcon (fr)", &attrs()),
+            None,
+            "text ignores case"
+        );
+
+        let renamed = drift(&policy(), "Falcon launch", &attrs()).unwrap();
+        assert!(
+            renamed.reasons[0].contains("prefix or suffix"),
+            "{renamed:?}"
+        );
+        assert_eq!(
+            renamed.suggestion.as_deref(),
+            Some("PRJ-Falcon launch (FR)")
+        );
+
+        let blocked = drift(&policy(), "PRJ-CEO office (FR)", &attrs()).unwrap();
+        assert!(blocked.reasons[0].contains("CEO"), "{blocked:?}");
+        assert!(blocked.suggestion.is_none(), "its own words are blocked");
+
+        // Unknown attributes: the reason says which, and nothing is guessed.
+        let unknown = drift(&policy(), "Falcon", &Attributes::default()).unwrap();
+        assert!(unknown.suggestion.is_none());
+        assert!(
+            unknown.reasons.iter().any(|r| r.contains("[TemplateCode]")),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
+    fn a_policy_of_many_attributes_against_a_long_name_that_fails_is_cheap() {
+        let attribute = || Part::Attribute(Attribute::Department);
+        let policy = NamingPolicy {
+            prefix: vec![
+                attribute(),
+                attribute(),
+                attribute(),
+                Part::Text("#".into()),
+            ],
+            suffix: vec![
+                attribute(),
+                attribute(),
+                attribute(),
+                Part::Text("!".into()),
+            ],
+            ..NamingPolicy::default()
+        };
+        // Without remembering failed states this is ~256^7 steps.
+        let name = "a".repeat(250);
+        assert!(drift(&policy, &name, &Attributes::default()).is_some());
+    }
+
+    #[test]
+    fn a_prefix_alone_must_frame_some_words() {
+        let only_prefix = NamingPolicy {
+            prefix: vec![Part::Text("GRP ".into())],
+            ..NamingPolicy::default()
+        };
+        assert_eq!(
+            drift(&only_prefix, "GRP Sales", &Attributes::default()),
+            None
+        );
+        assert!(drift(&only_prefix, "GRP", &Attributes::default()).is_some());
+        assert!(drift(&only_prefix, "Sales GRP", &Attributes::default()).is_some());
+        assert_eq!(
+            drift(
+                &NamingPolicy::default(),
+                "anything at all",
+                &Attributes::default()
+            ),
+            None
+        );
     }
 
     #[test]

@@ -11,22 +11,22 @@ use salestim::platform::blobs::Blobs;
 use salestim::platform::blobs::files::FileBlobs;
 use serde_json::{Value, json};
 
-const TENANT: &str = "3f1c2b7a-9d4e-4c5b-8a6f-0e1d2c3b4a59";
+pub(crate) const TENANT: &str = "3f1c2b7a-9d4e-4c5b-8a6f-0e1d2c3b4a59";
 const ALICE: &str = "0b8e4c1a-7d2f-4a3e-9c61-5d4f3a2b1c0d";
 
-struct Cli {
+pub(crate) struct Cli {
     dir: tempfile::TempDir,
 }
 
 impl Cli {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Cli {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
     /// Runs `handler <args>`; (success, stdout, stderr).
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+    pub(crate) async fn run(&self, args: &[&str]) -> (bool, String, String) {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
             .args(args)
             .args(["--settings", "no-such-file.json"])
@@ -44,7 +44,7 @@ impl Cli {
         )
     }
 
-    async fn ok(&self, args: &[&str]) -> String {
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
         let (ok, out, err) = self.run(args).await;
         assert!(ok, "handler {args:?} failed: {err}");
         out
@@ -66,14 +66,19 @@ impl Cli {
         self.blobs().list(ICON_CONTAINER, "").await.unwrap().len()
     }
 
-    fn file(&self, name: &str, contents: &[u8]) -> String {
+    /// Where the commands keep their embedded stores.
+    pub(crate) fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub(crate) fn file(&self, name: &str, contents: &[u8]) -> String {
         let path = self.dir.path().join(name);
         std::fs::write(&path, contents).unwrap();
         path.display().to_string()
     }
 }
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     json!({
         "name": "Project", "description": "Customer projects", "code": "PRJ",
         "visibility": "Private",

@@ -19,6 +19,7 @@ mod host;
 mod keys;
 mod manifest;
 mod playground;
+mod policy;
 mod provisioning;
 mod queues;
 mod stripe_verdicts;

@@ -117,4 +117,44 @@ proptest! {
             prop_assert!(blocked_word(&tidied, &own).is_some(), "{tidied:?}");
         }
     }
+
+    #[test]
+    fn drift_gives_a_verdict_on_any_name(
+        policy in tricky_policy(),
+        name in tricky_text(),
+        attribute in proptest::option::of(tricky_text()),
+    ) {
+        let attributes = Attributes { department: attribute, ..Attributes::default() };
+        if let Some(drift) = drift(&policy, &name, &attributes) {
+            prop_assert!(!drift.reasons.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_name_the_policy_made_never_drifts(
+        prefix in proptest::collection::vec(plain_part(), 0..3),
+        suffix in proptest::collection::vec(plain_part(), 0..3),
+        requested in "[A-Za-z][A-Za-z0-9 ]{0,20}",
+        code in "[A-Z]{1,4}",
+        country in "[A-Z]{2}",
+    ) {
+        let policy = NamingPolicy { prefix, suffix, ..NamingPolicy::default() };
+        let attributes = Attributes {
+            template_code: Some(code),
+            country: Some(country),
+            ..Attributes::default()
+        };
+        let made = apply(&policy, &requested, &attributes).unwrap();
+        prop_assert_eq!(drift(&policy, &made.display_name, &attributes), None);
+    }
+}
+
+/// Prefix and suffix parts as admins write them: short text with
+/// separators, or an attribute.
+fn plain_part() -> impl Strategy<Value = Part> {
+    prop_oneof![
+        "[A-Za-z0-9_.()-]{1,5}".prop_map(Part::Text),
+        prop_oneof![Just(Attribute::Country), Just(Attribute::TemplateCode)]
+            .prop_map(Part::Attribute),
+    ]
 }

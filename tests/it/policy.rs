@@ -1,0 +1,211 @@
+//! Lifecycle policies as code, as an operator runs them: `handler policy
+//! show|diff|apply` on a tenant whose inventory holds teams made from a
+//! template and outside SalesTim. A diff stores nothing and names the teams
+//! whose findings change; apply stores the next version, keeps every
+//! version, writes nothing for the same policies, and refuses bad input
+//! (with its reasons) or a version that moved meanwhile.
+
+use std::sync::Arc;
+
+use salestim::governance::audit;
+use salestim::governance::lifecycle::store::{self, PolicyError};
+use salestim::governance::people::Person;
+use salestim::governance::teams::{self, Renewal, TeamRecord, Visibility};
+use salestim::ids::TenantId;
+use salestim::platform::clock::SystemClock;
+use salestim::platform::documents::sqlite::SqliteDocuments;
+use serde_json::json;
+
+use crate::admin::{Cli, TENANT, template};
+
+fn team(id: &str, name: &str, template: Option<&str>, owners: usize) -> TeamRecord {
+    TeamRecord {
+        group_id: id.into(),
+        display_name: name.into(),
+        description: String::new(),
+        web_url: None,
+        owners: (0..owners)
+            .map(|i| Person {
+                aad_object_id: format!("00000000-0000-0000-0000-00000000000{i}"),
+                name: format!("Owner {i}"),
+            })
+            .collect(),
+        template_id: template.map(str::to_owned),
+        expires_at: None,
+        renewal_days: None,
+        renewal: Renewal::Pending,
+        visibility: Visibility::Private,
+        member_ids: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn an_operator_reviews_a_policy_change_before_it_is_stored_and_every_version_is_kept() {
+    let cli = Cli::new();
+    cli.ok(&["tenant", "add", TENANT, "--name", "Contoso"])
+        .await;
+    let file = cli.file("project.json", template().to_string().as_bytes());
+    cli.ok(&["template", "put", TENANT, "project", "--file", &file])
+        .await;
+    let tenant = TenantId::parse(TENANT).unwrap();
+    {
+        let docs = SqliteDocuments::open(
+            &cli.data_dir().join("documents.sqlite"),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        for t in [
+            team("g-falcon", "Falcon", None, 1),
+            team("g-orion", "PRJ-Orion", Some("project"), 0),
+            team("g-vega", "Vega", None, 2),
+        ] {
+            teams::put(&docs, &tenant, &t).await.unwrap();
+        }
+    }
+
+    let shown = cli.ok(&["policy", "show", TENANT]).await;
+    assert!(shown.contains("no lifecycle policies yet"), "{shown}");
+
+    let first = cli.file(
+        "p1.json",
+        json!({"defaults": {"minimumOwners": {"minOwners": 2}, "namingDrift": {}}})
+            .to_string()
+            .as_bytes(),
+    );
+    let diff = cli.ok(&["policy", "diff", TENANT, "--file", &first]).await;
+    assert!(diff.contains("version 0 -> 1 (6 changes)"), "{diff}");
+    assert!(
+        diff.contains("defaults.minimumOwners.minOwners: (none) -> 2"),
+        "{diff}"
+    );
+    assert!(diff.contains("teams whose findings change: 2"), "{diff}");
+    assert!(
+        diff.contains("Falcon (g-falcon): nothing -> minimumOwners (AskOwnerToNominate, dry-run)"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(
+            "PRJ-Orion (g-orion): nothing -> minimumOwners (AskMembersToNominate, dry-run)"
+        ),
+        "{diff}"
+    );
+    assert!(
+        !diff.contains("Vega"),
+        "two owners and a compliant name: {diff}"
+    );
+    assert!(
+        cli.ok(&["policy", "show", TENANT])
+            .await
+            .contains("no lifecycle policies yet"),
+        "a diff stores nothing"
+    );
+
+    let applied = cli.ok(&["policy", "apply", TENANT, "--file", &first]).await;
+    assert!(
+        applied.contains("saved lifecycle policies version 1"),
+        "{applied}"
+    );
+    let again = cli.ok(&["policy", "apply", TENANT, "--file", &first]).await;
+    assert!(again.contains("nothing to save: version 1"), "{again}");
+
+    // The template's teams keep one owner's worth of slack.
+    let second = cli.file(
+        "p2.json",
+        json!({"defaults": {"minimumOwners": {"minOwners": 2}, "namingDrift": {}},
+            "templates": {"project": {"minimumOwners": {"enabled": false}}}})
+        .to_string()
+        .as_bytes(),
+    );
+    let diff = cli.ok(&["policy", "diff", TENANT, "--file", &second]).await;
+    assert!(diff.contains("teams whose findings change: 1"), "{diff}");
+    assert!(
+        diff.contains(
+            "PRJ-Orion (g-orion): minimumOwners (AskMembersToNominate, dry-run) -> nothing"
+        ),
+        "{diff}"
+    );
+    let applied = cli
+        .ok(&["policy", "apply", TENANT, "--file", &second])
+        .await;
+    assert!(
+        applied.contains("saved lifecycle policies version 2"),
+        "{applied}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["policy", "show", TENANT]).await).unwrap();
+    assert_eq!(shown["version"], 2);
+    assert_eq!(
+        shown["policies"]["templates"]["project"]["minimumOwners"]["enabled"],
+        false
+    );
+
+    // Bad input: every reason, and nothing stored.
+    let typo = cli.file(
+        "typo.json",
+        br#"{"defaults": {"expiry": {"lifetimDays": 30}}}"#,
+    );
+    let (ok, _, err) = cli.run(&["policy", "apply", TENANT, "--file", &typo]).await;
+    assert!(!ok && err.contains("lifetimDays"), "{err}");
+    let bad = cli.file(
+        "bad.json",
+        json!({"defaults": {"expiry": {"lifetimeDays": 10, "warnDays": 20}},
+            "templates": {"ghost": {}}})
+        .to_string()
+        .as_bytes(),
+    );
+    let (ok, _, err) = cli.run(&["policy", "apply", TENANT, "--file", &bad]).await;
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("warnDays (20) must be shorter than lifetimeDays (10)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("templates.ghost: the tenant has no such template"),
+        "{err}"
+    );
+    let (ok, _, err) = cli.run(&["policy", "show", "not-a-tenant"]).await;
+    assert!(!ok && !err.is_empty());
+
+    let docs = SqliteDocuments::open(
+        &cli.data_dir().join("documents.sqlite"),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    assert_eq!(
+        store::current(&docs, &tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    let v1 = store::version(&docs, &tenant, 1).await.unwrap().unwrap();
+    assert!(
+        v1.policies.templates.is_empty(),
+        "version 1 is kept as it was"
+    );
+    assert_eq!(v1.saved_by, "operator:handler policy apply");
+    let saves = audit::trail(&docs, &tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "lifecyclePolicy.saved")
+        .count();
+    assert_eq!(saves, 2, "each stored version is audited once");
+
+    // Someone who reviewed version 1 cannot store over version 2.
+    let stale = store::save(
+        &docs,
+        &SystemClock,
+        &tenant,
+        &v1.policies,
+        Some(1),
+        &["project".to_owned()],
+        "someone",
+    )
+    .await;
+    assert!(
+        matches!(stale, Err(PolicyError::Stale { current: 2 })),
+        "{stale:?}"
+    );
+}
