@@ -5,5 +5,6 @@
 
 pub mod findings;
 pub mod policy;
+pub mod recorded;
 pub mod review;
 pub mod store;
