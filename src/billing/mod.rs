@@ -6,11 +6,13 @@
 //! operator), exactly once, in any order, and only while it is about the
 //! tenant's current subscription; events of a customer bound to no tenant
 //! wait whole ([`pending`]) and are applied as soon as it is bound.
-//! [`Billing::run_dunning`] suspends and restores tenants daily;
+//! [`Billing::dun`] suspends and restores a tenant (daily, one tenant a
+//! message: [`dunning`]);
 //! [`Billing::entitlement`] is what every other feature asks before working.
 
 pub mod binding;
 pub mod checkout;
+pub mod dunning;
 pub mod event;
 pub mod pending;
 pub mod signature;
@@ -27,14 +29,13 @@ use crate::governance::tenants::Tenants;
 use crate::ids::TenantId;
 use crate::platform::clock::Clock;
 use crate::platform::documents::update::{Decision, update};
-use crate::platform::documents::{self, Container, Document, Documents, Query, Scope};
+use crate::platform::documents::{Container, Document, Documents};
 use crate::platform::{PlatformError, PlatformResult};
 use binding::{BindError, Bound, BoundBy, CheckoutRecord, CustomerId, billing_partition};
 use checkout::{NewCheckout, StripeApi, StripeApiError};
 use event::{EventKind, StripeEvent};
-use futures::TryStreamExt;
 use pending::Kept;
-use subscription::{Admission, Applied, DunningAction, Entitlement, Subscription};
+use subscription::{Admission, Applied, Entitlement, Subscription};
 
 const SUBSCRIPTION_ID: &str = "subscription";
 const SUBSCRIPTION_TYPE: &str = "subscription";
@@ -78,15 +79,6 @@ pub enum EventOutcome {
     },
     /// No customer, or a tenant that is gone: recorded and dropped.
     Dropped,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct DunningReport {
-    pub checked: usize,
-    pub suspended: Vec<TenantId>,
-    pub restored: Vec<TenantId>,
-    /// Tenants whose update failed; the next run retries them.
-    pub failed: Vec<TenantId>,
 }
 
 #[derive(Serialize)]
@@ -489,39 +481,60 @@ impl Billing {
         from_our_checkout: bool,
     ) -> PlatformResult<(Admission, Applied, Subscription, Subscription)> {
         let mut outcome = None;
+        self.update_subscription(tenant, |current| {
+            let before = current.unwrap_or_default();
+            let subscription = event.subscription_id();
+            let admission = before.admit(subscription.as_deref(), from_our_checkout);
+            let mut after = before.clone();
+            match (admission, &subscription) {
+                (Admission::NotCurrent, _) => {
+                    outcome = Some((admission, Applied::Stale, before, after));
+                    return None;
+                }
+                (Admission::Adopt | Admission::Replace, Some(s)) => after.follow(s),
+                _ => {}
+            }
+            let applied = after.apply(event, self.grace);
+            if applied == Applied::Duplicate {
+                outcome = Some((admission, applied, before, after));
+                return None;
+            }
+            outcome = Some((admission, applied, before, after.clone()));
+            Some(after)
+        })
+        .await?;
+        Ok(outcome.expect("a decision that did not fail saw the subscription"))
+    }
+
+    /// Changes the tenant's subscription through the one concurrency loop:
+    /// `decide` sees the current one (`None` before any) and returns what it
+    /// becomes, or `None` to leave it as it is; it runs again, against the
+    /// version that won, after a lost race.
+    async fn update_subscription(
+        &self,
+        tenant: &TenantId,
+        mut decide: impl FnMut(Option<Subscription>) -> Option<Subscription>,
+    ) -> PlatformResult<()> {
         update(
             self.docs.as_ref(),
             Container::Tenants,
             tenant,
             SUBSCRIPTION_ID,
             |current| {
-                let before: Subscription = match current {
-                    Some(doc) => doc.parse()?,
-                    None => Subscription::default(),
-                };
-                let subscription = event.subscription_id();
-                let admission = before.admit(subscription.as_deref(), from_our_checkout);
-                let mut after = before.clone();
-                match (admission, &subscription) {
-                    (Admission::NotCurrent, _) => {
-                        outcome = Some((admission, Applied::Stale, before, after));
-                        return Ok(Decision::Keep);
-                    }
-                    (Admission::Adopt | Admission::Replace, Some(s)) => after.follow(s),
-                    _ => {}
-                }
-                let applied = after.apply(event, self.grace);
-                if applied == Applied::Duplicate {
-                    outcome = Some((admission, applied, before, after));
-                    return Ok(Decision::Keep);
-                }
-                let doc = Document::new(tenant, SUBSCRIPTION_TYPE, SUBSCRIPTION_ID, &after)?;
-                outcome = Some((admission, applied, before, after));
-                Ok::<_, PlatformError>(Decision::Write(doc))
+                let current = current.map(Document::parse).transpose()?;
+                Ok::<_, PlatformError>(match decide(current) {
+                    Some(next) => Decision::Write(Document::new(
+                        tenant,
+                        SUBSCRIPTION_TYPE,
+                        SUBSCRIPTION_ID,
+                        &next,
+                    )?),
+                    None => Decision::Keep,
+                })
             },
         )
         .await?;
-        Ok(outcome.expect("a decision that did not fail saw the subscription"))
+        Ok(())
     }
 
     async fn record_event(
@@ -576,53 +589,5 @@ impl Billing {
             },
             None => Entitlement::none(),
         })
-    }
-
-    /// The daily dunning run over every tenant's subscription.
-    pub async fn run_dunning(&self) -> PlatformResult<DunningReport> {
-        let now = self.clock.now();
-        let query = Query::of_type(SUBSCRIPTION_TYPE);
-        let mut docs = std::pin::pin!(documents::stream(
-            self.docs.as_ref(),
-            Container::Tenants,
-            Scope::AllTenants,
-            query,
-        ));
-        let mut report = DunningReport::default();
-        while let Some(doc) = docs.try_next().await? {
-            report.checked += 1;
-            let tenant = doc.tenant_id.clone();
-            let mut sub: Subscription = doc.parse()?;
-            let Some(action) = sub.dunning(now) else {
-                continue;
-            };
-            let Some(etag) = doc.etag.as_ref() else {
-                continue;
-            };
-            let updated = Document::new(&tenant, SUBSCRIPTION_TYPE, SUBSCRIPTION_ID, &sub)?;
-            // A concurrent event write wins; the next run looks again.
-            if let Err(e) = self.docs.replace(Container::Tenants, &updated, etag).await {
-                tracing::warn!(tenant_id = %tenant, error = %e, "dunning update failed; retried next run");
-                report.failed.push(tenant);
-                continue;
-            }
-            let action_name = match action {
-                DunningAction::Suspended => "billing.tenant.suspended",
-                DunningAction::Restored => "billing.tenant.restored",
-            };
-            let entry = AuditEntry {
-                at: now,
-                actor: "system:billing-dunning".into(),
-                action: action_name.into(),
-                details: json!({"graceUntil": sub.grace_until.map(|g| g.unix_timestamp())}),
-            };
-            audit::record(self.docs.as_ref(), &tenant, &entry).await?;
-            tracing::info!(tenant_id = %tenant, action = action_name, "dunning");
-            match action {
-                DunningAction::Suspended => report.suspended.push(tenant),
-                DunningAction::Restored => report.restored.push(tenant),
-            }
-        }
-        Ok(report)
     }
 }

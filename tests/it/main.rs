@@ -4,6 +4,7 @@
 mod admin;
 mod billing;
 mod billing_binding;
+mod billing_dunning;
 mod blobs;
 mod bot_auth;
 mod bot_connector;
