@@ -20,7 +20,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         tracing::info!("dunning run is past due; running now");
     }
     let out = tenant_work::fan_out(&app, Task::Dunning).await?;
-    Ok(InvokeResponse::ok().log(format!(
+    Ok(InvokeResponse::done(format!(
         "dunning: queued for {} tenants, {} failed",
         out.queued, out.failed
     )))

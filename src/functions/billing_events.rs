@@ -38,7 +38,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     let Parsed::Handled(event) =
         event::parse(&body).map_err(|e| AppError::BadRequest(e.to_string()))?
     else {
-        return Ok(InvokeResponse::ok().log(format!(
+        return Ok(InvokeResponse::done(format!(
             "{} is not a billing event; skipped",
             message.event_id
         )));
@@ -85,5 +85,5 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             event.id, event.type_name
         ),
     };
-    Ok(InvokeResponse::ok().log(line))
+    Ok(InvokeResponse::done(line))
 }

@@ -44,7 +44,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     req.timer("timer")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let out = tenant_work::fan_out(&app, Task::FollowUpRequests).await?;
-    Ok(InvokeResponse::ok().log(format!(
+    Ok(InvokeResponse::done(format!(
         "reminders: follow-ups queued for {} tenants, {} failed",
         out.queued, out.failed
     )))

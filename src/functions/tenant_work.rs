@@ -50,7 +50,9 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     let tenant = &work.tenant_id;
     tracing::Span::current().record("tenant_id", tenant.as_str());
     let Some(record) = app.tenants.get(tenant).await? else {
-        return Ok(InvokeResponse::ok().log(format!("{tenant} is not registered; skipped")));
+        return Ok(InvokeResponse::done(format!(
+            "{tenant} is not registered; skipped"
+        )));
     };
     let line = match work.task {
         Task::FollowUpRequests => {
@@ -65,6 +67,5 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             format!("dunning for {tenant}: {done}")
         }
     };
-    tracing::info!("{line}");
-    Ok(InvokeResponse::ok().log(line))
+    Ok(InvokeResponse::done(line))
 }

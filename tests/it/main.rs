@@ -17,6 +17,7 @@ mod documents;
 mod graph;
 mod health;
 mod host;
+mod invocation_logs;
 mod keys;
 mod manifest;
 mod playground;
