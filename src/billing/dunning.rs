@@ -34,6 +34,7 @@ impl Billing {
         let Some((action, grace_until)) = done else {
             return Ok(None);
         };
+        self.forget_access(tenant).await;
         let action_name = match action {
             DunningAction::Suspended => "billing.tenant.suspended",
             DunningAction::Restored => "billing.tenant.restored",

@@ -8,11 +8,13 @@
 //! wait whole ([`pending`]) and are applied as soon as it is bound.
 //! [`Billing::dun`] suspends and restores a tenant (daily, one tenant a
 //! message: [`dunning`]);
-//! [`Billing::entitlement`] is what every other feature asks before working.
+//! [`Billing::entitlement`] and [`Billing::access`] ([`entitlement`]) are
+//! what every other feature asks before working.
 
 pub mod binding;
 pub mod checkout;
 pub mod dunning;
+pub mod entitlement;
 pub mod event;
 pub mod pending;
 pub mod signature;
@@ -27,6 +29,7 @@ use time::Duration;
 use crate::governance::audit::{self, AuditEntry};
 use crate::governance::tenants::Tenants;
 use crate::ids::TenantId;
+use crate::platform::cache::Cache;
 use crate::platform::clock::Clock;
 use crate::platform::documents::update::{Decision, update};
 use crate::platform::documents::{Container, Document, Documents};
@@ -42,8 +45,6 @@ const SUBSCRIPTION_TYPE: &str = "subscription";
 /// How long processed and dropped event records are kept (Stripe retries
 /// for up to 3 days).
 const EVENT_RECORD_TTL_SECS: u32 = 30 * 24 * 3600;
-/// Seats of a SalesTim trial (a trial is for trying, by a few people).
-const TRIAL_SEATS: u32 = 10;
 /// The most seats one checkout sells.
 pub const MAX_SEATS: u32 = 100_000;
 
@@ -51,6 +52,8 @@ pub const MAX_SEATS: u32 = 100_000;
 pub struct Billing {
     docs: Arc<dyn Documents>,
     tenants: Tenants,
+    /// Where each tenant's [`entitlement::Access`] is kept a short while.
+    cache: Arc<dyn Cache>,
     clock: Arc<dyn Clock>,
     grace: Duration,
 }
@@ -143,12 +146,14 @@ impl Billing {
     pub fn new(
         docs: Arc<dyn Documents>,
         tenants: Tenants,
+        cache: Arc<dyn Cache>,
         clock: Arc<dyn Clock>,
         grace_days: u32,
     ) -> Self {
         Billing {
             docs,
             tenants,
+            cache,
             clock,
             grace: Duration::days(grace_days.into()),
         }
@@ -443,6 +448,7 @@ impl Billing {
                 applied,
             });
         }
+        self.forget_access(tenant).await;
         let outcome = if applied == Applied::Changed {
             "applied"
         } else {
@@ -562,32 +568,5 @@ impl Billing {
             Some(doc) => doc.parse().map(Some),
             None => Ok(None),
         }
-    }
-
-    /// What the tenant may do now: what its subscription allows; without
-    /// one (none started yet), what a SalesTim trial an operator gave it
-    /// allows until it ends. A subscription, once started, always decides:
-    /// a canceled one never falls back to the trial.
-    pub async fn entitlement(&self, tenant: &TenantId) -> PlatformResult<Entitlement> {
-        let now = self.clock.now();
-        if let Some(s) = self.subscription(tenant).await?
-            && s.status.is_some()
-        {
-            return Ok(s.entitlement(now));
-        }
-        let trial_until = self.tenants.get(tenant).await?.and_then(|t| t.trial_until);
-        Ok(match trial_until {
-            Some(until) if now < until => Entitlement {
-                active: true,
-                reason: "trialing (SalesTim trial)",
-                plan: None,
-                seats: TRIAL_SEATS,
-            },
-            Some(_) => Entitlement {
-                reason: "SalesTim trial ended",
-                ..Entitlement::none()
-            },
-            None => Entitlement::none(),
-        })
     }
 }

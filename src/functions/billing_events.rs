@@ -56,9 +56,6 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             tracing::warn!(error = %e, blob = %name, "could not delete a processed event blob");
         }
     }
-    if let EventOutcome::Applied { tenant, .. } = &outcome {
-        crate::bot::gate::forget(&app, tenant).await;
-    }
     let line = match outcome {
         EventOutcome::Applied { tenant, applied } => format!(
             "{} ({}) for tenant {tenant}: {applied:?}",

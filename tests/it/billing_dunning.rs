@@ -1,7 +1,8 @@
 //! Dunning as the host runs it: the `BillingDunning` timer queues one
 //! `tenant-work` message per tenant, the local host delivers them to
 //! `TenantWork`, which suspends or restores that tenant alone. A tenant that
-//! cannot be dunned is retried and poisoned on its own.
+//! cannot be dunned is retried and poisoned on its own; the bot turns a
+//! suspended tenant away at once.
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use serde_json::json;
 
 use crate::billing::{deliver, event, life, paying_tenant, subscription};
 use crate::billing_binding::actions;
+use crate::bot_messages::{card_texts, customer_of, spawn_bot};
 use crate::support::app::{TestApp, spawn_app, wait_until};
 
 const WORK: &str = "tenant-work";
@@ -154,4 +156,41 @@ async fn a_tenant_whose_subscription_cannot_be_read_is_poisoned_alone_while_the_
     assert!(!app.app.billing.entitlement(&late).await.unwrap().active);
     assert_eq!(dunned(&app, &paid).await, ["billing.tenant.restored"]);
     assert_eq!(dunned(&app, &broken).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_bot_turns_a_tenant_away_as_soon_as_dunning_suspends_it() {
+    let bot = spawn_bot().await;
+    let tenant = bot.active_tenant().await;
+    // A payment failed eight days ago, past the grace period; Stripe still
+    // says active, so only dunning closes the tenant.
+    let failed = event(
+        "evt_failed",
+        "invoice.payment_failed",
+        bot.app.now() - 8 * 24 * 3600,
+        json!({"object": "invoice", "id": "in_2", "customer": customer_of(&tenant), "subscription": "sub_1"}),
+    );
+    deliver(&bot.app, &[failed]).await;
+    let say = |n: usize| {
+        let mut a = bot.activity(&tenant, "message", Some("help"));
+        a["id"] = json!(format!("act-{n}"));
+        a
+    };
+    // Served while the subscription says active: the answer is now cached.
+    bot.post(&say(1), Some(&bot.token())).await;
+    let sent = bot.delivered(1).await;
+    assert!(card_texts(&sent[0].activity).contains("Here is what I can do"));
+
+    dunning(&bot.app).await;
+    assert_eq!(
+        dunned(&bot.app, &tenant).await,
+        ["billing.tenant.suspended"]
+    );
+    bot.post(&say(2), Some(&bot.token())).await;
+    let sent = bot.delivered(2).await;
+    assert!(
+        card_texts(&sent[1].activity).contains("paused"),
+        "the very next message, not a minute later: {}",
+        card_texts(&sent[1].activity)
+    );
 }
