@@ -291,7 +291,6 @@ pub async fn billing_bind(app: &App, tenant: &TenantId, customer: &str) -> Resul
         .bind_customer(tenant, &customer, &operator())
         .await
         .map_err(|e| e.to_string())?;
-    crate::bot::gate::forget(app, tenant).await;
     let e = &report.entitlement;
     Ok(format!(
         "{} {customer} to tenant {tenant}; {} waiting event(s) applied; entitlement: {} ({}{})",

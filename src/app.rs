@@ -88,6 +88,7 @@ impl App {
         let billing = Billing::new(
             s.docs.clone(),
             tenants.clone(),
+            s.cache.clone(),
             s.clock.clone(),
             settings.billing_grace_days,
         );

@@ -99,7 +99,7 @@ pub static ROUTES: &[Route] = &[
     Route {
         function: "BillingDunning",
         trigger: Trigger::Timer {
-            schedule: "0 30 2 * * *",
+            schedule: functions::billing_dunning::SCHEDULE,
             handler: |app, req| Box::pin(functions::billing_dunning::run(app, req)),
         },
     },

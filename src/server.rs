@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use tokio::sync::watch;
+use tracing_subscriber::util::SubscriberInitExt;
 use url::Url;
 
 use crate::app::App;
@@ -21,22 +22,42 @@ use crate::routes;
 /// JSON logs under the host (one object a line, for the host's log stream),
 /// readable lines under `handler local`. `RUST_LOG` overrides the level.
 pub fn init_tracing(mode: RunMode) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+    // Set once per process; a second call (tests) keeps the first.
+    match mode {
+        RunMode::Host => {
+            let _ = host_log(std::io::stdout).try_init();
+        }
+        RunMode::Local => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(log_filter())
+                .compact()
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                .try_init();
+        }
+    }
+}
+
+/// The log the handler writes under the Functions host, which forwards its
+/// stdout: one JSON object a line, each with the fields of the invocation's
+/// span (function, invocation id, tenant).
+pub fn host_log<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+        .finish()
+}
+
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn,azure_core=warn")
-    });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match mode {
-        RunMode::Host => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-        RunMode::Local => builder
-            .compact()
-            .with_target(false)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .try_init(),
-    };
+    })
 }
 
 /// Binds the handler's routes on `addr`; returns the bound address and the

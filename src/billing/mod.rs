@@ -6,11 +6,15 @@
 //! operator), exactly once, in any order, and only while it is about the
 //! tenant's current subscription; events of a customer bound to no tenant
 //! wait whole ([`pending`]) and are applied as soon as it is bound.
-//! [`Billing::run_dunning`] suspends and restores tenants daily;
-//! [`Billing::entitlement`] is what every other feature asks before working.
+//! [`Billing::dun`] suspends and restores a tenant (daily, one tenant a
+//! message: [`dunning`]);
+//! [`Billing::entitlement`] and [`Billing::access`] ([`entitlement`]) are
+//! what every other feature asks before working.
 
 pub mod binding;
 pub mod checkout;
+pub mod dunning;
+pub mod entitlement;
 pub mod event;
 pub mod pending;
 pub mod signature;
@@ -25,24 +29,22 @@ use time::Duration;
 use crate::governance::audit::{self, AuditEntry};
 use crate::governance::tenants::Tenants;
 use crate::ids::TenantId;
+use crate::platform::cache::Cache;
 use crate::platform::clock::Clock;
 use crate::platform::documents::update::{Decision, update};
-use crate::platform::documents::{self, Container, Document, Documents, Query, Scope};
+use crate::platform::documents::{Container, Document, Documents};
 use crate::platform::{PlatformError, PlatformResult};
 use binding::{BindError, Bound, BoundBy, CheckoutRecord, CustomerId, billing_partition};
 use checkout::{NewCheckout, StripeApi, StripeApiError};
 use event::{EventKind, StripeEvent};
-use futures::TryStreamExt;
 use pending::Kept;
-use subscription::{Admission, Applied, DunningAction, Entitlement, Subscription};
+use subscription::{Admission, Applied, Entitlement, Subscription};
 
 const SUBSCRIPTION_ID: &str = "subscription";
 const SUBSCRIPTION_TYPE: &str = "subscription";
 /// How long processed and dropped event records are kept (Stripe retries
 /// for up to 3 days).
 const EVENT_RECORD_TTL_SECS: u32 = 30 * 24 * 3600;
-/// Seats of a SalesTim trial (a trial is for trying, by a few people).
-const TRIAL_SEATS: u32 = 10;
 /// The most seats one checkout sells.
 pub const MAX_SEATS: u32 = 100_000;
 
@@ -50,6 +52,8 @@ pub const MAX_SEATS: u32 = 100_000;
 pub struct Billing {
     docs: Arc<dyn Documents>,
     tenants: Tenants,
+    /// Where each tenant's [`entitlement::Access`] is kept a short while.
+    cache: Arc<dyn Cache>,
     clock: Arc<dyn Clock>,
     grace: Duration,
 }
@@ -78,15 +82,6 @@ pub enum EventOutcome {
     },
     /// No customer, or a tenant that is gone: recorded and dropped.
     Dropped,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct DunningReport {
-    pub checked: usize,
-    pub suspended: Vec<TenantId>,
-    pub restored: Vec<TenantId>,
-    /// Tenants whose update failed; the next run retries them.
-    pub failed: Vec<TenantId>,
 }
 
 #[derive(Serialize)]
@@ -151,12 +146,14 @@ impl Billing {
     pub fn new(
         docs: Arc<dyn Documents>,
         tenants: Tenants,
+        cache: Arc<dyn Cache>,
         clock: Arc<dyn Clock>,
         grace_days: u32,
     ) -> Self {
         Billing {
             docs,
             tenants,
+            cache,
             clock,
             grace: Duration::days(grace_days.into()),
         }
@@ -451,6 +448,7 @@ impl Billing {
                 applied,
             });
         }
+        self.forget_access(tenant).await;
         let outcome = if applied == Applied::Changed {
             "applied"
         } else {
@@ -489,39 +487,60 @@ impl Billing {
         from_our_checkout: bool,
     ) -> PlatformResult<(Admission, Applied, Subscription, Subscription)> {
         let mut outcome = None;
+        self.update_subscription(tenant, |current| {
+            let before = current.unwrap_or_default();
+            let subscription = event.subscription_id();
+            let admission = before.admit(subscription.as_deref(), from_our_checkout);
+            let mut after = before.clone();
+            match (admission, &subscription) {
+                (Admission::NotCurrent, _) => {
+                    outcome = Some((admission, Applied::Stale, before, after));
+                    return None;
+                }
+                (Admission::Adopt | Admission::Replace, Some(s)) => after.follow(s),
+                _ => {}
+            }
+            let applied = after.apply(event, self.grace);
+            if applied == Applied::Duplicate {
+                outcome = Some((admission, applied, before, after));
+                return None;
+            }
+            outcome = Some((admission, applied, before, after.clone()));
+            Some(after)
+        })
+        .await?;
+        Ok(outcome.expect("a decision that did not fail saw the subscription"))
+    }
+
+    /// Changes the tenant's subscription through the one concurrency loop:
+    /// `decide` sees the current one (`None` before any) and returns what it
+    /// becomes, or `None` to leave it as it is; it runs again, against the
+    /// version that won, after a lost race.
+    async fn update_subscription(
+        &self,
+        tenant: &TenantId,
+        mut decide: impl FnMut(Option<Subscription>) -> Option<Subscription>,
+    ) -> PlatformResult<()> {
         update(
             self.docs.as_ref(),
             Container::Tenants,
             tenant,
             SUBSCRIPTION_ID,
             |current| {
-                let before: Subscription = match current {
-                    Some(doc) => doc.parse()?,
-                    None => Subscription::default(),
-                };
-                let subscription = event.subscription_id();
-                let admission = before.admit(subscription.as_deref(), from_our_checkout);
-                let mut after = before.clone();
-                match (admission, &subscription) {
-                    (Admission::NotCurrent, _) => {
-                        outcome = Some((admission, Applied::Stale, before, after));
-                        return Ok(Decision::Keep);
-                    }
-                    (Admission::Adopt | Admission::Replace, Some(s)) => after.follow(s),
-                    _ => {}
-                }
-                let applied = after.apply(event, self.grace);
-                if applied == Applied::Duplicate {
-                    outcome = Some((admission, applied, before, after));
-                    return Ok(Decision::Keep);
-                }
-                let doc = Document::new(tenant, SUBSCRIPTION_TYPE, SUBSCRIPTION_ID, &after)?;
-                outcome = Some((admission, applied, before, after));
-                Ok::<_, PlatformError>(Decision::Write(doc))
+                let current = current.map(Document::parse).transpose()?;
+                Ok::<_, PlatformError>(match decide(current) {
+                    Some(next) => Decision::Write(Document::new(
+                        tenant,
+                        SUBSCRIPTION_TYPE,
+                        SUBSCRIPTION_ID,
+                        &next,
+                    )?),
+                    None => Decision::Keep,
+                })
             },
         )
         .await?;
-        Ok(outcome.expect("a decision that did not fail saw the subscription"))
+        Ok(())
     }
 
     async fn record_event(
@@ -549,80 +568,5 @@ impl Billing {
             Some(doc) => doc.parse().map(Some),
             None => Ok(None),
         }
-    }
-
-    /// What the tenant may do now: what its subscription allows; without
-    /// one (none started yet), what a SalesTim trial an operator gave it
-    /// allows until it ends. A subscription, once started, always decides:
-    /// a canceled one never falls back to the trial.
-    pub async fn entitlement(&self, tenant: &TenantId) -> PlatformResult<Entitlement> {
-        let now = self.clock.now();
-        if let Some(s) = self.subscription(tenant).await?
-            && s.status.is_some()
-        {
-            return Ok(s.entitlement(now));
-        }
-        let trial_until = self.tenants.get(tenant).await?.and_then(|t| t.trial_until);
-        Ok(match trial_until {
-            Some(until) if now < until => Entitlement {
-                active: true,
-                reason: "trialing (SalesTim trial)",
-                plan: None,
-                seats: TRIAL_SEATS,
-            },
-            Some(_) => Entitlement {
-                reason: "SalesTim trial ended",
-                ..Entitlement::none()
-            },
-            None => Entitlement::none(),
-        })
-    }
-
-    /// The daily dunning run over every tenant's subscription.
-    pub async fn run_dunning(&self) -> PlatformResult<DunningReport> {
-        let now = self.clock.now();
-        let query = Query::of_type(SUBSCRIPTION_TYPE);
-        let mut docs = std::pin::pin!(documents::stream(
-            self.docs.as_ref(),
-            Container::Tenants,
-            Scope::AllTenants,
-            query,
-        ));
-        let mut report = DunningReport::default();
-        while let Some(doc) = docs.try_next().await? {
-            report.checked += 1;
-            let tenant = doc.tenant_id.clone();
-            let mut sub: Subscription = doc.parse()?;
-            let Some(action) = sub.dunning(now) else {
-                continue;
-            };
-            let Some(etag) = doc.etag.as_ref() else {
-                continue;
-            };
-            let updated = Document::new(&tenant, SUBSCRIPTION_TYPE, SUBSCRIPTION_ID, &sub)?;
-            // A concurrent event write wins; the next run looks again.
-            if let Err(e) = self.docs.replace(Container::Tenants, &updated, etag).await {
-                tracing::warn!(tenant_id = %tenant, error = %e, "dunning update failed; retried next run");
-                report.failed.push(tenant);
-                continue;
-            }
-            let action_name = match action {
-                DunningAction::Suspended => "billing.tenant.suspended",
-                DunningAction::Restored => "billing.tenant.restored",
-            };
-            let entry = AuditEntry {
-                at: now,
-                actor: "system:billing-dunning".into(),
-                action: action_name.into(),
-                details: json!({"graceUntil": sub.grace_until.map(|g| g.unix_timestamp())}),
-            };
-            audit::record(self.docs.as_ref(), &tenant, &entry).await?;
-            tracing::info!(tenant_id = %tenant, action = action_name, "dunning");
-            match action {
-                DunningAction::Suspended => report.suspended.push(tenant),
-                DunningAction::Restored => report.restored.push(tenant),
-            }
-        }
-        Ok(report)
     }
 }

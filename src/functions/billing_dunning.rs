@@ -1,9 +1,16 @@
-//! `BillingDunning` — daily timer: suspends tenants whose grace period after
-//! a failed payment is over, restores those that have paid since.
+//! `BillingDunning` — daily timer: queues one `tenant-work` message per
+//! tenant; `TenantWork` then suspends the tenant when its grace period after
+//! a failed payment is over, or restores it once it has paid
+//! ([`crate::billing::dunning`]). So one broken tenant, or thousands of
+//! them, never stop or slow dunning for the others.
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::functions::tenant_work;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
+use crate::jobs::tenant_work::Task;
+
+pub const SCHEDULE: &str = "0 30 2 * * *";
 
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
     let timer = req
@@ -12,22 +19,9 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     if timer.is_past_due {
         tracing::info!("dunning run is past due; running now");
     }
-    let report = app.billing.run_dunning().await?;
-    let line = format!(
-        "dunning: {} subscriptions checked, {} suspended, {} restored, {} failed",
-        report.checked,
-        report.suspended.len(),
-        report.restored.len(),
-        report.failed.len()
-    );
-    tracing::info!(
-        checked = report.checked,
-        suspended = report.suspended.len(),
-        restored = report.restored.len(),
-        failed = report.failed.len(),
-        "dunning run done"
-    );
-    let mut res = InvokeResponse::ok().log(line);
-    res.return_value = serde_json::to_value(&report).map_err(|e| AppError::Internal(e.into()))?;
-    Ok(res)
+    let out = tenant_work::fan_out(&app, Task::Dunning).await?;
+    Ok(InvokeResponse::done(format!(
+        "dunning: queued for {} tenants, {} failed",
+        out.queued, out.failed
+    )))
 }

@@ -38,7 +38,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     let Parsed::Handled(event) =
         event::parse(&body).map_err(|e| AppError::BadRequest(e.to_string()))?
     else {
-        return Ok(InvokeResponse::ok().log(format!(
+        return Ok(InvokeResponse::done(format!(
             "{} is not a billing event; skipped",
             message.event_id
         )));
@@ -55,9 +55,6 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         if let Err(e) = app.blobs.delete(BLOB_CONTAINER, name).await {
             tracing::warn!(error = %e, blob = %name, "could not delete a processed event blob");
         }
-    }
-    if let EventOutcome::Applied { tenant, .. } = &outcome {
-        crate::bot::gate::forget(&app, tenant).await;
     }
     let line = match outcome {
         EventOutcome::Applied { tenant, applied } => format!(
@@ -85,5 +82,5 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             event.id, event.type_name
         ),
     };
-    Ok(InvokeResponse::ok().log(line))
+    Ok(InvokeResponse::done(line))
 }

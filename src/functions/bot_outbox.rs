@@ -23,5 +23,5 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         Delivery::AlreadyDelivered => format!("{} already delivered", message.key),
         Delivery::Refused(e) => format!("{} refused by the connector: {e}", message.key),
     };
-    Ok(InvokeResponse::ok().log(log))
+    Ok(InvokeResponse::done(log))
 }

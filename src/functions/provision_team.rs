@@ -83,7 +83,7 @@ fn to_app(e: ProvisionError) -> AppError {
     }
 }
 
-fn line(outcome: &Outcome) -> String {
+fn line(request_id: &str, outcome: &Outcome) -> String {
     match outcome {
         Outcome::Provisioned(r) => format!(
             "request {} provisioned as group {}",
@@ -101,10 +101,10 @@ fn line(outcome: &Outcome) -> String {
                 .and_then(|o| o.reason.as_deref())
                 .unwrap_or("?")
         ),
-        Outcome::Nothing(why) => format!("nothing to do: {why}"),
+        Outcome::Nothing(why) => format!("request {request_id}: nothing to do: {why}"),
         Outcome::Waiting { why, retry_in } => {
             format!(
-                "waiting for Graph ({why}); again in {}s",
+                "request {request_id} waiting for Graph ({why}); again in {}s",
                 retry_in.as_secs()
             )
         }
@@ -132,9 +132,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         .await?;
     }
     tell(&app, &p, tenant, &outcome).await?;
-    let line = line(&outcome);
-    tracing::info!(request = %message.request_id, "{line}");
-    Ok(InvokeResponse::ok().log(line))
+    Ok(InvokeResponse::done(line(&message.request_id, &outcome)))
 }
 
 /// `ProvisionTeamPoison`: the job could not complete within the retries.
@@ -144,7 +142,7 @@ pub async fn run_poison(app: App, req: InvokeRequest) -> Result<InvokeResponse, 
         Err(e) => {
             // Nothing to fail: the message never named a request we can read.
             tracing::error!(error = %e, "unreadable provisioning message poisoned; dropped");
-            return Ok(InvokeResponse::ok().log(format!("unreadable message dropped: {e}")));
+            return Ok(InvokeResponse::ok());
         }
     };
     let tenant = &message.tenant_id;
@@ -154,7 +152,7 @@ pub async fn run_poison(app: App, req: InvokeRequest) -> Result<InvokeResponse, 
         .await
         .map_err(to_app)?;
     tell(&app, &p, tenant, &outcome).await?;
-    let line = line(&outcome);
+    let line = line(&message.request_id, &outcome);
     tracing::error!(request = %message.request_id, "provisioning poisoned: {line}");
-    Ok(InvokeResponse::ok().log(line))
+    Ok(InvokeResponse::ok())
 }

@@ -17,18 +17,16 @@
 //! One request's trouble is logged and counted; the others are still
 //! followed up.
 
-use futures::TryStreamExt;
-
 use crate::app::App;
 use crate::bot::notify;
 use crate::error::AppError;
-use crate::functions::provision_team;
+use crate::functions::{provision_team, tenant_work};
 use crate::governance::provisioning;
 use crate::governance::requests::{self, Due, TeamRequest};
 use crate::governance::tenants::Tenant;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::ids::TenantId;
-use crate::jobs::tenant_work::{self, Task};
+use crate::jobs::tenant_work::Task;
 use crate::teams::cards;
 
 pub const SCHEDULE: &str = "0 */30 * * * *";
@@ -45,19 +43,10 @@ struct Tally {
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
     req.timer("timer")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let (mut queued, mut failed) = (0u32, 0u32);
-    let mut tenants = std::pin::pin!(app.tenants.ids());
-    while let Some(tenant) = tenants.try_next().await? {
-        match tenant_work::enqueue(app.queues.as_ref(), &tenant, Task::FollowUpRequests).await {
-            Ok(()) => queued += 1,
-            Err(e) => {
-                tracing::error!(%tenant, error = %e, "queueing a tenant's follow-ups failed; the next run tries again");
-                failed += 1;
-            }
-        }
-    }
-    Ok(InvokeResponse::ok().log(format!(
-        "reminders: follow-ups queued for {queued} tenants, {failed} failed"
+    let out = tenant_work::fan_out(&app, Task::FollowUpRequests).await?;
+    Ok(InvokeResponse::done(format!(
+        "reminders: follow-ups queued for {} tenants, {} failed",
+        out.queued, out.failed
     )))
 }
 

@@ -2,13 +2,44 @@
 //! timer's work (see [`crate::jobs::tenant_work`]). A tenant no longer
 //! registered is skipped; a failure fails the invocation, so the host
 //! retries this tenant alone and finally moves its message to
-//! `tenant-work-poison`.
+//! `tenant-work-poison`. [`fan_out`] is the timers' side: one message per
+//! tenant.
+
+use futures::TryStreamExt;
 
 use crate::app::App;
+use crate::billing::subscription::DunningAction;
 use crate::error::AppError;
 use crate::functions::request_reminders;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::jobs::{self, tenant_work::Task, tenant_work::TenantWork};
+
+/// How many tenants a timer's [`fan_out`] queued work for.
+pub struct FanOut {
+    pub queued: u32,
+    /// Tenants whose message could not be queued; the timer's next run
+    /// queues them again.
+    pub failed: u32,
+}
+
+/// Walks the tenants page by page and queues `task` for each.
+pub async fn fan_out(app: &App, task: Task) -> Result<FanOut, AppError> {
+    let mut out = FanOut {
+        queued: 0,
+        failed: 0,
+    };
+    let mut tenants = std::pin::pin!(app.tenants.ids());
+    while let Some(tenant) = tenants.try_next().await? {
+        match jobs::tenant_work::enqueue(app.queues.as_ref(), &tenant, task).await {
+            Ok(()) => out.queued += 1,
+            Err(e) => {
+                tracing::error!(%tenant, ?task, error = %e, "queueing a tenant's work failed; the next run tries again");
+                out.failed += 1;
+            }
+        }
+    }
+    Ok(out)
+}
 
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
     let trigger = req
@@ -19,13 +50,22 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     let tenant = &work.tenant_id;
     tracing::Span::current().record("tenant_id", tenant.as_str());
     let Some(record) = app.tenants.get(tenant).await? else {
-        return Ok(InvokeResponse::ok().log(format!("{tenant} is not registered; skipped")));
+        return Ok(InvokeResponse::done(format!(
+            "{tenant} is not registered; skipped"
+        )));
     };
     let line = match work.task {
         Task::FollowUpRequests => {
             request_reminders::follow_up_tenant(&app, tenant, &record).await?
         }
+        Task::Dunning => {
+            let done = match app.billing.dun(tenant).await? {
+                Some(DunningAction::Suspended) => "suspended (grace period over)",
+                Some(DunningAction::Restored) => "restored (paid)",
+                None => "nothing to do",
+            };
+            format!("dunning for {tenant}: {done}")
+        }
     };
-    tracing::info!("{line}");
-    Ok(InvokeResponse::ok().log(line))
+    Ok(InvokeResponse::done(line))
 }

@@ -140,7 +140,25 @@ impl InvokeResponse {
         InvokeResponse::default()
     }
 
-    /// A line for the invocation log (Application Insights `traces`).
+    /// What the invocation did, said once: logged here, inside the
+    /// invocation's span, so the line carries the function, the invocation
+    /// id and the tenant (the host forwards the handler's stdout), and
+    /// returned as `ReturnValue` to whoever invoked the function by hand
+    /// (`LocalHost::run_function`). No `Logs`: the host would write them to
+    /// its invocation log a second time, without the span's fields; and a
+    /// `ReturnValue` no `$return` binding takes goes nowhere.
+    pub fn done(summary: impl Into<String>) -> Self {
+        let summary = summary.into();
+        tracing::info!("{summary}");
+        InvokeResponse {
+            return_value: Value::String(summary),
+            ..InvokeResponse::default()
+        }
+    }
+
+    /// A line for the host's invocation log (Application Insights `traces`,
+    /// under the function's category), which the host writes only for a
+    /// response with a success status.
     pub fn log(mut self, line: impl Into<String>) -> Self {
         self.logs.push(line.into());
         self

@@ -21,6 +21,9 @@ pub enum Task {
     /// `RequestReminders`' share: remind and escalate waiting requests,
     /// queue again a provisioning nobody runs.
     FollowUpRequests,
+    /// `BillingDunning`'s share: suspend the tenant once its grace period
+    /// after a failed payment is over, restore it once it has paid.
+    Dunning,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Stripe billing end to end, driven as the Functions host drives the app:
 //! signed webhooks through the local host's front door, the queue function
-//! fed by the local host, the dunning timer run by the local host.
+//! fed by the local host. Dunning is in `billing_dunning`.
 
 use std::time::Duration;
 
@@ -17,12 +17,12 @@ use crate::support::app::{
 
 const QUEUE: &str = "billing-events";
 
-fn event(id: &str, ty: &str, created: i64, object: Value) -> Value {
+pub(crate) fn event(id: &str, ty: &str, created: i64, object: Value) -> Value {
     json!({"id": id, "object": "event", "api_version": "2024-06-20", "created": created, "livemode": false,
            "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "type": ty, "data": {"object": object}})
 }
 
-fn subscription(tenant: &TenantId, status: &str, seats: u64) -> Value {
+pub(crate) fn subscription(tenant: &TenantId, status: &str, seats: u64) -> Value {
     json!({"id": "sub_1", "object": "subscription", "customer": "cus_1", "status": status, "cancel_at_period_end": false,
            "current_period_end": 1_900_000_000, "metadata": {"tenantId": tenant.as_str()},
            "items": {"data": [{"quantity": seats, "price": {"id": "price_1", "lookup_key": "business"}}]}})
@@ -30,7 +30,7 @@ fn subscription(tenant: &TenantId, status: &str, seats: u64) -> Value {
 
 /// The events of one subscription's life: checkout, created, paid, a seat
 /// change, a failed payment.
-fn life(tenant: &TenantId, t0: i64) -> Vec<Value> {
+pub(crate) fn life(tenant: &TenantId, t0: i64) -> Vec<Value> {
     vec![
         event(
             "evt_checkout",
@@ -79,7 +79,7 @@ fn life(tenant: &TenantId, t0: i64) -> Vec<Value> {
 
 /// Delivers each event and waits until it is processed, so the order of
 /// application is the order given.
-async fn deliver(app: &TestApp, events: &[Value]) {
+pub(crate) async fn deliver(app: &TestApp, events: &[Value]) {
     for e in events {
         let res = app.stripe_event(e).await;
         assert_eq!(
@@ -94,7 +94,7 @@ async fn deliver(app: &TestApp, events: &[Value]) {
 
 /// A registered tenant whose Stripe customer an operator bound: the only
 /// way, besides a checkout SalesTim created, that events reach a tenant.
-async fn paying_tenant(app: &TestApp, name: &str, customer: &str) -> TenantId {
+pub(crate) async fn paying_tenant(app: &TestApp, name: &str, customer: &str) -> TenantId {
     let tenant = app.add_tenant(name).await;
     app.bind_customer(&tenant, customer).await;
     tenant
@@ -459,57 +459,6 @@ async fn a_message_that_keeps_failing_ends_in_the_poison_queue() {
     assert!(
         poisoned[0].text.contains("evt_bad"),
         "the original message is kept for operators"
-    );
-}
-
-#[tokio::test]
-async fn dunning_suspends_after_the_grace_period_and_a_payment_restores() {
-    let app = spawn_app().await;
-    let tenant = paying_tenant(&app, "Dunning", "cus_1").await;
-    let t0 = app.now() - 1000;
-    deliver(&app, &life(&tenant, t0)).await;
-    assert!(
-        app.app.billing.entitlement(&tenant).await.unwrap().active,
-        "within grace"
-    );
-
-    let res = app.run_function("BillingDunning", "").await;
-    assert!(res.logs[0].contains("0 suspended"), "{:?}", res.logs);
-
-    app.clock.advance(time::Duration::days(8));
-    let res = app.run_function("BillingDunning", "").await;
-    assert!(res.logs[0].contains("1 suspended"), "{:?}", res.logs);
-    let e = app.app.billing.entitlement(&tenant).await.unwrap();
-    assert!(!e.active && e.reason.contains("suspended"), "{e:?}");
-    let trail = audit::trail(app.app.docs.as_ref(), &tenant).await.unwrap();
-    assert!(trail.iter().any(|a| a.action == "billing.tenant.suspended"));
-
-    deliver(
-        &app,
-        &[event(
-            "evt_paid_late",
-            "invoice.paid",
-            app.now(),
-            json!({"id": "in_3", "customer": "cus_1"}),
-        )],
-    )
-    .await;
-    deliver(
-        &app,
-        &[event(
-            "evt_active_again",
-            "customer.subscription.updated",
-            app.now(),
-            subscription(&tenant, "active", 25),
-        )],
-    )
-    .await;
-    assert!(app.app.billing.entitlement(&tenant).await.unwrap().active);
-    let res = app.run_function("BillingDunning", "").await;
-    assert!(
-        res.logs[0].contains("0 suspended, 0 restored"),
-        "{:?}",
-        res.logs
     );
 }
 

@@ -66,7 +66,7 @@ async fn active(app: &TestApp, tenant: &TenantId) -> bool {
     app.app.billing.entitlement(tenant).await.unwrap().active
 }
 
-async fn actions(app: &TestApp, tenant: &TenantId) -> Vec<String> {
+pub(crate) async fn actions(app: &TestApp, tenant: &TenantId) -> Vec<String> {
     audit::trail(app.app.docs.as_ref(), tenant)
         .await
         .unwrap()

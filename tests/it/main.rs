@@ -4,6 +4,7 @@
 mod admin;
 mod billing;
 mod billing_binding;
+mod billing_dunning;
 mod blobs;
 mod bot_auth;
 mod bot_connector;
@@ -16,6 +17,7 @@ mod documents;
 mod graph;
 mod health;
 mod host;
+mod invocation_logs;
 mod keys;
 mod manifest;
 mod playground;
