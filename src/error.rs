@@ -4,6 +4,7 @@
 
 use warp::http::StatusCode;
 
+use crate::http::body::BodyError;
 use crate::platform::PlatformError;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +20,7 @@ pub enum AppError {
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("payload too large (limit {limit} bytes)")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge { limit: u64 },
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("conflict: {0}")]
@@ -32,6 +33,15 @@ pub enum AppError {
     Platform(#[from] PlatformError),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<BodyError> for AppError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge { limit } => AppError::PayloadTooLarge { limit },
+            BodyError::Read(_) => AppError::BadRequest(e.to_string()),
+        }
+    }
 }
 
 impl AppError {

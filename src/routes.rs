@@ -6,9 +6,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 
-use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
-use futures::{Stream, StreamExt};
 use tracing::Instrument;
 use warp::filters::BoxedFilter;
 use warp::filters::path::FullPath;
@@ -21,6 +19,7 @@ use crate::error::AppError;
 use crate::functions;
 use crate::host::INVOCATION_ID_HEADER;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
+use crate::http::body::{self, read_limited};
 use crate::http::{HttpRequest, HttpResponse};
 
 pub type HttpHandler = fn(App, HttpRequest) -> BoxFuture<'static, Result<HttpResponse, AppError>>;
@@ -30,7 +29,7 @@ pub type InvokeHandler =
 /// The HTTP functions' route prefix (host.json `extensions.http.routePrefix`).
 pub const ROUTE_PREFIX: &str = "api";
 /// Invocation payloads: a queue message is at most 64 KiB, even encoded twice.
-const MAX_INVOKE_BODY: usize = 1024 * 1024;
+const MAX_INVOKE_BODY: u64 = 1024 * 1024;
 
 pub enum Trigger {
     Http {
@@ -194,7 +193,7 @@ pub fn filter(app: App) -> BoxedFilter<(Response,)> {
                 route.function,
                 methods,
                 template,
-                *max_body,
+                *max_body as u64,
                 *handler,
             ),
             Trigger::Timer { handler, .. } | Trigger::Queue { handler, .. } => {
@@ -221,7 +220,7 @@ fn http_filter(
     function: &'static str,
     methods: &'static [&'static str],
     template: &'static str,
-    max_body: usize,
+    max_body: u64,
     handler: HttpHandler,
 ) -> BoxedFilter<(Response,)> {
     let prefix = format!("/{ROUTE_PREFIX}/");
@@ -277,6 +276,7 @@ fn invoke_filter(
             async move {
                 // The host never sends these; a web page under `handler local` would.
                 if let Some(reason) = crate::http::browser_request_reason(&headers) {
+                    body::discard(body, &headers, 0);
                     let e = AppError::Forbidden(reason.into());
                     log_error(&e);
                     return problem_response(&e);
@@ -335,72 +335,6 @@ fn problem_response(e: &AppError) -> Response {
         warp::http::HeaderValue::from_static("application/problem+json"),
     );
     response
-}
-
-/// How much of a refused body is still read, and thrown away, before the
-/// 413 goes out, and for how long. A proxy in front of the handler (the
-/// Functions host, the local host) sends the whole body before it reads the
-/// answer; a connection closed while it still sends loses the answer (the
-/// unread bytes make the close a reset) and the proxy says 502 instead.
-/// Reading the rest costs a copy per byte, not a parse; past these bounds
-/// the connection is closed anyway.
-const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Reads a body up to `limit` bytes: a declared length over the limit is
-/// refused before reading, a chunked body as soon as it passes the limit;
-/// either way the rest is drained (within [`DRAIN_LIMIT`]) so that the 413
-/// reaches the caller through a proxy.
-async fn read_limited<S, B>(body: S, headers: &HeaderMap, limit: usize) -> Result<Bytes, AppError>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Unpin,
-    B: bytes::Buf,
-{
-    let mut body = body;
-    if let Some(len) = headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
-        if len <= DRAIN_LIMIT as u64 {
-            drain(&mut body, 0).await;
-        }
-        return Err(AppError::PayloadTooLarge { limit });
-    }
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk =
-            chunk.map_err(|e| AppError::BadRequest(format!("reading the body: {e}")))?;
-        if buf.len() + chunk.remaining() > limit {
-            drain(&mut body, buf.len() + chunk.remaining()).await;
-            return Err(AppError::PayloadTooLarge { limit });
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            buf.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    Ok(buf.freeze())
-}
-
-/// Reads and discards what is left of a refused body, within bounds.
-async fn drain<S, B>(body: &mut S, mut seen: usize)
-where
-    S: Stream<Item = Result<B, warp::Error>> + Unpin,
-    B: bytes::Buf,
-{
-    let rest = async {
-        while let Some(Ok(chunk)) = body.next().await {
-            seen += chunk.remaining();
-            if seen > DRAIN_LIMIT {
-                return;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, rest).await;
 }
 
 async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {

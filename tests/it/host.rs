@@ -11,7 +11,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use salestim::host::function_json::{FunctionDef, Output, Trigger};
 use salestim::host::host_json::HostJson;
-use salestim::host::local::{LocalHost, LocalHostConfig};
+use salestim::host::local::{LocalHost, LocalHostConfig, MAX_REQUEST_BYTES};
 use salestim::platform::clock::SystemClock;
 use salestim::platform::queues::local::LocalQueues;
 use salestim::platform::queues::{QueueName, Queues};
@@ -19,7 +19,7 @@ use salestim::routes::{self, ROUTES};
 use serde_json::{Value, json};
 use warp::Filter;
 
-use crate::support::app::{repo_root, spawn_app, wait_until};
+use crate::support::app::{Options, repo_root, spawn_app, spawn_app_with, wait_until};
 
 fn functions() -> Vec<FunctionDef> {
     FunctionDef::load_dir(&repo_root().join("functions")).expect("every function.json is valid")
@@ -163,6 +163,7 @@ async fn the_local_host_sends_queue_messages_in_the_hosts_shape_and_poisons_afte
         handler,
         listen: "127.0.0.1:0".parse().unwrap(),
         queues: queues.clone(),
+        max_request_bytes: MAX_REQUEST_BYTES,
     })
     .await
     .unwrap();
@@ -235,6 +236,7 @@ async fn timers_get_the_timer_info_payload() {
         handler,
         listen: "127.0.0.1:0".parse().unwrap(),
         queues,
+        max_request_bytes: MAX_REQUEST_BYTES,
     })
     .await
     .unwrap();
@@ -495,49 +497,93 @@ fn oversized_body(declared: bool) -> reqwest::Body {
     reqwest::Body::wrap_stream(futures::stream::iter(chunks))
 }
 
+/// Sends `rounds` oversized requests to `url`, four at a time as a busy
+/// front door sees them, and counts the answers by status ("no answer: ..."
+/// when the connection was reset before the answer was read).
+async fn answers_to_oversized(
+    http: &reqwest::Client,
+    url: url::Url,
+    headers: &[(&'static str, String)],
+    declared: bool,
+    rounds: usize,
+) -> BTreeMap<String, usize> {
+    let answers = futures::stream::iter(0..rounds)
+        .map(|_| {
+            let mut request = http
+                .post(url.clone())
+                .header("content-type", "application/json")
+                .body(oversized_body(declared));
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            async move {
+                match request.send().await {
+                    Ok(res) => res.status().as_u16().to_string(),
+                    Err(e) => format!("no answer: {e}"),
+                }
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    let mut statuses = BTreeMap::new();
+    for status in answers {
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    statuses
+}
+
+fn framing(declared: bool) -> &'static str {
+    if declared {
+        "Content-Length"
+    } else {
+        "chunked"
+    }
+}
+
 // Several threads: the race between the handler's answer and the rest of
 // the body only shows when both ends really run at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_oversized_body_gets_413_every_time_through_the_local_host_and_direct() {
     let app = spawn_app().await;
-    for (target, base, rounds) in [
-        ("the local host", &app.base, 30),
-        ("the handler", &app.handler, 30),
-    ] {
+    for (target, base) in [("the local host", &app.base), ("the handler", &app.handler)] {
         for declared in [true, false] {
-            // Four at a time, as a busy front door sees them.
-            let answers = futures::stream::iter(0..rounds)
-                .map(|_| {
-                    let request = app
-                        .http
-                        .post(base.join("api/messages").unwrap())
-                        .header("content-type", "application/json")
-                        .body(oversized_body(declared));
-                    async move {
-                        match request.send().await {
-                            Ok(res) => res.status().as_u16().to_string(),
-                            Err(e) => format!("no answer: {e}"),
-                        }
-                    }
-                })
-                .buffer_unordered(4)
-                .collect::<Vec<_>>()
-                .await;
-            let mut statuses = BTreeMap::new();
-            for status in answers {
-                *statuses.entry(status).or_insert(0) += 1;
-            }
+            let rounds = 30;
+            let statuses = answers_to_oversized(
+                &app.http,
+                base.join("api/messages").unwrap(),
+                &[],
+                declared,
+                rounds,
+            )
+            .await;
             assert_eq!(
                 statuses,
                 BTreeMap::from([("413".to_owned(), rounds)]),
                 "{target}, {}",
-                if declared {
-                    "Content-Length"
-                } else {
-                    "chunked"
-                }
+                framing(declared)
             );
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_local_hosts_own_413_reaches_a_client_still_sending() {
+    let app = spawn_app_with(Options {
+        max_request_bytes: 1024 * 1024,
+        ..Options::default()
+    })
+    .await;
+    for declared in [true, false] {
+        let rounds = 30;
+        let statuses =
+            answers_to_oversized(&app.http, app.url("api/messages"), &[], declared, rounds).await;
+        assert_eq!(
+            statuses,
+            BTreeMap::from([("413".to_owned(), rounds)]),
+            "{}",
+            framing(declared)
+        );
     }
 }
 

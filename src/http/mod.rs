@@ -2,6 +2,8 @@
 //! read within its size limit, and a response to render. Handlers stay plain
 //! async functions; warp stays in `routes`.
 
+pub mod body;
+
 use std::collections::HashMap;
 
 use bytes::Bytes;
