@@ -20,9 +20,16 @@ use crate::functions;
 use crate::host::INVOCATION_ID_HEADER;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::http::body::{self, read_limited};
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, RequestHead};
 
 pub type HttpHandler = fn(App, HttpRequest) -> BoxFuture<'static, Result<HttpResponse, AppError>>;
+/// A route's check on the request head (method, path, headers), run before
+/// a byte of the body is read: whatever refuses a caller without the body
+/// (a missing or forged token, a stale signature header, a feature not
+/// configured). A refusal answers at once; what the check establishes it
+/// leaves in [`RequestHead::extensions`] for the handler.
+pub type HeadCheck =
+    for<'a> fn(&'a App, &'a mut RequestHead) -> BoxFuture<'a, Result<(), AppError>>;
 pub type InvokeHandler =
     fn(App, InvokeRequest) -> BoxFuture<'static, Result<InvokeResponse, AppError>>;
 
@@ -36,6 +43,9 @@ pub enum Trigger {
         methods: &'static [&'static str],
         route: &'static str,
         max_body: usize,
+        /// Runs before the body is read; `None` when the body is needed
+        /// to decide anything.
+        head: Option<HeadCheck>,
         handler: HttpHandler,
     },
     Timer {
@@ -60,6 +70,7 @@ pub static ROUTES: &[Route] = &[
             methods: &["get"],
             route: "health",
             max_body: 0,
+            head: None,
             handler: |app, req| Box::pin(functions::health::run(app, req)),
         },
     },
@@ -69,6 +80,7 @@ pub static ROUTES: &[Route] = &[
             methods: &["post"],
             route: "billing/stripe",
             max_body: functions::stripe_webhook::MAX_BODY_BYTES,
+            head: Some(|app, head| Box::pin(functions::stripe_webhook::check_head(app, head))),
             handler: |app, req| Box::pin(functions::stripe_webhook::run(app, req)),
         },
     },
@@ -85,6 +97,7 @@ pub static ROUTES: &[Route] = &[
             methods: &["post"],
             route: "messages",
             max_body: functions::bot_messages::MAX_BODY_BYTES,
+            head: Some(|app, head| Box::pin(functions::bot_messages::check_head(app, head))),
             handler: |app, req| Box::pin(functions::bot_messages::run(app, req)),
         },
     },
@@ -187,14 +200,18 @@ pub fn filter(app: App) -> BoxedFilter<(Response,)> {
                 methods,
                 route: template,
                 max_body,
+                head,
                 handler,
             } => http_filter(
                 app.clone(),
-                route.function,
-                methods,
-                template,
-                *max_body as u64,
-                *handler,
+                HttpRoute {
+                    function: route.function,
+                    methods,
+                    template,
+                    max_body: *max_body as u64,
+                    head: *head,
+                    handler: *handler,
+                },
             ),
             Trigger::Timer { handler, .. } | Trigger::Queue { handler, .. } => {
                 invoke_filter(app.clone(), route.function, *handler)
@@ -215,14 +232,24 @@ fn invocation_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-fn http_filter(
-    app: App,
+/// One HTTP function's row of the table, as its filter needs it.
+#[derive(Clone, Copy)]
+struct HttpRoute {
     function: &'static str,
     methods: &'static [&'static str],
     template: &'static str,
     max_body: u64,
+    head: Option<HeadCheck>,
     handler: HttpHandler,
-) -> BoxedFilter<(Response,)> {
+}
+
+fn http_filter(app: App, route: HttpRoute) -> BoxedFilter<(Response,)> {
+    let HttpRoute {
+        function,
+        methods,
+        template,
+        ..
+    } = route;
     let prefix = format!("/{ROUTE_PREFIX}/");
     warp::path::full()
         .and(warp::method())
@@ -246,10 +273,14 @@ fn http_filter(
             let span = tracing::info_span!("invocation", function, invocation_id = %invocation_id, tenant_id = tracing::field::Empty);
             async move {
                 let result = async {
-                    let body = read_limited(body, &headers, max_body).await?;
                     let query = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-                    let req = HttpRequest { method, path: path.as_str().to_owned(), query, params, headers, body, invocation_id };
-                    handler(app, req).await
+                    let mut head = RequestHead { method, path: path.as_str().to_owned(), query, params, headers, invocation_id, extensions: Default::default() };
+                    if let Err(e) = check_head(&app, &route, &mut head).await {
+                        body::discard(body, &head.headers, 0);
+                        return Err(e);
+                    }
+                    let body = read_limited(body, &head.headers, route.max_body).await?;
+                    (route.handler)(app, HttpRequest { head, body }).await
                 }
                 .await;
                 render_http(result)
@@ -257,6 +288,16 @@ fn http_filter(
             .instrument(span)
         })
         .boxed()
+}
+
+/// What the head alone decides, before any of the body is read: its
+/// declared size, then the route's own check.
+async fn check_head(app: &App, route: &HttpRoute, head: &mut RequestHead) -> Result<(), AppError> {
+    body::check_declared(&head.headers, route.max_body)?;
+    match route.head {
+        Some(check) => check(app, head).await,
+        None => Ok(()),
+    }
 }
 
 fn invoke_filter(

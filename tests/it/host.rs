@@ -19,7 +19,9 @@ use salestim::routes::{self, ROUTES};
 use serde_json::{Value, json};
 use warp::Filter;
 
-use crate::support::app::{Options, repo_root, spawn_app, spawn_app_with, wait_until};
+use crate::support::app::{
+    Options, STRIPE_SECRET, repo_root, spawn_app, spawn_app_with, stripe_signature, wait_until,
+};
 
 fn functions() -> Vec<FunctionDef> {
     FunctionDef::load_dir(&repo_root().join("functions")).expect("every function.json is valid")
@@ -544,24 +546,54 @@ fn framing(declared: bool) -> &'static str {
 // Several threads: the race between the handler's answer and the rest of
 // the body only shows when both ends really run at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_oversized_body_gets_413_every_time_through_the_local_host_and_direct() {
+async fn a_refused_body_gets_its_answer_every_time_through_the_local_host_and_direct() {
     let app = spawn_app().await;
-    for (target, base) in [("the local host", &app.base), ("the handler", &app.handler)] {
-        for declared in [true, false] {
+    // Fresh and well-formed: only the MAC, after the body, could refuse it.
+    let signed = vec![(
+        "stripe-signature",
+        stripe_signature(b"", STRIPE_SECRET, app.now()),
+    )];
+    // (what, path, headers, declared, status through the local host, direct)
+    let cases = [
+        ("over the limit", "api/messages", vec![], true, "413", "413"),
+        (
+            "past the limit",
+            "api/billing/stripe",
+            signed,
+            false,
+            "413",
+            "413",
+        ),
+        // The local host reads the whole body before it forwards it, with
+        // its length, which the handler refuses before the head check.
+        (
+            "refused by its head",
+            "api/billing/stripe",
+            vec![],
+            false,
+            "413",
+            "400",
+        ),
+    ];
+    for (case, path, headers, declared, through_host, direct) in &cases {
+        for (target, base, status) in [
+            ("the local host", &app.base, through_host),
+            ("the handler", &app.handler, direct),
+        ] {
             let rounds = 30;
             let statuses = answers_to_oversized(
                 &app.http,
-                base.join("api/messages").unwrap(),
-                &[],
-                declared,
+                base.join(path).unwrap(),
+                headers,
+                *declared,
                 rounds,
             )
             .await;
             assert_eq!(
                 statuses,
-                BTreeMap::from([("413".to_owned(), rounds)]),
-                "{target}, {}",
-                framing(declared)
+                BTreeMap::from([(status.to_string(), rounds)]),
+                "{target}, {path} {case}, {}",
+                framing(*declared)
             );
         }
     }

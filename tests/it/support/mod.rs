@@ -10,6 +10,7 @@ pub mod cosmos;
 pub mod faulty_queues;
 pub mod graph;
 pub mod keyvault;
+pub mod raw_http;
 pub mod redis;
 pub mod stripe;
 pub mod tls;
