@@ -7,6 +7,9 @@ use warp::http::StatusCode;
 use crate::http::body::BodyError;
 use crate::platform::PlatformError;
 
+/// The `Retry-After` of a [`AppError::Busy`] answer.
+pub const BUSY_RETRY_AFTER_SECS: u32 = 1;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("bad request: {0}")]
@@ -29,6 +32,10 @@ pub enum AppError {
     /// without a Stripe secret).
     #[error("not configured: {0}")]
     NotConfigured(&'static str),
+    /// Every slot for this work is taken and none freed up in time; the
+    /// caller may retry after [`BUSY_RETRY_AFTER_SECS`].
+    #[error("busy: {0}")]
+    Busy(&'static str),
     #[error(transparent)]
     Platform(#[from] PlatformError),
     #[error("internal error: {0:#}")]
@@ -55,7 +62,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NotConfigured(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Platform(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Platform(PlatformError::PreconditionFailed | PlatformError::Conflict) => {
                 StatusCode::CONFLICT
@@ -75,6 +82,7 @@ impl AppError {
             AppError::UnsupportedMediaType(m) => m.clone(),
             AppError::PayloadTooLarge { limit } => format!("the body is larger than {limit} bytes"),
             AppError::NotConfigured(what) => format!("{what} is not configured on this deployment"),
+            AppError::Busy(_) => "busy; retry shortly".into(),
             AppError::NotFound => "no such resource".into(),
             AppError::MethodNotAllowed => "method not allowed on this resource".into(),
             e if e.status() == StatusCode::SERVICE_UNAVAILABLE => {
@@ -82,6 +90,11 @@ impl AppError {
             }
             _ => "internal error".into(),
         }
+    }
+
+    /// How long the caller should wait before trying again, when it may.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        matches!(self, AppError::Busy(_)).then_some(BUSY_RETRY_AFTER_SECS)
     }
 
     /// The problem JSON body.

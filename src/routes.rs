@@ -345,8 +345,10 @@ fn invoke_filter(
 }
 
 fn log_error(e: &AppError) {
-    // A feature left unconfigured is the operator's choice, not a failure.
-    if e.status().is_server_error() && !matches!(e, AppError::NotConfigured(_)) {
+    // A feature left unconfigured is the operator's choice, and a busy
+    // answer is load shed on purpose: neither is a failure.
+    if e.status().is_server_error() && !matches!(e, AppError::NotConfigured(_) | AppError::Busy(_))
+    {
         tracing::error!(error = %e, status = e.status().as_u16(), "request failed");
     } else {
         tracing::warn!(error = %e, status = e.status().as_u16(), "request rejected");
@@ -375,6 +377,11 @@ fn problem_response(e: &AppError) -> Response {
         "content-type",
         warp::http::HeaderValue::from_static("application/problem+json"),
     );
+    if let Some(secs) = e.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert("retry-after", warp::http::HeaderValue::from(secs));
+    }
     response
 }
 

@@ -7,12 +7,13 @@
 //! bounds, its timestamp within tolerance), so a forged request without a
 //! fresh, well-formed header is answered before any of its body arrives.
 //! The MAC (one per configured secret) over a body larger than
-//! [`INLINE_MAC_BYTES`] runs on the blocking pool, at most [`mac_slots`] at
-//! once, so a burst of large forged requests never holds the async workers
-//! that answer `/api/health`. A request waiting for a slot holds only its
-//! body, which `read_limited` has already bounded.
+//! [`INLINE_MAC_BYTES`] runs on the blocking pool, at most one per CPU at
+//! once (`App::stripe_mac_slots`), so a burst of large forged requests never
+//! holds the async workers that answer `/api/health`. A request waiting for
+//! a slot holds only its body, already bounded, and waits at most
+//! [`MAC_SLOT_WAIT`]: then it is answered 503 with `Retry-After`.
 
-use std::sync::LazyLock;
+use std::time::Duration;
 
 use bytes::Bytes;
 use secrecy::SecretString;
@@ -33,6 +34,9 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// Bodies up to this size are MACed on the async worker (tens of
 /// microseconds per secret); larger ones on the blocking pool.
 const INLINE_MAC_BYTES: usize = 16 * 1024;
+/// How long a large body waits for a MAC slot before it is answered 503.
+/// Stripe retries a failed delivery for days, so shedding is safe.
+const MAC_SLOT_WAIT: Duration = Duration::from_secs(2);
 
 fn secrets(app: &App) -> Result<&[SecretString], AppError> {
     app.stripe_secrets.as_deref().ok_or(AppError::NotConfigured(
@@ -66,7 +70,7 @@ pub async fn run(app: App, mut req: HttpRequest) -> Result<HttpResponse, AppErro
         .extensions
         .remove::<SignatureHeader>()
         .ok_or_else(|| anyhow::anyhow!("StripeWebhook ran without its head check"))?;
-    verify_mac(parsed, &req.body, secrets).await?;
+    verify_mac(parsed, &req.body, secrets, &app.stripe_mac_slots).await?;
     let parsed = event::parse(&req.body).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let event = match parsed {
         Parsed::Ignored { id, type_name } => {
@@ -114,28 +118,20 @@ pub async fn run(app: App, mut req: HttpRequest) -> Result<HttpResponse, AppErro
     ))
 }
 
-/// How many large-body MACs run at once: one per CPU, so they can use the
-/// machine but never queue up threads beyond it.
-fn mac_slots() -> &'static Semaphore {
-    static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
-        Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
-    });
-    &SLOTS
-}
-
 /// Checks the MAC over `body`: inline when it is small, else on the
-/// blocking pool once one of [`mac_slots`] is free.
+/// blocking pool once one of `slots` frees up within [`MAC_SLOT_WAIT`].
 async fn verify_mac(
     parsed: SignatureHeader,
     body: &Bytes,
     secrets: &[SecretString],
+    slots: &Semaphore,
 ) -> Result<(), AppError> {
     if body.len() <= INLINE_MAC_BYTES || !parsed.has_candidates() {
         return parsed.verify_mac(body, secrets).map_err(refused);
     }
-    let _slot = mac_slots()
-        .acquire()
+    let _slot = tokio::time::timeout(MAC_SLOT_WAIT, slots.acquire())
         .await
+        .map_err(|_| AppError::Busy("every Stripe signature check slot is taken"))?
         .expect("the MAC semaphore is never closed");
     let body = Bytes::clone(body);
     let secrets = secrets.to_vec();

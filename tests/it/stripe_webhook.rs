@@ -3,6 +3,8 @@
 //! the reason, and nothing enqueued. (Verdict by verdict agreement with
 //! Stripe's own verifier is in `stripe_verdicts.rs`.)
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -104,4 +106,34 @@ async fn a_refused_header_is_answered_before_any_of_the_body_is_sent() {
         .answered_after_the_body()
         .await;
     assert_eq!(res.status, 200, "{}", res.text());
+}
+
+#[tokio::test]
+async fn a_large_body_that_finds_no_mac_slot_in_time_gets_503_with_retry_after() {
+    let app = spawn_app().await;
+    let now = app.now();
+    let body = large_event("evt_busy", now, 100 * 1024);
+    let signature = stripe_signature(&body, STRIPE_SECRET, now);
+    let slots = &app.app.stripe_mac_slots;
+    let all = u32::try_from(slots.available_permits()).unwrap();
+    let held = slots.acquire_many(all).await.unwrap();
+    let res = tokio::time::timeout(
+        Duration::from_secs(20),
+        app.stripe_raw(body.clone(), Some(&signature)),
+    )
+    .await
+    .expect("an answer while every MAC slot stays taken");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    assert_eq!(app.queue_len(QUEUE).await, 0, "nothing was enqueued");
+
+    // Once a slot frees up, the same delivery goes through.
+    drop(held);
+    let res = app.stripe_raw(body, Some(&signature)).await;
+    assert_eq!(res.status(), StatusCode::OK);
 }
