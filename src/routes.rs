@@ -276,7 +276,7 @@ fn http_filter(app: App, route: HttpRoute) -> BoxedFilter<(Response,)> {
                     let query = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
                     let mut head = RequestHead { method, path: path.as_str().to_owned(), query, params, headers, invocation_id, extensions: Default::default() };
                     if let Err(e) = check_head(&app, &route, &mut head).await {
-                        body::discard(body, &head.headers, 0);
+                        body::discard(body, &head.headers, route.max_body, 0);
                         return Err(e);
                     }
                     let body = read_limited(body, &head.headers, route.max_body).await?;
@@ -317,7 +317,7 @@ fn invoke_filter(
             async move {
                 // The host never sends these; a web page under `handler local` would.
                 if let Some(reason) = crate::http::browser_request_reason(&headers) {
-                    body::discard(body, &headers, 0);
+                    body::discard(body, &headers, MAX_INVOKE_BODY, 0);
                     let e = AppError::Forbidden(reason.into());
                     log_error(&e);
                     return problem_response(&e);

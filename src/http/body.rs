@@ -8,8 +8,11 @@
 //! instead. So [`discard`] reads what is left and throws it away, in a task
 //! of its own, while the answer goes out at once: a caller that reads the
 //! answer early has it at once, one that sends everything first still finds
-//! it. Reading the rest costs a copy per byte, not a parse; past
-//! [`DRAIN_LIMIT`] or [`DRAIN_TIME`] the connection is closed anyway.
+//! it. Reading the rest costs a copy per byte, not a parse; a body more
+//! than [`DRAIN_BEYOND_LIMIT`] over its limit, or still coming after
+//! [`DRAIN_TIME`], gets the connection closed anyway. The bound is relative
+//! to the limit so that the local host's 413 at 100 MB survives as the
+//! handler's at a few hundred KiB does.
 
 use std::time::Duration;
 
@@ -17,9 +20,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use warp::http::HeaderMap;
 
-/// How much of a refused body is still read, and thrown away, and for how
-/// long.
-pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+/// How far past its limit a refused body is still read, and thrown away,
+/// and for how long.
+pub const DRAIN_BEYOND_LIMIT: u64 = 16 * 1024 * 1024;
 pub const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,7 +64,7 @@ where
 {
     let mut body = body;
     if let Err(e) = check_declared(headers, limit) {
-        discard(body, headers, 0);
+        discard(body, headers, limit, 0);
         return Err(e);
     }
     let mut buf = BytesMut::new();
@@ -69,7 +72,7 @@ where
         let mut chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
         let seen = (buf.len() + chunk.remaining()) as u64;
         if seen > limit {
-            discard(body, headers, seen);
+            discard(body, headers, limit, seen);
             return Err(BodyError::TooLarge { limit });
         }
         while chunk.has_remaining() {
@@ -82,16 +85,18 @@ where
     Ok(buf.freeze())
 }
 
-/// Reads and throws away what is left of a refused body (`seen` bytes of
-/// it are already read), within [`DRAIN_LIMIT`] and [`DRAIN_TIME`], in a
-/// task of its own so the answer need not wait. A body declared larger
-/// than the limit is not read at all.
-pub fn discard<S, B, E>(body: S, headers: &HeaderMap, seen: u64)
+/// Reads and throws away what is left of a refused body whose limit was
+/// `limit` (`seen` bytes of it are already read), up to
+/// [`DRAIN_BEYOND_LIMIT`] past the limit and for [`DRAIN_TIME`], in a task
+/// of its own so the answer need not wait. A body declared larger than
+/// that is not read at all.
+pub fn discard<S, B, E>(body: S, headers: &HeaderMap, limit: u64, seen: u64)
 where
     S: Stream<Item = Result<B, E>> + Unpin + Send + 'static,
     B: Buf,
 {
-    if declared_length(headers).is_some_and(|len| len > DRAIN_LIMIT) {
+    let bound = limit.saturating_add(DRAIN_BEYOND_LIMIT);
+    if declared_length(headers).is_some_and(|len| len > bound) {
         return;
     }
     let mut body = body;
@@ -99,7 +104,7 @@ where
     let rest = async move {
         while let Some(Ok(chunk)) = body.next().await {
             seen += chunk.remaining() as u64;
-            if seen > DRAIN_LIMIT {
+            if seen > bound {
                 return;
             }
         }

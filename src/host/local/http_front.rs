@@ -7,8 +7,8 @@
 //! cross-site request (403) and a body not declared as JSON (415).
 //!
 //! Like the host, it refuses a body over its limit (100 MB) with 413, and
-//! reads the rest of it (`http::body`) so that a client still sending gets
-//! the 413 rather than a reset.
+//! reads the rest of it, within bounds (`http::body`), so that a client
+//! still sending gets the 413 rather than a reset.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -153,7 +153,7 @@ async fn forward(
         })
     });
     let Some(function) = function else {
-        body::discard(body, &headers, 0);
+        body::discard(body, &headers, *max_request_bytes, 0);
         return StatusCode::NOT_FOUND.into_response();
     };
     let body = match body::read_limited(body, &headers, *max_request_bytes).await {
