@@ -58,6 +58,10 @@ pub struct AppInner {
     pub bot: Option<Bot>,
     /// The Stripe endpoint secrets (several while a secret is rolled).
     pub stripe_secrets: Option<Vec<SecretString>>,
+    /// Stripe MACs over large bodies running on the blocking pool at once:
+    /// one per CPU, so they can use the machine but never queue up threads
+    /// beyond it.
+    pub stripe_mac_slots: tokio::sync::Semaphore,
     /// Links into the product (its tabs and pages) for cards.
     pub links: AppLinks,
     /// Microsoft Graph in customer tenants, when the app has credentials
@@ -120,6 +124,9 @@ impl App {
             tenants,
             billing,
             stripe_secrets,
+            stripe_mac_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
         }))
     }
 }

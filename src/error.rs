@@ -4,7 +4,11 @@
 
 use warp::http::StatusCode;
 
+use crate::http::body::BodyError;
 use crate::platform::PlatformError;
+
+/// The `Retry-After` of a [`AppError::Busy`] answer.
+pub const BUSY_RETRY_AFTER_SECS: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -19,7 +23,7 @@ pub enum AppError {
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("payload too large (limit {limit} bytes)")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge { limit: u64 },
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("conflict: {0}")]
@@ -28,10 +32,23 @@ pub enum AppError {
     /// without a Stripe secret).
     #[error("not configured: {0}")]
     NotConfigured(&'static str),
+    /// Every slot for this work is taken and none freed up in time; the
+    /// caller may retry after [`BUSY_RETRY_AFTER_SECS`].
+    #[error("busy: {0}")]
+    Busy(&'static str),
     #[error(transparent)]
     Platform(#[from] PlatformError),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<BodyError> for AppError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge { limit } => AppError::PayloadTooLarge { limit },
+            BodyError::Read(_) => AppError::BadRequest(e.to_string()),
+        }
+    }
 }
 
 impl AppError {
@@ -45,7 +62,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NotConfigured(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Platform(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Platform(PlatformError::PreconditionFailed | PlatformError::Conflict) => {
                 StatusCode::CONFLICT
@@ -65,6 +82,7 @@ impl AppError {
             AppError::UnsupportedMediaType(m) => m.clone(),
             AppError::PayloadTooLarge { limit } => format!("the body is larger than {limit} bytes"),
             AppError::NotConfigured(what) => format!("{what} is not configured on this deployment"),
+            AppError::Busy(_) => "busy; retry shortly".into(),
             AppError::NotFound => "no such resource".into(),
             AppError::MethodNotAllowed => "method not allowed on this resource".into(),
             e if e.status() == StatusCode::SERVICE_UNAVAILABLE => {
@@ -72,6 +90,11 @@ impl AppError {
             }
             _ => "internal error".into(),
         }
+    }
+
+    /// How long the caller should wait before trying again, when it may.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        matches!(self, AppError::Busy(_)).then_some(BUSY_RETRY_AFTER_SECS)
     }
 
     /// The problem JSON body.

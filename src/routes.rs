@@ -6,9 +6,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 
-use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
-use futures::{Stream, StreamExt};
 use tracing::Instrument;
 use warp::filters::BoxedFilter;
 use warp::filters::path::FullPath;
@@ -21,22 +19,33 @@ use crate::error::AppError;
 use crate::functions;
 use crate::host::INVOCATION_ID_HEADER;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::body::{self, read_limited};
+use crate::http::{HttpRequest, HttpResponse, RequestHead};
 
 pub type HttpHandler = fn(App, HttpRequest) -> BoxFuture<'static, Result<HttpResponse, AppError>>;
+/// A route's check on the request head (method, path, headers), run before
+/// a byte of the body is read: whatever refuses a caller without the body
+/// (a missing or forged token, a stale signature header, a feature not
+/// configured). A refusal answers at once; what the check establishes it
+/// leaves in [`RequestHead::extensions`] for the handler.
+pub type HeadCheck =
+    for<'a> fn(&'a App, &'a mut RequestHead) -> BoxFuture<'a, Result<(), AppError>>;
 pub type InvokeHandler =
     fn(App, InvokeRequest) -> BoxFuture<'static, Result<InvokeResponse, AppError>>;
 
 /// The HTTP functions' route prefix (host.json `extensions.http.routePrefix`).
 pub const ROUTE_PREFIX: &str = "api";
 /// Invocation payloads: a queue message is at most 64 KiB, even encoded twice.
-const MAX_INVOKE_BODY: usize = 1024 * 1024;
+const MAX_INVOKE_BODY: u64 = 1024 * 1024;
 
 pub enum Trigger {
     Http {
         methods: &'static [&'static str],
         route: &'static str,
         max_body: usize,
+        /// Runs before the body is read; `None` when the body is needed
+        /// to decide anything.
+        head: Option<HeadCheck>,
         handler: HttpHandler,
     },
     Timer {
@@ -61,6 +70,7 @@ pub static ROUTES: &[Route] = &[
             methods: &["get"],
             route: "health",
             max_body: 0,
+            head: None,
             handler: |app, req| Box::pin(functions::health::run(app, req)),
         },
     },
@@ -70,6 +80,7 @@ pub static ROUTES: &[Route] = &[
             methods: &["post"],
             route: "billing/stripe",
             max_body: functions::stripe_webhook::MAX_BODY_BYTES,
+            head: Some(|app, head| Box::pin(functions::stripe_webhook::check_head(app, head))),
             handler: |app, req| Box::pin(functions::stripe_webhook::run(app, req)),
         },
     },
@@ -86,6 +97,7 @@ pub static ROUTES: &[Route] = &[
             methods: &["post"],
             route: "messages",
             max_body: functions::bot_messages::MAX_BODY_BYTES,
+            head: Some(|app, head| Box::pin(functions::bot_messages::check_head(app, head))),
             handler: |app, req| Box::pin(functions::bot_messages::run(app, req)),
         },
     },
@@ -188,14 +200,18 @@ pub fn filter(app: App) -> BoxedFilter<(Response,)> {
                 methods,
                 route: template,
                 max_body,
+                head,
                 handler,
             } => http_filter(
                 app.clone(),
-                route.function,
-                methods,
-                template,
-                *max_body,
-                *handler,
+                HttpRoute {
+                    function: route.function,
+                    methods,
+                    template,
+                    max_body: *max_body as u64,
+                    head: *head,
+                    handler: *handler,
+                },
             ),
             Trigger::Timer { handler, .. } | Trigger::Queue { handler, .. } => {
                 invoke_filter(app.clone(), route.function, *handler)
@@ -216,14 +232,24 @@ fn invocation_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-fn http_filter(
-    app: App,
+/// One HTTP function's row of the table, as its filter needs it.
+#[derive(Clone, Copy)]
+struct HttpRoute {
     function: &'static str,
     methods: &'static [&'static str],
     template: &'static str,
-    max_body: usize,
+    max_body: u64,
+    head: Option<HeadCheck>,
     handler: HttpHandler,
-) -> BoxedFilter<(Response,)> {
+}
+
+fn http_filter(app: App, route: HttpRoute) -> BoxedFilter<(Response,)> {
+    let HttpRoute {
+        function,
+        methods,
+        template,
+        ..
+    } = route;
     let prefix = format!("/{ROUTE_PREFIX}/");
     warp::path::full()
         .and(warp::method())
@@ -247,10 +273,14 @@ fn http_filter(
             let span = tracing::info_span!("invocation", function, invocation_id = %invocation_id, tenant_id = tracing::field::Empty);
             async move {
                 let result = async {
-                    let body = read_limited(body, &headers, max_body).await?;
                     let query = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-                    let req = HttpRequest { method, path: path.as_str().to_owned(), query, params, headers, body, invocation_id };
-                    handler(app, req).await
+                    let mut head = RequestHead { method, path: path.as_str().to_owned(), query, params, headers, invocation_id, extensions: Default::default() };
+                    if let Err(e) = check_head(&app, &route, &mut head).await {
+                        body::discard(body, &head.headers, route.max_body, 0);
+                        return Err(e);
+                    }
+                    let body = read_limited(body, &head.headers, route.max_body).await?;
+                    (route.handler)(app, HttpRequest { head, body }).await
                 }
                 .await;
                 render_http(result)
@@ -258,6 +288,16 @@ fn http_filter(
             .instrument(span)
         })
         .boxed()
+}
+
+/// What the head alone decides, before any of the body is read: its
+/// declared size, then the route's own check.
+async fn check_head(app: &App, route: &HttpRoute, head: &mut RequestHead) -> Result<(), AppError> {
+    body::check_declared(&head.headers, route.max_body)?;
+    match route.head {
+        Some(check) => check(app, head).await,
+        None => Ok(()),
+    }
 }
 
 fn invoke_filter(
@@ -277,6 +317,7 @@ fn invoke_filter(
             async move {
                 // The host never sends these; a web page under `handler local` would.
                 if let Some(reason) = crate::http::browser_request_reason(&headers) {
+                    body::discard(body, &headers, MAX_INVOKE_BODY, 0);
                     let e = AppError::Forbidden(reason.into());
                     log_error(&e);
                     return problem_response(&e);
@@ -304,8 +345,10 @@ fn invoke_filter(
 }
 
 fn log_error(e: &AppError) {
-    // A feature left unconfigured is the operator's choice, not a failure.
-    if e.status().is_server_error() && !matches!(e, AppError::NotConfigured(_)) {
+    // A feature left unconfigured is the operator's choice, and a busy
+    // answer is load shed on purpose: neither is a failure.
+    if e.status().is_server_error() && !matches!(e, AppError::NotConfigured(_) | AppError::Busy(_))
+    {
         tracing::error!(error = %e, status = e.status().as_u16(), "request failed");
     } else {
         tracing::warn!(error = %e, status = e.status().as_u16(), "request rejected");
@@ -334,73 +377,12 @@ fn problem_response(e: &AppError) -> Response {
         "content-type",
         warp::http::HeaderValue::from_static("application/problem+json"),
     );
+    if let Some(secs) = e.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert("retry-after", warp::http::HeaderValue::from(secs));
+    }
     response
-}
-
-/// How much of a refused body is still read, and thrown away, before the
-/// 413 goes out, and for how long. A proxy in front of the handler (the
-/// Functions host, the local host) sends the whole body before it reads the
-/// answer; a connection closed while it still sends loses the answer (the
-/// unread bytes make the close a reset) and the proxy says 502 instead.
-/// Reading the rest costs a copy per byte, not a parse; past these bounds
-/// the connection is closed anyway.
-const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Reads a body up to `limit` bytes: a declared length over the limit is
-/// refused before reading, a chunked body as soon as it passes the limit;
-/// either way the rest is drained (within [`DRAIN_LIMIT`]) so that the 413
-/// reaches the caller through a proxy.
-async fn read_limited<S, B>(body: S, headers: &HeaderMap, limit: usize) -> Result<Bytes, AppError>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Unpin,
-    B: bytes::Buf,
-{
-    let mut body = body;
-    if let Some(len) = headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
-        if len <= DRAIN_LIMIT as u64 {
-            drain(&mut body, 0).await;
-        }
-        return Err(AppError::PayloadTooLarge { limit });
-    }
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk =
-            chunk.map_err(|e| AppError::BadRequest(format!("reading the body: {e}")))?;
-        if buf.len() + chunk.remaining() > limit {
-            drain(&mut body, buf.len() + chunk.remaining()).await;
-            return Err(AppError::PayloadTooLarge { limit });
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            buf.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    Ok(buf.freeze())
-}
-
-/// Reads and discards what is left of a refused body, within bounds.
-async fn drain<S, B>(body: &mut S, mut seen: usize)
-where
-    S: Stream<Item = Result<B, warp::Error>> + Unpin,
-    B: bytes::Buf,
-{
-    let rest = async {
-        while let Some(Ok(chunk)) = body.next().await {
-            seen += chunk.remaining();
-            if seen > DRAIN_LIMIT {
-                return;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, rest).await;
 }
 
 async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {

@@ -173,6 +173,7 @@ pub async fn run_local(settings: Settings, layout: LocalLayout) -> anyhow::Resul
         handler,
         listen,
         queues,
+        max_request_bytes: crate::host::local::MAX_REQUEST_BYTES,
     })
     .await?;
     tracing::info!(

@@ -33,6 +33,10 @@
 //!    We found no Microsoft text that makes `oid` == `sub` a rule, so it is
 //!    not checked.
 //!
+//! Steps 1-4 and 7 need only the `Authorization` header, so they run before
+//! the body is read ([`BotAuthenticator::verify`]); 5 and 6 need the
+//! activity ([`VerifiedToken::bind`]).
+//!
 //! Every failure is one [`AuthError`], which the HTTP layer answers with 401
 //! and a short reason; the cause goes to the log.
 
@@ -188,15 +192,14 @@ impl BotAuthenticator {
             .ok_or(AuthError::Issuer)
     }
 
-    /// Validates the `Authorization` header of an activity from `channel_id`
-    /// whose `serviceUrl` is `service_url`.
-    pub async fn authenticate(
+    /// Validates the `Authorization` header of a request to the bot, from
+    /// the header alone (steps 1-4 and 7), before the activity is read; the
+    /// checks against the activity are [`VerifiedToken::bind`]'s.
+    pub async fn verify(
         &self,
         authorization: Option<&str>,
-        channel_id: &str,
-        service_url: &str,
         clock: &dyn Clock,
-    ) -> Result<BotClaims, AuthError> {
+    ) -> Result<VerifiedToken, AuthError> {
         let token = authorization
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
@@ -234,11 +237,6 @@ impl BotAuthenticator {
         if claims.nbf.is_some_and(|nbf| now + CLOCK_SKEW_SECS < nbf) {
             return Err(AuthError::NotYetValid);
         }
-        if let Some(endorsements) = &key.endorsements
-            && !endorsements.iter().any(|e| e == channel_id)
-        {
-            return Err(AuthError::Endorsement);
-        }
         if trusted.kind == Issuer::Entra {
             let requested_by = match claims.ver.as_deref() {
                 Some("1.0") => claims.appid.as_deref(),
@@ -252,10 +250,51 @@ impl BotAuthenticator {
                 return Err(AuthError::NotAppOnly);
             }
         }
-        if claims.serviceurl.as_deref() != Some(service_url) {
+        Ok(VerifiedToken {
+            claims,
+            endorsements: key.endorsements.clone(),
+        })
+    }
+
+    /// Every check at once, for an activity from `channel_id` whose
+    /// `serviceUrl` is `service_url`: [`Self::verify`], then
+    /// [`VerifiedToken::bind`].
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        channel_id: &str,
+        service_url: &str,
+        clock: &dyn Clock,
+    ) -> Result<BotClaims, AuthError> {
+        self.verify(authorization, clock)
+            .await?
+            .bind(channel_id, service_url)
+    }
+}
+
+/// A token [`BotAuthenticator::verify`] accepted, not yet bound to an
+/// activity.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    claims: BotClaims,
+    /// The signing key's endorsements, when it has any.
+    endorsements: Option<Vec<String>>,
+}
+
+impl VerifiedToken {
+    /// The checks that need the activity (steps 5 and 6): the key is
+    /// endorsed for its `channel_id` and the token vouches for its
+    /// `service_url`.
+    pub fn bind(self, channel_id: &str, service_url: &str) -> Result<BotClaims, AuthError> {
+        if let Some(endorsements) = &self.endorsements
+            && !endorsements.iter().any(|e| e == channel_id)
+        {
+            return Err(AuthError::Endorsement);
+        }
+        if self.claims.serviceurl.as_deref() != Some(service_url) {
             return Err(AuthError::ServiceUrl);
         }
-        Ok(claims)
+        Ok(self.claims)
     }
 }
 

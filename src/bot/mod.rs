@@ -15,7 +15,7 @@ pub mod replies;
 
 use crate::config::AUTH_DISABLED_WARNING;
 use crate::platform::clock::Clock;
-use auth::{AuthError, BotAuthenticator, BotClaims};
+use auth::{AuthError, BotAuthenticator, BotClaims, VerifiedToken};
 use connector::ConnectorClient;
 use replies::Replies;
 
@@ -37,23 +37,32 @@ pub enum Inbound {
 }
 
 impl Bot {
-    /// Authenticates an activity from `channel_id` whose `serviceUrl` is
-    /// `service_url`; `Ok(None)` when authentication is disabled (any
-    /// `Authorization` header is then ignored: there is no app id to check
-    /// it against).
-    pub async fn authenticate(
+    /// Validates the token of a request to the bot from its head alone;
+    /// `Ok(None)` when authentication is disabled (any `Authorization`
+    /// header is then ignored: there is no app id to check it against).
+    pub async fn verify(
         &self,
         authorization: Option<&str>,
+        clock: &dyn Clock,
+    ) -> Result<Option<VerifiedToken>, AuthError> {
+        match &self.inbound {
+            Inbound::Token(auth) => auth.verify(authorization, clock).await.map(Some),
+            Inbound::Disabled => Ok(None),
+        }
+    }
+
+    /// Binds what [`Bot::verify`] returned to the activity from
+    /// `channel_id` whose `serviceUrl` is `service_url`.
+    pub fn bind(
+        &self,
+        token: Option<VerifiedToken>,
         channel_id: &str,
         service_url: &str,
-        clock: &dyn Clock,
     ) -> Result<Option<BotClaims>, AuthError> {
-        match &self.inbound {
-            Inbound::Token(auth) => auth
-                .authenticate(authorization, channel_id, service_url, clock)
-                .await
-                .map(Some),
-            Inbound::Disabled => {
+        match (&self.inbound, token) {
+            (Inbound::Token(_), Some(token)) => token.bind(channel_id, service_url).map(Some),
+            (Inbound::Token(_), None) => Err(AuthError::Missing),
+            (Inbound::Disabled, _) => {
                 tracing::warn!(%channel_id, %service_url, "{AUTH_DISABLED_WARNING}");
                 Ok(None)
             }

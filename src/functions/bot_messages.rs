@@ -1,21 +1,25 @@
-//! `BotMessages` — `POST /api/messages`, the Teams bot endpoint. Admit (a
-//! bounded number in hand, else 429), parse, then authenticate (the Bot
-//! Framework token, bound to the activity's channel and serviceUrl), then
-//! answer: the reply is sent inline within a short budget and falls back to
-//! the durable `bot-outbox` queue (`bot::replies`).
+//! `BotMessages` — `POST /api/messages`, the Teams bot endpoint. Before the
+//! body is read ([`check_head`]): the Bot Framework token is validated (or,
+//! without authentication, only a tool may post). Then admit (a bounded
+//! number in hand, else 429), parse, bind the token to the activity's
+//! channel and serviceUrl, and answer: the reply is sent inline within a
+//! short budget and falls back to the durable `bot-outbox` queue
+//! (`bot::replies`).
 
 use warp::http::StatusCode;
 
 use crate::app::App;
 use crate::bot::activity::Activity;
+use crate::bot::auth::VerifiedToken;
 use crate::bot::commands::{self, Command};
 use crate::bot::conversations::{self, ConversationRef};
 use crate::bot::gate;
 use crate::bot::invokes;
 use crate::bot::replies;
+use crate::bot::{Bot, Inbound};
 use crate::error::AppError;
 use crate::governance::{requests, teams};
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, RequestHead};
 use crate::ids::TenantId;
 use crate::platform::PlatformError;
 use crate::platform::documents::{Container, Document};
@@ -23,21 +27,43 @@ use crate::teams::cards;
 
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
-    let bot = app.bot.as_ref().ok_or(AppError::NotConfigured(
+fn bot(app: &App) -> Result<&Bot, AppError> {
+    app.bot.as_ref().ok_or(AppError::NotConfigured(
         "the bot (MicrosoftAppId, MicrosoftAppPassword)",
-    ))?;
-    // Without authentication, only a tool may post here, never a web page.
-    if matches!(bot.inbound, crate::bot::Inbound::Disabled) {
-        if let Some(reason) = crate::http::browser_request_reason(&req.headers) {
+    ))
+}
+
+fn unauthorized(e: crate::bot::auth::AuthError) -> AppError {
+    AppError::Unauthorized(e.to_string())
+}
+
+/// Everything decided before the body is read: the bot is configured, and
+/// the token is valid (left in the head's extensions for [`run`]); without
+/// authentication, the request comes from a tool, not a web page.
+pub async fn check_head(app: &App, head: &mut RequestHead) -> Result<(), AppError> {
+    let bot = bot(app)?;
+    if matches!(bot.inbound, Inbound::Disabled) {
+        if let Some(reason) = crate::http::browser_request_reason(&head.headers) {
             return Err(AppError::Forbidden(reason.into()));
         }
-        if !crate::http::is_json(&req.headers) {
+        if !crate::http::is_json(&head.headers) {
             return Err(AppError::UnsupportedMediaType(
                 "an activity is application/json".into(),
             ));
         }
     }
+    if let Some(token) = bot
+        .verify(head.header("authorization"), app.clock.as_ref())
+        .await
+        .map_err(unauthorized)?
+    {
+        head.extensions.insert(token);
+    }
+    Ok(())
+}
+
+pub async fn run(app: App, mut req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let bot = bot(&app)?;
     let Some(_in_hand) = bot.replies.admit() else {
         return Ok(replies::busy());
     };
@@ -48,14 +74,9 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
             "an activity needs serviceUrl and channelId".into(),
         ));
     }
-    bot.authenticate(
-        req.header("authorization"),
-        &activity.channel_id,
-        &activity.service_url,
-        app.clock.as_ref(),
-    )
-    .await
-    .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    let token = req.head.extensions.remove::<VerifiedToken>();
+    bot.bind(token, &activity.channel_id, &activity.service_url)
+        .map_err(unauthorized)?;
     let tenant = activity
         .tenant_id()
         .ok_or_else(|| AppError::BadRequest("the activity names no tenant".into()))?;

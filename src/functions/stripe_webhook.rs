@@ -2,15 +2,18 @@
 //! the raw body, enqueue the event for `BillingEvents`, answer 200 at once.
 //! Anything unsigned, stale or malformed gets a 400 and is not enqueued.
 //!
-//! Refusing costs less than accepting: the header is parsed within its
-//! bounds and the timestamp checked before the body is touched, and the MAC
-//! (one per configured secret) over a body larger than [`INLINE_MAC_BYTES`]
-//! runs on the blocking pool, at most [`mac_slots`] at once, so a burst of
-//! large forged requests never holds the async workers that answer
-//! `/api/health`. A request waiting for a slot holds only its body, which
-//! `read_limited` has already bounded.
+//! Refusing costs less than accepting: [`check_head`] runs before the body
+//! is read (a secret configured, the header present, parsed within its
+//! bounds, its timestamp within tolerance), so a forged request without a
+//! fresh, well-formed header is answered before any of its body arrives.
+//! The MAC (one per configured secret) over a body larger than
+//! [`INLINE_MAC_BYTES`] runs on the blocking pool, at most one per CPU at
+//! once (`App::stripe_mac_slots`), so a burst of large forged requests never
+//! holds the async workers that answer `/api/health`. A request waiting for
+//! a slot holds only its body, already bounded, and waits at most
+//! [`MAC_SLOT_WAIT`]: then it is answered 503 with `Retry-After`.
 
-use std::sync::LazyLock;
+use std::time::Duration;
 
 use bytes::Bytes;
 use secrecy::SecretString;
@@ -22,7 +25,7 @@ use crate::app::App;
 use crate::billing::event::{self, Parsed};
 use crate::billing::signature::{DEFAULT_TOLERANCE_SECS, SignatureError, SignatureHeader};
 use crate::error::AppError;
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, RequestHead};
 use crate::jobs::{self, billing_events::BLOB_CONTAINER, billing_events::BillingMessage};
 
 /// Larger events go through a blob (a queue message holds 64 KiB).
@@ -31,26 +34,43 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// Bodies up to this size are MACed on the async worker (tens of
 /// microseconds per secret); larger ones on the blocking pool.
 const INLINE_MAC_BYTES: usize = 16 * 1024;
+/// How long a large body waits for a MAC slot before it is answered 503.
+/// Stripe retries a failed delivery for days, so shedding is safe.
+const MAC_SLOT_WAIT: Duration = Duration::from_secs(2);
 
-pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
-    let secrets = app
-        .stripe_secrets
-        .as_deref()
-        .ok_or(AppError::NotConfigured(
-            "Stripe billing (STRIPE_WEBHOOK_SECRET)",
-        ))?;
-    let header = req
+fn secrets(app: &App) -> Result<&[SecretString], AppError> {
+    app.stripe_secrets.as_deref().ok_or(AppError::NotConfigured(
+        "Stripe billing (STRIPE_WEBHOOK_SECRET)",
+    ))
+}
+
+fn refused(e: SignatureError) -> AppError {
+    AppError::BadRequest(e.to_string())
+}
+
+/// Everything checked before the body is read; leaves the parsed header in
+/// the head's extensions for [`run`].
+pub async fn check_head(app: &App, head: &mut RequestHead) -> Result<(), AppError> {
+    secrets(app)?;
+    let header = head
         .header("stripe-signature")
         .ok_or_else(|| AppError::BadRequest("Stripe-Signature header is missing".into()))?;
-    let now = app.clock.now().unix_timestamp();
-    let refused = |e: SignatureError| AppError::BadRequest(e.to_string());
     let parsed = SignatureHeader::parse(header).map_err(refused)?;
     parsed
-        .check_age(now, DEFAULT_TOLERANCE_SECS)
+        .check_age(app.clock.now().unix_timestamp(), DEFAULT_TOLERANCE_SECS)
         .map_err(refused)?;
-    verify_mac(parsed, &req.body, secrets)
-        .await
-        .map_err(refused)?;
+    head.extensions.insert(parsed);
+    Ok(())
+}
+
+pub async fn run(app: App, mut req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let secrets = secrets(&app)?;
+    let parsed = req
+        .head
+        .extensions
+        .remove::<SignatureHeader>()
+        .ok_or_else(|| anyhow::anyhow!("StripeWebhook ran without its head check"))?;
+    verify_mac(parsed, &req.body, secrets, &app.stripe_mac_slots).await?;
     let parsed = event::parse(&req.body).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let event = match parsed {
         Parsed::Ignored { id, type_name } => {
@@ -98,26 +118,20 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
     ))
 }
 
-/// How many large-body MACs run at once: one per CPU, so they can use the
-/// machine but never queue up threads beyond it.
-fn mac_slots() -> &'static Semaphore {
-    static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
-        Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
-    });
-    &SLOTS
-}
-
+/// Checks the MAC over `body`: inline when it is small, else on the
+/// blocking pool once one of `slots` frees up within [`MAC_SLOT_WAIT`].
 async fn verify_mac(
     parsed: SignatureHeader,
     body: &Bytes,
     secrets: &[SecretString],
-) -> Result<(), SignatureError> {
+    slots: &Semaphore,
+) -> Result<(), AppError> {
     if body.len() <= INLINE_MAC_BYTES || !parsed.has_candidates() {
-        return parsed.verify_mac(body, secrets);
+        return parsed.verify_mac(body, secrets).map_err(refused);
     }
-    let _slot = mac_slots()
-        .acquire()
+    let _slot = tokio::time::timeout(MAC_SLOT_WAIT, slots.acquire())
         .await
+        .map_err(|_| AppError::Busy("every Stripe signature check slot is taken"))?
         .expect("the MAC semaphore is never closed");
     let body = Bytes::clone(body);
     let secrets = secrets.to_vec();
@@ -128,4 +142,5 @@ async fn verify_mac(
             tracing::error!(error = %e, "the signature check did not finish");
             Err(SignatureError::Mismatch)
         })
+        .map_err(refused)
 }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::support::app::{
     Options, STRIPE_SECRET, TestApp, spawn_app, spawn_app_with, stripe_signature, wait_until,
 };
+use crate::support::raw_http::HeadFirst;
 
 const QUEUE: &str = "billing-events";
 
@@ -307,6 +308,14 @@ async fn without_a_webhook_secret_billing_answers_503() {
     .await;
     let res = app.stripe_raw(b"{}".to_vec(), Some("t=1,v1=00")).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Said from the head alone, before any of a signed body is sent.
+    let body = vec![b' '; 300 * 1024];
+    let signature = stripe_signature(&body, STRIPE_SECRET, app.now());
+    let res = HeadFirst::post(&app.handler, "/api/billing/stripe", &body)
+        .header("stripe-signature", signature)
+        .answered_before_the_body()
+        .await;
+    assert_eq!(res.status, 503, "{}", res.text());
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::support::app::{BotOptions, Options, TestApp, WrapQueues, spawn_app_with, wait_until};
 use crate::support::botframework::{Channel, ChannelKey, ISSUER};
 use crate::support::connector::{APP_ID, ConnectorStandIn, SECRET};
+use crate::support::raw_http::HeadFirst;
 
 pub(crate) struct Bot {
     pub app: TestApp,
@@ -343,6 +344,42 @@ async fn forged_tokens_malformed_and_oversized_activities_are_refused_and_change
         "nothing was written"
     );
     assert!(bot.channel.fetches() >= 1);
+}
+
+#[tokio::test]
+async fn a_bad_token_is_answered_before_any_of_the_activity_is_sent() {
+    let bot = spawn_bot().await;
+    let tenant = TenantId::parse("0b9a3f4c-2d1e-4f5a-8b7c-6d5e4f3a2b1c").unwrap();
+    let mut activity = bot.activity(&tenant, "typing", None);
+    activity["padding"] = json!("x".repeat(200 * 1024));
+    let body = serde_json::to_vec(&activity).unwrap();
+    let now = bot.app.now();
+    let claims = |aud: &str, exp: i64| json!({"iss": ISSUER, "aud": aud, "exp": exp, "serviceurl": bot.connector.service_url});
+    for (name, token) in [
+        ("no token", None),
+        ("not a JWT", Some("not-a-token".to_owned())),
+        (
+            "another bot's token",
+            Some(bot.key.sign(&claims("another-bot", now + 3600))),
+        ),
+        (
+            "an expired token",
+            Some(bot.key.sign(&claims(APP_ID, now - 3600))),
+        ),
+    ] {
+        let mut post = HeadFirst::post(&bot.app.handler, "/api/messages", &body);
+        if let Some(token) = token {
+            post = post.header("authorization", format!("Bearer {token}"));
+        }
+        let res = post.answered_before_the_body().await;
+        assert_eq!(res.status, 401, "{name}: {}", res.text());
+    }
+    // A valid token waits for the activity: it must vouch for its serviceUrl.
+    let res = HeadFirst::post(&bot.app.handler, "/api/messages", &body)
+        .header("authorization", format!("Bearer {}", bot.token()))
+        .answered_after_the_body()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
 }
 
 #[tokio::test]

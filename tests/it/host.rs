@@ -11,7 +11,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use salestim::host::function_json::{FunctionDef, Output, Trigger};
 use salestim::host::host_json::HostJson;
-use salestim::host::local::{LocalHost, LocalHostConfig};
+use salestim::host::local::{LocalHost, LocalHostConfig, MAX_REQUEST_BYTES};
 use salestim::platform::clock::SystemClock;
 use salestim::platform::queues::local::LocalQueues;
 use salestim::platform::queues::{QueueName, Queues};
@@ -19,7 +19,9 @@ use salestim::routes::{self, ROUTES};
 use serde_json::{Value, json};
 use warp::Filter;
 
-use crate::support::app::{repo_root, spawn_app, wait_until};
+use crate::support::app::{
+    Options, STRIPE_SECRET, repo_root, spawn_app, spawn_app_with, stripe_signature, wait_until,
+};
 
 fn functions() -> Vec<FunctionDef> {
     FunctionDef::load_dir(&repo_root().join("functions")).expect("every function.json is valid")
@@ -163,6 +165,7 @@ async fn the_local_host_sends_queue_messages_in_the_hosts_shape_and_poisons_afte
         handler,
         listen: "127.0.0.1:0".parse().unwrap(),
         queues: queues.clone(),
+        max_request_bytes: MAX_REQUEST_BYTES,
     })
     .await
     .unwrap();
@@ -235,6 +238,7 @@ async fn timers_get_the_timer_info_payload() {
         handler,
         listen: "127.0.0.1:0".parse().unwrap(),
         queues,
+        max_request_bytes: MAX_REQUEST_BYTES,
     })
     .await
     .unwrap();
@@ -484,60 +488,138 @@ async fn missing_or_malformed_settings_stop_the_start_with_the_settings_name() {
     assert!(!ok && err.contains("REDIS_URL"), "{err}");
 }
 
-/// An 8 MiB body, declared or chunked, in 64 KiB pieces.
-fn oversized_body(declared: bool) -> reqwest::Body {
-    const SIZE: usize = 8 * 1024 * 1024;
+/// A body of `mib` MiB, declared or chunked, in 64 KiB pieces.
+fn oversized_body(mib: usize, declared: bool) -> reqwest::Body {
     if declared {
-        return reqwest::Body::from(vec![b'x'; SIZE]);
+        return reqwest::Body::from(vec![b'x'; mib * 1024 * 1024]);
     }
-    let chunks = (0..SIZE / (64 * 1024))
-        .map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 64 * 1024])));
+    let chunks =
+        (0..mib * 16).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 64 * 1024])));
     reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}
+
+/// Sends `rounds` requests of `mib` MiB to `url`, four at a time as a busy
+/// front door sees them, and counts the answers by status ("no answer: ..."
+/// when the connection was reset before the answer was read).
+async fn answers_to_oversized(
+    http: &reqwest::Client,
+    url: url::Url,
+    headers: &[(&'static str, String)],
+    mib: usize,
+    declared: bool,
+    rounds: usize,
+) -> BTreeMap<String, usize> {
+    let answers = futures::stream::iter(0..rounds)
+        .map(|_| {
+            let mut request = http
+                .post(url.clone())
+                .header("content-type", "application/json")
+                .body(oversized_body(mib, declared));
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            async move {
+                match request.send().await {
+                    Ok(res) => res.status().as_u16().to_string(),
+                    Err(e) => format!("no answer: {e}"),
+                }
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    let mut statuses = BTreeMap::new();
+    for status in answers {
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    statuses
+}
+
+fn framing(declared: bool) -> &'static str {
+    if declared {
+        "Content-Length"
+    } else {
+        "chunked"
+    }
 }
 
 // Several threads: the race between the handler's answer and the rest of
 // the body only shows when both ends really run at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_oversized_body_gets_413_every_time_through_the_local_host_and_direct() {
+async fn a_refused_body_gets_its_answer_every_time_through_the_local_host_and_direct() {
     let app = spawn_app().await;
-    for (target, base, rounds) in [
-        ("the local host", &app.base, 30),
-        ("the handler", &app.handler, 30),
-    ] {
-        for declared in [true, false] {
-            // Four at a time, as a busy front door sees them.
-            let answers = futures::stream::iter(0..rounds)
-                .map(|_| {
-                    let request = app
-                        .http
-                        .post(base.join("api/messages").unwrap())
-                        .header("content-type", "application/json")
-                        .body(oversized_body(declared));
-                    async move {
-                        match request.send().await {
-                            Ok(res) => res.status().as_u16().to_string(),
-                            Err(e) => format!("no answer: {e}"),
-                        }
-                    }
-                })
-                .buffer_unordered(4)
-                .collect::<Vec<_>>()
-                .await;
-            let mut statuses = BTreeMap::new();
-            for status in answers {
-                *statuses.entry(status).or_insert(0) += 1;
-            }
+    // Fresh and well-formed: only the MAC, after the body, could refuse it.
+    let signed = vec![(
+        "stripe-signature",
+        stripe_signature(b"", STRIPE_SECRET, app.now()),
+    )];
+    // (what, path, headers, declared, status through the local host, direct)
+    let cases = [
+        ("over the limit", "api/messages", vec![], true, "413", "413"),
+        (
+            "past the limit",
+            "api/billing/stripe",
+            signed,
+            false,
+            "413",
+            "413",
+        ),
+        // The local host reads the whole body before it forwards it, with
+        // its length, which the handler refuses before the head check.
+        (
+            "refused by its head",
+            "api/billing/stripe",
+            vec![],
+            false,
+            "413",
+            "400",
+        ),
+    ];
+    for (case, path, headers, declared, through_host, direct) in &cases {
+        for (target, base, status) in [
+            ("the local host", &app.base, through_host),
+            ("the handler", &app.handler, direct),
+        ] {
+            let rounds = 30;
+            let statuses = answers_to_oversized(
+                &app.http,
+                base.join(path).unwrap(),
+                headers,
+                8,
+                *declared,
+                rounds,
+            )
+            .await;
             assert_eq!(
                 statuses,
-                BTreeMap::from([("413".to_owned(), rounds)]),
-                "{target}, {}",
-                if declared {
-                    "Content-Length"
-                } else {
-                    "chunked"
-                }
+                BTreeMap::from([(status.to_string(), rounds)]),
+                "{target}, {path} {case}, {}",
+                framing(*declared)
             );
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_local_hosts_own_413_reaches_a_client_still_sending() {
+    // 20 MiB for the host's 100 MB: a refused 24 MiB body is over the
+    // 16 MiB that a fixed drain bound would read, as any body over 100 MB
+    // is; the bound is past the limit.
+    let app = spawn_app_with(Options {
+        max_request_bytes: 20 * 1024 * 1024,
+        ..Options::default()
+    })
+    .await;
+    for declared in [true, false] {
+        let rounds = 12;
+        let url = app.url("api/messages");
+        let statuses = answers_to_oversized(&app.http, url, &[], 24, declared, rounds).await;
+        assert_eq!(
+            statuses,
+            BTreeMap::from([("413".to_owned(), rounds)]),
+            "{}",
+            framing(declared)
+        );
     }
 }
 

@@ -5,6 +5,10 @@
 //! queue function now, as on the real host. It takes work without a key, so
 //! it refuses what a web page in the developer's browser could send: a
 //! cross-site request (403) and a body not declared as JSON (415).
+//!
+//! Like the host, it refuses a body over its limit (100 MB) with 413, and
+//! reads the rest of it, within bounds (`http::body`), so that a client
+//! still sending gets the 413 rather than a reset.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,10 +24,11 @@ use warp::{Filter, Reply};
 use super::{Invoker, run_once};
 use crate::host::function_json::{FunctionDef, Trigger};
 use crate::host::{HOST_VERSION_HEADER, HostError, INVOCATION_ID_HEADER, LOCAL_HOST_VERSION};
+use crate::http::body::{self, BodyError};
 use crate::routes::match_route;
 
 /// The host's request size limit (100 MB).
-const MAX_REQUEST_BYTES: u64 = 100 * 1024 * 1024;
+pub const MAX_REQUEST_BYTES: u64 = 100 * 1024 * 1024;
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
@@ -35,16 +40,25 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// What the front door forwards, and to whom.
+pub(super) struct Front {
+    pub functions: Arc<Vec<FunctionDef>>,
+    /// host.json `extensions.http.routePrefix`.
+    pub prefix: String,
+    pub invoker: Arc<Invoker>,
+    /// The largest body forwarded ([`MAX_REQUEST_BYTES`] but in tests).
+    pub max_request_bytes: u64,
+}
+
 pub(super) fn serve(
     listen: SocketAddr,
-    functions: Arc<Vec<FunctionDef>>,
-    prefix: String,
-    invoker: Arc<Invoker>,
+    front: Front,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl Future<Output = ()> + Send + 'static), HostError> {
+    let front = Arc::new(front);
     let admin = {
-        let functions = functions.clone();
-        let invoker = invoker.clone();
+        let functions = front.functions.clone();
+        let invoker = front.invoker.clone();
         warp::post()
             .and(warp::path!("admin" / "functions" / String))
             .and(warp::header::headers_cloned())
@@ -88,15 +102,8 @@ pub(super) fn serve(
         .and(warp::body::stream())
         .then(
             move |path: FullPath, method: Method, query: String, headers: HeaderMap, body| {
-                let functions = functions.clone();
-                let invoker = invoker.clone();
-                let prefix = prefix.clone();
-                async move {
-                    forward(
-                        &functions, &prefix, &invoker, path, method, query, headers, body,
-                    )
-                    .await
-                }
+                let front = front.clone();
+                async move { forward(&front, path, method, query, headers, body).await }
             },
         );
     let routes = admin
@@ -116,21 +123,24 @@ fn refused(status: StatusCode, reason: &str) -> warp::reply::Response {
     warp::reply::with_status(reason.to_owned(), status).into_response()
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn forward(
-    functions: &[FunctionDef],
-    prefix: &str,
-    invoker: &Invoker,
+    front: &Front,
     path: FullPath,
     method: Method,
     query: String,
     headers: HeaderMap,
-    body: impl futures::Stream<Item = Result<impl bytes::Buf, warp::Error>> + Unpin,
+    body: impl futures::Stream<Item = Result<impl bytes::Buf, warp::Error>> + Unpin + Send + 'static,
 ) -> warp::reply::Response {
+    let Front {
+        functions,
+        prefix,
+        invoker,
+        max_request_bytes,
+    } = front;
     let relative = path
         .as_str()
         .strip_prefix('/')
-        .and_then(|p| p.strip_prefix(prefix))
+        .and_then(|p| p.strip_prefix(prefix.as_str()))
         .and_then(|p| p.strip_prefix('/'));
     let lower = method.as_str().to_ascii_lowercase();
     let function = relative.and_then(|rel| {
@@ -143,11 +153,19 @@ async fn forward(
         })
     });
     let Some(function) = function else {
+        body::discard(body, &headers, *max_request_bytes, 0);
         return StatusCode::NOT_FOUND.into_response();
     };
-    let body = match collect(body).await {
+    let body = match body::read_limited(body, &headers, *max_request_bytes).await {
         Ok(b) => b,
-        Err(status) => return status.into_response(),
+        Err(e) => {
+            tracing::warn!(function = %function.name, error = %e, "request refused");
+            let status = match e {
+                BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                BodyError::Read(_) => StatusCode::BAD_REQUEST,
+            };
+            return status.into_response();
+        }
     };
     let mut url = invoker.handler().clone();
     url.set_path(path.as_str());
@@ -181,25 +199,4 @@ async fn forward(
             StatusCode::BAD_GATEWAY.into_response()
         }
     }
-}
-
-async fn collect<B: bytes::Buf>(
-    body: impl futures::Stream<Item = Result<B, warp::Error>> + Unpin,
-) -> Result<Bytes, StatusCode> {
-    use futures::StreamExt;
-    let mut body = body;
-    let mut buf = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
-        if (buf.len() + chunk.remaining()) as u64 > MAX_REQUEST_BYTES {
-            return Err(StatusCode::PAYLOAD_TOO_LARGE);
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            buf.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    Ok(Bytes::from(buf))
 }

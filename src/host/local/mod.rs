@@ -26,6 +26,7 @@ use super::function_json::{FunctionDef, Trigger};
 use super::host_json::HostJson;
 use super::invoke::InvokeResponse;
 use crate::platform::queues::Queues;
+pub use http_front::MAX_REQUEST_BYTES;
 pub use invoker::{InvokeError, Invoker};
 
 /// How long shutdown waits for invocations in flight.
@@ -39,6 +40,9 @@ pub struct LocalHostConfig {
     /// Where the local host listens for HTTP functions (port 7071 by default).
     pub listen: SocketAddr,
     pub queues: Arc<dyn Queues>,
+    /// The largest request body forwarded: the host's [`MAX_REQUEST_BYTES`]
+    /// (tests lower it).
+    pub max_request_bytes: u64,
 }
 
 pub struct LocalHost {
@@ -59,6 +63,7 @@ impl LocalHost {
             handler,
             listen,
             queues,
+            max_request_bytes,
         } = config;
         let invoker = Arc::new(Invoker::new(handler, queues.clone(), &functions)?);
         invoker.wait_ready(Duration::from_secs(60)).await?;
@@ -83,9 +88,12 @@ impl LocalHost {
         }
         let (addr, front) = http_front::serve(
             listen,
-            functions.clone(),
-            host.route_prefix.clone(),
-            invoker.clone(),
+            http_front::Front {
+                functions: functions.clone(),
+                prefix: host.route_prefix.clone(),
+                invoker: invoker.clone(),
+                max_request_bytes,
+            },
             shutdown_rx.clone(),
         )?;
         tasks.spawn(front);

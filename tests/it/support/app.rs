@@ -11,7 +11,7 @@ use salestim::app::{App, Services};
 use salestim::config::{RunMode, Settings};
 use salestim::host::function_json::FunctionDef;
 use salestim::host::host_json::HostJson;
-use salestim::host::local::{LocalHost, LocalHostConfig};
+use salestim::host::local::{LocalHost, LocalHostConfig, MAX_REQUEST_BYTES};
 use salestim::ids::TenantId;
 use salestim::platform::blobs::files::FileBlobs;
 use salestim::platform::cache::memory::MemoryCache;
@@ -59,6 +59,8 @@ pub struct Options {
     pub bot: Option<BotOptions>,
     /// More settings, by name.
     pub settings: Vec<(&'static str, String)>,
+    /// The local host's request size limit (the host's 100 MB).
+    pub max_request_bytes: u64,
 }
 
 pub struct BotOptions {
@@ -88,6 +90,7 @@ impl Default for Options {
             host,
             bot: None,
             settings: Vec::new(),
+            max_request_bytes: MAX_REQUEST_BYTES,
         }
     }
 }
@@ -169,6 +172,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         handler: handler.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
         queues,
+        max_request_bytes: options.max_request_bytes,
     })
     .await
     .expect("the local host starts");

@@ -11,6 +11,7 @@ pub mod faulty_queues;
 pub mod graph;
 pub mod keyvault;
 pub mod logs;
+pub mod raw_http;
 pub mod redis;
 pub mod stripe;
 pub mod tls;

@@ -1,15 +1,18 @@
-//! The shape every HTTP function handler sees: the forwarded request, already
-//! read within its size limit, and a response to render. Handlers stay plain
-//! async functions; warp stays in `routes`.
+//! The shape every HTTP function handler sees: the forwarded request's head,
+//! then its body, already read within its size limit, and a response to
+//! render. Handlers stay plain async functions; warp stays in `routes`.
+
+pub mod body;
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 use serde::Serialize;
-use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use warp::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode};
 
+/// A request before its body is read: what a route's head check sees.
 #[derive(Debug, Clone)]
-pub struct HttpRequest {
+pub struct RequestHead {
     pub method: Method,
     /// The path as the host forwarded it (`/api/billing/stripe`).
     pub path: String,
@@ -17,13 +20,27 @@ pub struct HttpRequest {
     /// Route template parameters (`{id}`).
     pub params: HashMap<String, String>,
     pub headers: HeaderMap,
-    pub body: Bytes,
     pub invocation_id: String,
+    /// What the route's head check established (a validated token, a
+    /// parsed signature header), for the handler to finish with the body.
+    pub extensions: Extensions,
+}
+
+impl RequestHead {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub head: RequestHead,
+    pub body: Bytes,
 }
 
 impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+        self.head.header(name)
     }
 }
 
