@@ -709,6 +709,36 @@ async fn the_admin_endpoint_refuses_what_a_web_page_could_send() {
 }
 
 #[tokio::test]
+async fn an_admin_call_too_large_to_be_one_queue_message_gets_413() {
+    let app = spawn_app().await;
+    let input = "x".repeat(200 * 1024);
+    for chunked in [false, true] {
+        let body = json!({ "input": input }).to_string();
+        let request = app
+            .http
+            .post(app.url("admin/functions/RequestReminders"))
+            .header("content-type", "application/json");
+        let request = if chunked {
+            let chunks = futures::stream::iter(
+                body.into_bytes()
+                    .chunks(8 * 1024)
+                    .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                    .collect::<Vec<_>>(),
+            );
+            request.body(reqwest::Body::wrap_stream(chunks))
+        } else {
+            request.body(body)
+        };
+        let res = request.send().await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "chunked: {chunked}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn without_bot_auth_the_bot_endpoint_refuses_what_a_web_page_could_send() {
     let app = crate::support::app::spawn_app_with(crate::support::app::Options {
         bot: Some(crate::support::app::BotOptions {

@@ -15,7 +15,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::watch;
 use warp::filters::path::FullPath;
 use warp::http::{HeaderMap, Method, Response, StatusCode};
@@ -29,6 +28,8 @@ use crate::routes::match_route;
 
 /// The host's request size limit (100 MB).
 pub const MAX_REQUEST_BYTES: u64 = 100 * 1024 * 1024;
+/// An admin call carries `{"input": "<a queue message>"}`: 64 KiB and some.
+const MAX_ADMIN_BODY: u64 = 128 * 1024;
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
@@ -62,37 +63,50 @@ pub(super) fn serve(
         warp::post()
             .and(warp::path!("admin" / "functions" / String))
             .and(warp::header::headers_cloned())
-            .and(warp::body::content_length_limit(64 * 1024))
-            .and(warp::body::bytes())
-            .map(move |name: String, headers: HeaderMap, body: Bytes| {
-                if let Some(reason) = crate::http::browser_request_reason(&headers) {
-                    tracing::warn!(function = %name, reason, "admin call refused");
-                    return refused(StatusCode::FORBIDDEN, reason);
+            .and(warp::body::stream())
+            .then(move |name: String, headers: HeaderMap, body| {
+                let (functions, invoker) = (functions.clone(), invoker.clone());
+                async move {
+                    if let Some(reason) = crate::http::browser_request_reason(&headers) {
+                        tracing::warn!(function = %name, reason, "admin call refused");
+                        crate::http::body::discard(body, &headers, MAX_ADMIN_BODY, 0);
+                        return refused(StatusCode::FORBIDDEN, reason);
+                    }
+                    if !crate::http::is_json(&headers) {
+                        let reason = "the body must be declared as application/json";
+                        tracing::warn!(function = %name, reason, "admin call refused");
+                        crate::http::body::discard(body, &headers, MAX_ADMIN_BODY, 0);
+                        return refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason);
+                    }
+                    let body = match crate::http::body::read_limited(body, &headers, MAX_ADMIN_BODY)
+                        .await
+                    {
+                        Ok(body) => body,
+                        Err(e) => {
+                            tracing::warn!(function = %name, error = %e, "admin call refused");
+                            return refused(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string());
+                        }
+                    };
+                    let Some(def) = functions
+                        .iter()
+                        .find(|f| f.name.eq_ignore_ascii_case(&name))
+                        .cloned()
+                    else {
+                        return StatusCode::NOT_FOUND.into_response();
+                    };
+                    if matches!(def.trigger, Trigger::Http { .. }) {
+                        return StatusCode::BAD_REQUEST.into_response();
+                    }
+                    let input = serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v.get("input").and_then(|i| i.as_str()).map(str::to_owned))
+                        .unwrap_or_default();
+                    let invoker = invoker.clone();
+                    tokio::spawn(async move {
+                        let _ = run_once(&invoker, &def, &input).await;
+                    });
+                    StatusCode::ACCEPTED.into_response()
                 }
-                if !crate::http::is_json(&headers) {
-                    let reason = "the body must be declared as application/json";
-                    tracing::warn!(function = %name, reason, "admin call refused");
-                    return refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason);
-                }
-                let Some(def) = functions
-                    .iter()
-                    .find(|f| f.name.eq_ignore_ascii_case(&name))
-                    .cloned()
-                else {
-                    return StatusCode::NOT_FOUND.into_response();
-                };
-                if matches!(def.trigger, Trigger::Http { .. }) {
-                    return StatusCode::BAD_REQUEST.into_response();
-                }
-                let input = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("input").and_then(|i| i.as_str()).map(str::to_owned))
-                    .unwrap_or_default();
-                let invoker = invoker.clone();
-                tokio::spawn(async move {
-                    let _ = run_once(&invoker, &def, &input).await;
-                });
-                StatusCode::ACCEPTED.into_response()
             })
     };
     let forward = warp::path::full()
