@@ -36,6 +36,10 @@ pub enum AppError {
     /// caller may retry after [`BUSY_RETRY_AFTER_SECS`].
     #[error("busy: {0}")]
     Busy(&'static str),
+    /// The caller sends more than this deployment takes in at once; it may
+    /// come back after [`BUSY_RETRY_AFTER_SECS`]. Nothing was read or done.
+    #[error("too many requests: {0}")]
+    TooManyRequests(&'static str),
     #[error(transparent)]
     Platform(#[from] PlatformError),
     #[error("internal error: {0:#}")]
@@ -62,6 +66,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotConfigured(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Platform(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Platform(PlatformError::PreconditionFailed | PlatformError::Conflict) => {
@@ -83,6 +88,7 @@ impl AppError {
             AppError::PayloadTooLarge { limit } => format!("the body is larger than {limit} bytes"),
             AppError::NotConfigured(what) => format!("{what} is not configured on this deployment"),
             AppError::Busy(_) => "busy; retry shortly".into(),
+            AppError::TooManyRequests(what) => format!("{what}; retry shortly"),
             AppError::NotFound => "no such resource".into(),
             AppError::MethodNotAllowed => "method not allowed on this resource".into(),
             e if e.status() == StatusCode::SERVICE_UNAVAILABLE => {
@@ -94,7 +100,8 @@ impl AppError {
 
     /// How long the caller should wait before trying again, when it may.
     pub fn retry_after_secs(&self) -> Option<u32> {
-        matches!(self, AppError::Busy(_)).then_some(BUSY_RETRY_AFTER_SECS)
+        matches!(self, AppError::Busy(_) | AppError::TooManyRequests(_))
+            .then_some(BUSY_RETRY_AFTER_SECS)
     }
 
     /// The problem JSON body.

@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use warp::http::{HeaderValue, StatusCode};
 
 use super::Bot;
 use super::activity::Activity;
@@ -37,7 +36,6 @@ use super::conversations::ConversationRef;
 use crate::app::App;
 use crate::config::ReplySettings;
 use crate::error::AppError;
-use crate::http::HttpResponse;
 use crate::ids::TenantId;
 use crate::jobs::bot_outbox::{self, OutboxMessage};
 use crate::platform::PlatformError;
@@ -51,8 +49,6 @@ const DELIVERED_TTL_SECS: u32 = 7 * 24 * 3600;
 const LINGER: Duration = Duration::from_secs(10);
 /// A `Retry-After` longer than this is cut short (the queue retries again).
 const MAX_QUEUE_DELAY: Duration = Duration::from_secs(15 * 60);
-/// What a refused activity is told to wait.
-const RETRY_AFTER_SECS: u64 = 1;
 
 /// `activity` as the outbox carries it.
 fn raw(activity: &Activity) -> Box<serde_json::value::RawValue> {
@@ -116,24 +112,25 @@ impl Replies {
         }
     }
 
-    /// A place for one more activity, held until it is answered; `None`
-    /// when there is none (answer [`busy`]).
-    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        self.in_flight.clone().try_acquire_owned().ok()
+    /// A place for one more activity, held until it is answered; with
+    /// none, the activity is answered 429 at once (before its body is
+    /// read), to come back in a second.
+    pub fn admit(&self) -> Result<InHand, AppError> {
+        match self.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => Ok(InHand(Arc::new(permit))),
+            Err(_) => {
+                tracing::warn!(
+                    "too many activities in hand; answered 429 (SALESTIM_BOT_MAX_IN_FLIGHT)"
+                );
+                Err(AppError::TooManyRequests("the bot is busy"))
+            }
+        }
     }
 }
 
-/// The answer to an activity that finds the bot with enough in hand: 429,
-/// to come back in a second; nothing was read or changed.
-pub fn busy() -> HttpResponse {
-    tracing::warn!("too many activities in hand; answered 429 (SALESTIM_BOT_MAX_IN_FLIGHT)");
-    let problem = serde_json::json!({
-        "type": "about:blank", "title": "Too Many Requests", "status": 429,
-        "detail": "the bot is busy; retry shortly",
-    });
-    HttpResponse::json(StatusCode::TOO_MANY_REQUESTS, &problem)
-        .with_header("retry-after", HeaderValue::from(RETRY_AFTER_SECS))
-}
+/// An activity's place among those in hand, released when it is answered.
+#[derive(Clone)]
+pub struct InHand(#[allow(dead_code, reason = "held, not read")] Arc<OwnedSemaphorePermit>);
 
 /// The id under which `key`'s delivery is recorded (keys hold conversation
 /// ids of any length; the id is bounded).

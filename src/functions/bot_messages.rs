@@ -1,7 +1,7 @@
 //! `BotMessages` — `POST /api/messages`, the Teams bot endpoint. Before the
 //! body is read ([`check_head`]): the Bot Framework token is validated (or,
-//! without authentication, only a tool may post). Then admit (a bounded
-//! number in hand, else 429), parse, bind the token to the activity's
+//! without authentication, only a tool may post), then the activity is
+//! admitted (a bounded number in hand, else 429). Then parse, bind the token to the activity's
 //! channel and serviceUrl, and answer: the reply is sent inline within a
 //! short budget and falls back to the durable `bot-outbox` queue
 //! (`bot::replies`).
@@ -59,14 +59,14 @@ pub async fn check_head(app: &App, head: &mut RequestHead) -> Result<(), AppErro
     {
         head.extensions.insert(token);
     }
+    // Admitted only once authenticated, so forged requests hold no place.
+    head.extensions.insert(bot.replies.admit()?);
     Ok(())
 }
 
 pub async fn run(app: App, mut req: HttpRequest) -> Result<HttpResponse, AppError> {
     let bot = bot(&app)?;
-    let Some(_in_hand) = bot.replies.admit() else {
-        return Ok(replies::busy());
-    };
+    let _in_hand = req.head.extensions.remove::<replies::InHand>();
     let activity: Activity = serde_json::from_slice(&req.body)
         .map_err(|e| AppError::BadRequest(format!("not an activity: {e}")))?;
     if activity.service_url.is_empty() || activity.channel_id.is_empty() {

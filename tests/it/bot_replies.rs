@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::bot_messages::{Bot, card_texts, spawn_bot, spawn_bot_with};
 use crate::support::app::wait_until;
+use crate::support::raw_http::HeadFirst;
 
 /// Lets the queues settle, then says how many activities the Connector took.
 async fn settled(bot: &Bot) -> usize {
@@ -252,7 +253,21 @@ async fn a_bot_with_enough_in_hand_answers_429_with_retry_after_and_loses_nothin
         )
         .await
     };
-    let (held, busy) = tokio::join!(held, busy);
+    // A third, sent head first, is refused before its body is sent.
+    let refused_early = async {
+        wait_until(Duration::from_secs(20), || async {
+            !bot.connector.sent().is_empty()
+        })
+        .await;
+        let body = serde_json::to_vec(&bot.activity(&tenant, "message", Some("help"))).unwrap();
+        HeadFirst::post(&bot.app.handler, "/api/messages", &body)
+            .header("authorization", format!("Bearer {token}"))
+            .answered_before_the_body()
+            .await
+    };
+    let (held, busy, refused_early) = tokio::join!(held, busy, refused_early);
+    assert_eq!(refused_early.status, 429, "{}", refused_early.text());
+    assert_eq!(refused_early.header("retry-after"), Some("1"));
     assert_eq!(busy.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
         busy.headers()
