@@ -5,7 +5,6 @@
 //! bound customer never moves, a replaced subscription never cancels, and
 //! events of a customer bound to no tenant wait, whole, for its binding.
 
-use reqwest::StatusCode;
 use salestim::billing::checkout::StripeApi;
 use salestim::billing::{CheckoutRequest, EventOutcome};
 use salestim::governance::audit;
@@ -13,16 +12,11 @@ use salestim::ids::TenantId;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+use crate::billing::{deliver, event};
 use crate::support::app::{TestApp, spawn_app};
 use crate::support::stripe::StripeStandIn;
 
-const QUEUE: &str = "billing-events";
 const PRICE: &str = "price_business";
-
-fn event(id: &str, ty: &str, created: i64, object: Value) -> Value {
-    json!({"id": id, "object": "event", "api_version": "2024-06-20", "created": created, "livemode": false,
-           "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "type": ty, "data": {"object": object}})
-}
 
 /// A subscription object of `customer`, naming `hint` as its tenant in
 /// metadata, as anyone opening a Payment Link can.
@@ -47,19 +41,6 @@ fn checkout_completed(
         json!({"id": session, "object": "checkout.session", "mode": "subscription", "customer": customer, "subscription": sub,
                "client_reference_id": hint.as_str(), "metadata": {"tenantId": hint.as_str()}, "payment_status": "paid"}),
     )
-}
-
-async fn deliver(app: &TestApp, events: &[Value]) {
-    for e in events {
-        let res = app.stripe_event(e).await;
-        assert_eq!(
-            res.status(),
-            StatusCode::OK,
-            "{}",
-            res.text().await.unwrap()
-        );
-        app.drain(QUEUE).await;
-    }
 }
 
 async fn active(app: &TestApp, tenant: &TenantId) -> bool {

@@ -130,6 +130,15 @@ impl Bot {
         })
     }
 
+    /// `text` typed by the tenant's user, with a valid token.
+    pub(crate) async fn say(&self, tenant: &TenantId, text: &str) -> reqwest::Response {
+        self.post(
+            &self.activity(tenant, "message", Some(text)),
+            Some(&self.token()),
+        )
+        .await
+    }
+
     pub(crate) async fn post(&self, body: &Value, token: Option<&str>) -> reqwest::Response {
         let mut req = self.app.http.post(self.app.url("api/messages")).json(body);
         if let Some(t) = token {
@@ -220,12 +229,7 @@ async fn help_in_a_personal_chat_gets_the_help_card_as_a_reply() {
 async fn unknown_text_gets_a_friendly_help_card_never_silence() {
     let bot = spawn_bot().await;
     let tenant = bot.active_tenant().await;
-    let res = bot
-        .post(
-            &bot.activity(&tenant, "message", Some("what's the weather")),
-            Some(&bot.token()),
-        )
-        .await;
+    let res = bot.say(&tenant, "what's the weather").await;
     assert_eq!(res.status(), StatusCode::OK);
     let sent = bot.delivered(1).await;
     assert!(card_texts(&sent[0].activity).contains("what's the weather"));
@@ -261,15 +265,7 @@ async fn installing_the_app_stores_the_conversation_and_sends_a_welcome() {
 async fn a_tenant_without_an_active_subscription_is_told_so_and_nothing_is_stored() {
     let bot = spawn_bot().await;
     let tenant = bot.app.add_tenant("No subscription").await;
-    assert_eq!(
-        bot.post(
-            &bot.activity(&tenant, "message", Some("help")),
-            Some(&bot.token())
-        )
-        .await
-        .status(),
-        StatusCode::OK
-    );
+    assert_eq!(bot.say(&tenant, "help").await.status(), StatusCode::OK);
     let sent = bot.delivered(1).await;
     assert!(
         card_texts(&sent[0].activity).contains("paused"),
@@ -390,15 +386,7 @@ async fn a_reply_the_connector_keeps_refusing_ends_in_the_poison_queue_not_lost(
     for _ in 0..21 {
         bot.connector.fail_next(500, None);
     }
-    assert_eq!(
-        bot.post(
-            &bot.activity(&tenant, "message", Some("help")),
-            Some(&bot.token())
-        )
-        .await
-        .status(),
-        StatusCode::OK
-    );
+    assert_eq!(bot.say(&tenant, "help").await.status(), StatusCode::OK);
     wait_until(Duration::from_secs(60), || async {
         bot.app.queue_len("bot-outbox-poison").await == 1
     })
@@ -448,12 +436,7 @@ async fn a_single_tenant_bot_answers_an_entra_token_and_logs_in_to_its_own_tenan
     );
     assert_eq!(entra.fetches(), 1);
     // The Bot Framework still works for it.
-    let res = bot
-        .post(
-            &bot.activity(&tenant, "message", Some("help")),
-            Some(&bot.token()),
-        )
-        .await;
+    let res = bot.say(&tenant, "help").await;
     assert_eq!(res.status(), StatusCode::OK);
     bot.delivered(2).await;
     // Another tenant's Entra ID is not trusted.
@@ -641,11 +624,7 @@ async fn a_tenant_on_a_salestim_trial_is_served_until_the_trial_ends() {
     let entitlement = bot.app.app.billing.entitlement(&tenant).await.unwrap();
     assert!(entitlement.active);
     assert_eq!(entitlement.reason, "trialing (SalesTim trial)");
-    bot.post(
-        &bot.activity(&tenant, "message", Some("help")),
-        Some(&bot.token()),
-    )
-    .await;
+    bot.say(&tenant, "help").await;
     let sent = bot.delivered(1).await;
     assert!(
         card_texts(&sent[0].activity).contains("Here is what I can do"),
@@ -657,11 +636,7 @@ async fn a_tenant_on_a_salestim_trial_is_served_until_the_trial_ends() {
     let entitlement = bot.app.app.billing.entitlement(&tenant).await.unwrap();
     assert!(!entitlement.active);
     assert_eq!(entitlement.reason, "SalesTim trial ended");
-    bot.post(
-        &bot.activity(&tenant, "message", Some("help")),
-        Some(&bot.token()),
-    )
-    .await;
+    bot.say(&tenant, "help").await;
     let sent = bot.delivered(2).await;
     assert!(
         card_texts(&sent[1].activity).contains("SalesTim trial ended"),

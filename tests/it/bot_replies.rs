@@ -162,12 +162,7 @@ async fn a_reply_the_connector_throttles_is_queued_after_its_retry_after_and_del
     let bot = spawn_bot().await;
     let tenant = bot.active_tenant().await;
     bot.connector.fail_next(429, Some(30));
-    let res = bot
-        .post(
-            &bot.activity(&tenant, "message", Some("help")),
-            Some(&bot.token()),
-        )
-        .await;
+    let res = bot.say(&tenant, "help").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(bot.connector.sent().is_empty());
     assert_eq!(bot.app.queue_len("bot-outbox").await, 1, "kept, not lost");
@@ -189,12 +184,7 @@ async fn a_reply_the_connector_fails_is_delivered_through_the_outbox_once() {
     let bot = spawn_bot().await;
     let tenant = bot.active_tenant().await;
     bot.connector.fail_next(503, None);
-    let res = bot
-        .post(
-            &bot.activity(&tenant, "message", Some("help")),
-            Some(&bot.token()),
-        )
-        .await;
+    let res = bot.say(&tenant, "help").await;
     assert_eq!(res.status(), StatusCode::OK);
     bot.delivered(1).await;
     assert_eq!(settled(&bot).await, 1, "delivered once");
@@ -206,12 +196,7 @@ async fn a_slow_connector_gets_the_reply_once_though_the_outbox_holds_a_copy() {
     let bot = spawn_bot_with(vec![("SALESTIM_BOT_REPLY_BUDGET_MS", "200".into())]).await;
     let tenant = bot.active_tenant().await;
     bot.connector.slow_next(1_500);
-    let res = bot
-        .post(
-            &bot.activity(&tenant, "message", Some("help")),
-            Some(&bot.token()),
-        )
-        .await;
+    let res = bot.say(&tenant, "help").await;
     assert_eq!(res.status(), StatusCode::OK, "answered within the budget");
     assert_eq!(
         bot.app.queue_len("bot-outbox").await,
