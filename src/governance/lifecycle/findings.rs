@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime};
 
+use super::machine::{LifecycleState, Waiver};
 use super::policy::{GuestAction, InactiveAction, PolicyKind, PolicySet};
 use crate::governance::naming::{self, Attributes, NamingPolicy};
 
@@ -39,6 +40,11 @@ pub struct TeamFacts {
     pub missing_permanent: Vec<String>,
     /// The attributes the naming policy may need, where known.
     pub naming_attributes: Attributes,
+    /// Where the team is in its lifecycle, and since when.
+    pub state: LifecycleState,
+    pub state_since: Option<OffsetDateTime>,
+    /// Policies an admin exempted the team from, for a while.
+    pub waivers: Vec<Waiver>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -157,6 +163,10 @@ pub fn evaluate(rules: &Rules<'_>, team: &TeamFacts, now: OffsetDateTime) -> Vec
     };
     let set = rules.policies;
     let mut found = Vec::new();
+    if !team.state.is_live() {
+        return found;
+    }
+    let archived = team.state == LifecycleState::Archived;
 
     if let Some(p) = set.minimum_owners.as_ref().filter(|p| p.enabled)
         && team.owners < p.min_owners
@@ -187,6 +197,26 @@ pub fn evaluate(rules: &Rules<'_>, team: &TeamFacts, now: OffsetDateTime) -> Vec
     }
 
     if let Some(p) = set.expiry.as_ref().filter(|p| p.enabled)
+        && archived
+        && let Some(since) = team.state_since
+    {
+        let delete_on = since + Duration::days(p.grace_days.into());
+        found.push(finding(
+            PolicyKind::Expiry,
+            vec![fact("archived", day(since))],
+            format!("soft-deleted {} after it was archived", days(p.grace_days)),
+            format!(
+                "archived on {}: soft-deleted on {}",
+                day(since),
+                day(delete_on)
+            ),
+            Action::SoftDelete,
+            delete_on.max(now),
+            Some("restorable for 30 days after".into()),
+            p.enforce,
+        ));
+    } else if let Some(p) = set.expiry.as_ref().filter(|p| p.enabled)
+        && !archived
         && let Some(start) = team.renewed_at.or(team.created_at)
     {
         let expires = start + Duration::days(p.lifetime_days.into());
@@ -236,6 +266,7 @@ pub fn evaluate(rules: &Rules<'_>, team: &TeamFacts, now: OffsetDateTime) -> Vec
     }
 
     if let Some(p) = set.inactivity.as_ref().filter(|p| p.enabled)
+        && !archived
         && let Some(activity) = &team.activity
     {
         let source = format!("Teams activity report of {}", activity.report_date);
@@ -366,6 +397,7 @@ pub fn evaluate(rules: &Rules<'_>, team: &TeamFacts, now: OffsetDateTime) -> Vec
             false,
         ));
     }
+    found.retain(|f| !team.waivers.iter().any(|w| w.covers(f.policy, now)));
     found
 }
 
@@ -404,6 +436,9 @@ mod tests {
             guests_reviewed_at: None,
             missing_permanent: Vec::new(),
             naming_attributes: Attributes::default(),
+            state: LifecycleState::Active,
+            state_since: None,
+            waivers: Vec::new(),
         }
     }
 
@@ -573,5 +608,63 @@ mod tests {
         };
         let p = set(json!({"permanentMembers": {"enforce": true}}));
         assert_eq!(run(&p, &missing, NOW)[0].action, Action::ReAddMembers);
+    }
+
+    #[test]
+    fn a_waived_policy_finds_nothing_until_the_waiver_ends() {
+        let p = set(json!({"minimumOwners": {}, "guestReview": {}}));
+        let until = NOW + Duration::days(10);
+        let waiver = Waiver::new(
+            PolicyKind::MinimumOwners,
+            until,
+            "owner on leave",
+            "admin",
+            NOW,
+        )
+        .unwrap();
+        let t = TeamFacts {
+            owners: 1,
+            guests: 2,
+            waivers: vec![waiver],
+            ..team()
+        };
+        let found = run(&p, &t, NOW);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].policy,
+            PolicyKind::GuestReview,
+            "only the waived policy is quiet"
+        );
+        assert_eq!(run(&p, &t, until).len(), 2, "the waiver has ended");
+    }
+
+    #[test]
+    fn an_archived_team_is_soft_deleted_after_the_grace_period_and_a_deleted_one_finds_nothing() {
+        let p = set(json!({"expiry": {"graceDays": 30}, "inactivity": {}, "minimumOwners": {}}));
+        let since = NOW - Duration::days(10);
+        let archived = TeamFacts {
+            state: LifecycleState::Archived,
+            state_since: Some(since),
+            activity: Some(ActivityFacts {
+                last_activity: None,
+                report_date: NOW.date(),
+                period_days: 180,
+            }),
+            ..team()
+        };
+        let found = run(&p, &archived, NOW);
+        assert_eq!(
+            found.len(),
+            1,
+            "an archived team is not asked about inactivity: {found:?}"
+        );
+        assert_eq!(found[0].action, Action::SoftDelete);
+        assert_eq!(found[0].due, since + Duration::days(30));
+        let deleted = TeamFacts {
+            state: LifecycleState::SoftDeleted,
+            owners: 0,
+            ..team()
+        };
+        assert!(run(&p, &deleted, NOW).is_empty());
     }
 }

@@ -4,6 +4,7 @@
 //! version found what, from which facts, and what happens next.
 
 pub mod findings;
+pub mod machine;
 pub mod policy;
 pub mod recorded;
 pub mod review;

@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use time::OffsetDateTime;
 
 use super::findings::{self, Action, Rules, TeamFacts};
+use super::machine::LifecycleState;
 use super::policy::{Policies, PolicyKind};
 use crate::governance::naming::{Attributes, NamingPolicy};
 use crate::governance::teams::{self, TeamRecord};
@@ -48,6 +49,9 @@ pub fn facts_of(team: &TeamRecord, read_at: OffsetDateTime) -> TeamFacts {
         guests_reviewed_at: None,
         missing_permanent: Vec::new(),
         naming_attributes: Attributes::default(),
+        state: LifecycleState::Active,
+        state_since: None,
+        waivers: Vec::new(),
     }
 }
 
