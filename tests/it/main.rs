@@ -18,6 +18,7 @@ mod graph;
 mod health;
 mod host;
 mod invocation_logs;
+mod inventory;
 mod keys;
 mod manifest;
 mod playground;
