@@ -7,12 +7,12 @@
 //! message of a tenant a no-op. Six hours keeps well inside the seven days
 //! a directory delta token lives.
 
-use futures::TryStreamExt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::functions::tenant_work;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::jobs::sweep_tenant;
 
@@ -24,19 +24,14 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     req.timer("timer")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let period = period_of(app.clock.now());
-    let (mut queued, mut failed) = (0u32, 0u32);
-    let mut tenants = std::pin::pin!(app.tenants.onboarded_ids());
-    while let Some(tenant) = tenants.try_next().await? {
-        match sweep_tenant::enqueue(app.queues.as_ref(), &tenant, Some(&period)).await {
-            Ok(()) => queued += 1,
-            Err(e) => {
-                tracing::error!(%tenant, error = %e, "queueing a tenant's sweep failed; the next run sweeps it");
-                failed += 1;
-            }
-        }
-    }
-    Ok(InvokeResponse::ok().log(format!(
-        "governance sweep {period}: queued for {queued} tenants, {failed} failed"
+    let (queues, period_ref) = (app.queues.as_ref(), period.as_str());
+    let out = tenant_work::fan_out_over(app.tenants.onboarded_ids(), |tenant| async move {
+        sweep_tenant::enqueue(queues, &tenant, Some(period_ref)).await
+    })
+    .await?;
+    Ok(InvokeResponse::done(format!(
+        "governance sweep {period}: queued for {} tenants, {} failed",
+        out.queued, out.failed
     )))
 }
 

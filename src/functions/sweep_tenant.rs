@@ -4,7 +4,7 @@
 //! when there are some, in full otherwise. One log line says what was read
 //! and changed and the Graph requests it cost. A tenant no longer
 //! registered, without consent, or a deployment without Graph credentials
-//! is skipped; a failure fails the invocation, so the host retries this
+//! is skipped (said in its line); a failure fails the invocation, so the host retries this
 //! tenant alone and finally moves its message to `sweep-tenant-poison`.
 
 use crate::app::App;
@@ -53,8 +53,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             return Err(to_app(tenant, e));
         }
     };
-    tracing::info!("{line}");
-    Ok(InvokeResponse::ok().log(line))
+    Ok(InvokeResponse::done(line))
 }
 
 /// One line: the round, what it read and changed, what it cost.

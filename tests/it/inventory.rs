@@ -1,6 +1,6 @@
 //! The team inventory, driven as the Functions host drives it: the
 //! `GovernanceSweep` timer fanning out, `SweepTenant` syncing one tenant
-//! from the Graph stand-in's `/users/delta` and `/groups/delta`. A full
+//! (and saying so once in its log line) from the Graph stand-in's `/users/delta` and `/groups/delta`. A full
 //! sync finds exactly the teams (not the plain groups) with their owners,
 //! members and guests; an incremental one reads only the changes, at a cost
 //! that does not grow with the tenant; an expired token gives a full
@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::support::app::{Options, TestApp, spawn_app_with};
 use crate::support::graph::{CLIENT_ID, DeltaExpiry, GraphStandIn};
+use crate::support::logs;
 
 pub(crate) const ANN: &str = "0a000000-0000-4000-8000-00000000a001";
 pub(crate) const BOB: &str = "0a000000-0000-4000-8000-00000000b002";
@@ -81,7 +82,7 @@ async fn tenant(w: &World, name: &str, extra: usize) -> TenantId {
 async fn sweep(w: &World, tenant: &TenantId) -> String {
     let input = json!({"tenantId": tenant.as_str()}).to_string();
     let res = w.app.run_function("SweepTenant", &input).await;
-    res.logs.join("\n")
+    res.return_value.as_str().unwrap_or_default().to_owned()
 }
 
 async fn inventory(w: &World, tenant: &TenantId) -> Vec<TeamRecord> {
@@ -157,8 +158,13 @@ async fn a_full_sync_finds_exactly_the_teams_with_their_people_and_keeps_salesti
         .await
         .unwrap();
 
+    let log = logs::capture();
     let line = sweep(&w, &tenant).await;
     assert!(line.contains("Full round (first sync)"), "{line}");
+    let said = log.saying(&line);
+    assert_eq!(said.len(), 1, "said once: {said:#?}");
+    assert_eq!(said[0]["span"]["function"], "SweepTenant");
+    assert_eq!(said[0]["span"]["tenant_id"], tenant.as_str());
 
     let all = inventory(&w, &tenant).await;
     assert_eq!(
@@ -352,11 +358,8 @@ async fn the_timer_fans_out_per_tenant_and_a_sync_never_touches_another_tenants_
     directory(&w, &b).await;
 
     let res = w.app.run_function("GovernanceSweep", "").await;
-    assert!(
-        res.logs[0].contains("queued for 2 tenants, 0 failed"),
-        "{:?}",
-        res.logs
-    );
+    let said = res.return_value.as_str().unwrap_or_default();
+    assert!(said.contains("queued for 2 tenants, 0 failed"), "{said}");
     w.app.drain("sweep-tenant").await;
     let (a_teams, b_teams) = (inventory(&w, &a).await, inventory(&w, &b).await);
     assert_eq!(names(&a_teams), ["Alpha", "Beta", "Gamma"]);
