@@ -13,15 +13,11 @@ use crate::governance::lifecycle::state::Round;
 use crate::governance::lifecycle::sync::{Inventory, Outcome, SyncError};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::ids::TenantId;
-use crate::jobs::{self, sweep_tenant::SweepTenant};
+use crate::jobs::sweep_tenant::SweepTenant;
 use crate::platform::PlatformError;
 
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
-    let trigger = req
-        .queue_trigger("msg")
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let sweep: SweepTenant = jobs::decode(&trigger.text)
-        .map_err(|e| AppError::BadRequest(format!("message {}: {e}", trigger.id)))?;
+    let sweep: SweepTenant = super::queue_job(&req)?;
     let tenant = &sweep.tenant_id;
     tracing::Span::current().record("tenant_id", tenant.as_str());
     let skipped =

@@ -62,11 +62,7 @@ where
 }
 
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
-    let trigger = req
-        .queue_trigger("msg")
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let work: TenantWork = jobs::decode(&trigger.text)
-        .map_err(|e| AppError::BadRequest(format!("message {}: {e}", trigger.id)))?;
+    let work: TenantWork = super::queue_job(&req)?;
     let tenant = &work.tenant_id;
     tracing::Span::current().record("tenant_id", tenant.as_str());
     let Some(record) = app.tenants.get(tenant).await? else {

@@ -182,23 +182,25 @@ pub struct Link {
 /// The entries of `<relation>@delta` (`members`, `owners`); empty when the
 /// object has none (no change, or nobody).
 pub fn links(item: &Value, relation: &str) -> Vec<Link> {
-    let Some(entries) = item[format!("{relation}@delta")].as_array() else {
-        return Vec::new();
-    };
-    entries
-        .iter()
-        .filter_map(|entry| {
-            let id = entry["id"].as_str()?.to_ascii_lowercase();
-            let is_user = entry["@odata.type"]
-                .as_str()
-                .is_none_or(|t| t.eq_ignore_ascii_case("#microsoft.graph.user"));
-            Some(Link {
-                id,
-                removed: removed(entry).is_some(),
-                is_user,
-            })
+    item[format!("{relation}@delta")]
+        .as_array()
+        .map_or_else(Vec::new, |entries| {
+            entries.iter().filter_map(link).collect()
         })
-        .collect()
+}
+
+/// One directory object as a link: a `<relation>@delta` entry, or an item
+/// of a `/groups/{id}/members` page. `None` without an id.
+pub fn link(entry: &Value) -> Option<Link> {
+    let id = entry["id"].as_str()?.to_ascii_lowercase();
+    let is_user = entry["@odata.type"]
+        .as_str()
+        .is_none_or(|t| t.eq_ignore_ascii_case("#microsoft.graph.user"));
+    Some(Link {
+        id,
+        removed: removed(entry).is_some(),
+        is_user,
+    })
 }
 
 #[cfg(test)]

@@ -379,20 +379,7 @@ impl Run<'_> {
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(e.into()),
             };
-            *list = items
-                .iter()
-                .filter_map(|item| {
-                    let id = item["id"].as_str()?.to_ascii_lowercase();
-                    let is_user = item["@odata.type"]
-                        .as_str()
-                        .is_none_or(|t| t.eq_ignore_ascii_case("#microsoft.graph.user"));
-                    Some(delta::Link {
-                        id,
-                        removed: false,
-                        is_user,
-                    })
-                })
-                .collect();
+            *list = items.iter().filter_map(delta::link).collect();
         }
         Ok(Some(whole))
     }
