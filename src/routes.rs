@@ -137,6 +137,20 @@ pub static ROUTES: &[Route] = &[
         },
     },
     Route {
+        function: "GovernanceSweep",
+        trigger: Trigger::Timer {
+            schedule: functions::governance_sweep::SCHEDULE,
+            handler: |app, req| Box::pin(functions::governance_sweep::run(app, req)),
+        },
+    },
+    Route {
+        function: "SweepTenant",
+        trigger: Trigger::Queue {
+            queue: crate::jobs::sweep_tenant::QUEUE,
+            handler: |app, req| Box::pin(functions::sweep_tenant::run(app, req)),
+        },
+    },
+    Route {
         function: "RequestReminders",
         trigger: Trigger::Timer {
             schedule: functions::request_reminders::SCHEDULE,

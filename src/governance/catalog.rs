@@ -18,7 +18,7 @@ pub const MAX_PAGE: usize = 25;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
-    Team(TeamRecord),
+    Team(Box<TeamRecord>),
     Template(Box<StoredTemplate>),
 }
 
@@ -140,7 +140,7 @@ pub async fn search(
     let mut all = std::pin::pin!(teams::all(docs, tenant));
     while let Some(team) = all.try_next().await? {
         if team.visible_to(viewer) {
-            ranker.offer(Entry::Team(team));
+            ranker.offer(Entry::Team(Box::new(team)));
         }
     }
     for t in templates::list_active(docs, tenant).await? {
@@ -156,7 +156,7 @@ mod tests {
     use crate::governance::templates::Template;
 
     fn team(name: &str, description: &str) -> Entry {
-        Entry::Team(TeamRecord {
+        Entry::Team(Box::new(TeamRecord {
             group_id: name.to_lowercase(),
             display_name: name.into(),
             description: description.into(),
@@ -167,8 +167,8 @@ mod tests {
             renewal_days: None,
             renewal: Renewal::Pending,
             visibility: crate::governance::teams::Visibility::Public,
-            member_ids: vec![],
-        })
+            ..TeamRecord::default()
+        }))
     }
 
     fn template(name: &str) -> Entry {

@@ -1,6 +1,7 @@
 //! The governance domain: tenants (the customers), the audit trail, people,
-//! templates and team requests; the team catalog the bot searches. No HTTP
-//! here.
+//! templates and team requests; the team catalog the bot searches; the
+//! lifecycle of teams once they exist (the inventory, policies, findings).
+//! No HTTP here.
 
 pub mod audit;
 pub mod catalog;

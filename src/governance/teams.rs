@@ -1,6 +1,13 @@
 //! The team inventory: teams the platform knows in a tenant (created by it
 //! or found by the sweeps), with their owners and expiry. Owners renew a
 //! team that is about to expire, or let it expire.
+//!
+//! A team made by SalesTim carries its template and renewal state; a team
+//! found by the inventory sync ([`super::lifecycle`]) carries no template
+//! ("not from a template"). The sync keeps what Graph says (names, people,
+//! Entra's own dates) current on both and never touches what SalesTim
+//! decided. A team deleted in Entra stays, marked [`Removed`], so what
+//! happened to it can still be told; it is no longer listed or searched.
 
 use futures::{Stream, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -24,6 +31,29 @@ pub enum Renewal {
     Renewed,
     /// An owner chose to let the team expire.
     Declined,
+}
+
+/// Why a team is no longer in its tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Removal {
+    /// Deleted in Entra and restorable for 30 days (delta `@removed`
+    /// reason `changed`).
+    SoftDeleted,
+    /// Deleted for good (reason `deleted`).
+    Deleted,
+    /// Absent from a full listing of the tenant's groups: it went while no
+    /// delta token covered it, so how is not known.
+    Missing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removed {
+    pub reason: Removal,
+    /// When the inventory learnt it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,10 +83,73 @@ pub struct TeamRecord {
     /// private, so nothing is shown that should not be.
     #[serde(default = "private")]
     pub visibility: Visibility,
-    /// The members' Entra object ids (owners are in `owners`), for deciding
-    /// who may see a private team.
+    /// The members' Entra object ids (lower case), for deciding who may see
+    /// a private team. Owners are in `owners` (and usually here too, as
+    /// Graph lists a team's owners among its members).
     #[serde(default)]
     pub member_ids: Vec<String>,
+    /// The members who are guests (`userType` Guest), a subset of
+    /// `member_ids`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guest_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_nickname: Option<String>,
+    /// The group's own dates in Entra: made, expiring under the tenant's
+    /// group lifecycle policy, last renewed there.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entra_created_at: Option<OffsetDateTime>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entra_expires_at: Option<OffsetDateTime>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entra_renewed_at: Option<OffsetDateTime>,
+    /// Set when the group was deleted in Entra; cleared if it comes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Removed>,
+    /// When the inventory first held the team (made by SalesTim, or found
+    /// by a sync); a full sync only marks missing what it held before.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub first_seen_at: Option<OffsetDateTime>,
+}
+
+impl Default for TeamRecord {
+    fn default() -> Self {
+        TeamRecord {
+            group_id: String::new(),
+            display_name: String::new(),
+            description: String::new(),
+            web_url: None,
+            owners: Vec::new(),
+            template_id: None,
+            expires_at: None,
+            renewal_days: None,
+            renewal: Renewal::Pending,
+            visibility: Visibility::Private,
+            member_ids: Vec::new(),
+            guest_ids: Vec::new(),
+            mail_nickname: None,
+            entra_created_at: None,
+            entra_expires_at: None,
+            entra_renewed_at: None,
+            removed: None,
+            first_seen_at: None,
+        }
+    }
 }
 
 fn pending() -> Renewal {
@@ -68,6 +161,16 @@ fn private() -> Visibility {
 }
 
 impl TeamRecord {
+    /// Made by SalesTim from a template (a team found by the sync is not).
+    pub fn from_template(&self) -> bool {
+        self.template_id.is_some()
+    }
+
+    /// Still in the tenant (not deleted in Entra).
+    pub fn is_present(&self) -> bool {
+        self.removed.is_none()
+    }
+
     pub fn is_owner(&self, aad_object_id: &str) -> bool {
         self.owners.iter().any(|o| o.is(aad_object_id))
     }
@@ -82,8 +185,12 @@ impl TeamRecord {
 
     /// Whether `viewer` may see the team at all: anyone in the tenant for a
     /// public team, its owners and members for a private one; nobody who
-    /// cannot be identified sees a private team.
+    /// cannot be identified sees a private team; nobody sees a team deleted
+    /// in Entra.
     pub fn visible_to(&self, viewer: Option<&str>) -> bool {
+        if !self.is_present() {
+            return false;
+        }
         match self.visibility {
             Visibility::Public => true,
             Visibility::Private => viewer.is_some_and(|v| self.is_member(v)),
@@ -124,8 +231,23 @@ pub async fn get(
 }
 
 pub async fn put(docs: &dyn Documents, tenant: &TenantId, team: &TeamRecord) -> PlatformResult<()> {
-    let doc = Document::new(tenant, TYPE, team.group_id.clone(), team)?;
-    docs.upsert(Container::Teams, &doc).await.map(|_| ())
+    docs.upsert(Container::Teams, &to_document(tenant, team)?)
+        .await
+        .map(|_| ())
+}
+
+/// The document a team is stored as (its id is the group id).
+pub fn to_document(tenant: &TenantId, team: &TeamRecord) -> PlatformResult<Document> {
+    Document::new(tenant, TYPE, team.group_id.clone(), team)
+}
+
+/// The team a document holds; `None` for another kind of document in the
+/// container (the sync keeps its state beside the teams).
+pub fn parse(doc: &Document) -> PlatformResult<Option<TeamRecord>> {
+    if doc.kind != TYPE {
+        return Ok(None);
+    }
+    from_document(doc).map(Some)
 }
 
 /// Every team of the tenant, page by page (memory holds one page).
@@ -154,7 +276,7 @@ pub async fn owned_by(
     let mut teams = Vec::new();
     let mut all = std::pin::pin!(all(docs, tenant));
     while let Some(team) = all.try_next().await? {
-        if team.is_owner(aad_object_id) {
+        if team.is_present() && team.is_owner(aad_object_id) {
             teams.push(team);
             // Keep memory bounded: cut to the first by name as we go.
             if teams.len() > 2 * MAX_OWNED_LISTED {

@@ -260,6 +260,19 @@ impl Tenants {
         .map_ok(|d| d.tenant_id)
     }
 
+    /// The ids of the tenants whose admin granted consent (the platform may
+    /// act in them), page by page (cross-partition): what the governance
+    /// sweep fans out over.
+    pub fn onboarded_ids(&self) -> impl Stream<Item = PlatformResult<TenantId>> + Send + '_ {
+        documents::stream(
+            self.docs.as_ref(),
+            Container::Tenants,
+            Scope::AllTenants,
+            Query::of_type(TENANT_TYPE).with("onboarding.adminConsent", true),
+        )
+        .map_ok(|d| d.tenant_id)
+    }
+
     /// Every tenant, page by page (cross-partition): for operators and the
     /// timers that walk all tenants. Memory holds one page however many
     /// tenants there are.

@@ -332,7 +332,7 @@ impl Graph {
             for chunk in plan_chunks(&subset)? {
                 let wire: Vec<Value> = chunk.iter().map(|&c| subset[c].to_wire(&sent)).collect();
                 let body = json!({"requests": wire});
-                self.inner.stats.batched.add(chunk.len() as u64);
+                self.observers().each(|c| c.batched.add(chunk.len() as u64));
                 // The $batch POST may be sent again after a 502/504 when
                 // every request in it may be.
                 let idempotent = chunk
@@ -354,7 +354,7 @@ impl Graph {
                         GraphError::Decode(format!("$batch lost request {:?}", requests[i].id))
                     })?;
                     if is_throttle(answer.status) {
-                        self.inner.stats.throttled.inc();
+                        self.observers().each(|c| c.throttled.inc());
                     }
                     answers[i] = Some(answer);
                 }
@@ -376,7 +376,7 @@ impl Graph {
             }
             tracing::info!(tenant = %tenant, throttled = again.len(), round,
                 wait_ms = wait.as_millis() as u64, "Graph throttled batch requests; re-sending them");
-            self.inner.stats.retries.add(again.len() as u64);
+            self.observers().each(|c| c.retries.add(again.len() as u64));
             tokio::time::sleep(wait).await;
             pending = again;
         }

@@ -8,11 +8,14 @@
 //! it. Tokens are fetched per tenant by client credentials and shared
 //! through the [`Cache`]; [`Graph::batch`] packs requests twenty at a time
 //! and re-sends only the sub-requests that were throttled. Counters
-//! ([`Graph::stats`]) let benches and tests see what the calls cost.
+//! ([`Graph::stats`]) let benches and tests see what the calls cost; a
+//! [`Tally`] ([`Graph::tallied`]) counts what one piece of work cost, apart
+//! from the other tenants' calls going through the same client.
 //!
 //! Tokens and secrets are never logged.
 
 mod batch;
+pub mod delta;
 mod error;
 mod retry;
 pub mod teams;
@@ -57,6 +60,20 @@ pub struct GraphConfig {
 #[derive(Clone)]
 pub struct Graph {
     inner: Arc<Inner>,
+    /// Counts this handle's calls too (see [`Graph::tallied`]).
+    tally: Option<Arc<Tally>>,
+}
+
+/// What the calls made through one [`Graph::tallied`] handle cost: the
+/// client is shared by concurrent invocations, so two readings of
+/// [`Graph::stats`] would mix in the other tenants' calls.
+#[derive(Default)]
+pub struct Tally(Counters);
+
+impl Tally {
+    pub fn stats(&self) -> GraphStats {
+        self.0.stats()
+    }
 }
 
 struct Inner {
@@ -113,6 +130,30 @@ struct Counters {
     tokens: Counter,
 }
 
+impl Counters {
+    fn stats(&self) -> GraphStats {
+        GraphStats {
+            requests: self.requests.get(),
+            batched: self.batched.get(),
+            throttled: self.throttled.get(),
+            retries: self.retries.get(),
+            tokens: self.tokens.get(),
+        }
+    }
+}
+
+/// The client's counters and, for a tallied handle, its tally.
+struct Observers<'a>(&'a Counters, Option<&'a Counters>);
+
+impl Observers<'_> {
+    fn each(&self, count: impl Fn(&Counters)) {
+        count(self.0);
+        if let Some(tally) = self.1 {
+            count(tally);
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GraphResponse {
     pub status: u16,
@@ -154,18 +195,24 @@ impl Graph {
                 scope,
                 stats: Default::default(),
             }),
+            tally: None,
         }
     }
 
     pub fn stats(&self) -> GraphStats {
-        let s = &self.inner.stats;
-        GraphStats {
-            requests: s.requests.get(),
-            batched: s.batched.get(),
-            throttled: s.throttled.get(),
-            retries: s.retries.get(),
-            tokens: s.tokens.get(),
+        self.inner.stats.stats()
+    }
+
+    /// The same client, whose calls are also counted in `tally`.
+    pub fn tallied(&self, tally: Arc<Tally>) -> Graph {
+        Graph {
+            inner: self.inner.clone(),
+            tally: Some(tally),
         }
+    }
+
+    fn observers(&self) -> Observers<'_> {
+        Observers(&self.inner.stats, self.tally.as_deref().map(|t| &t.0))
     }
 
     /// GET `path` (relative to base_url, may hold a query string, e.g.
@@ -284,7 +331,7 @@ impl Graph {
             self.forget_token(tenant).await;
             true
         };
-        let answer = match send::send(call, build, refuse_token, &self.inner.stats).await {
+        let answer = match send::send(call, build, refuse_token, &self.observers()).await {
             Ok(answer) => answer,
             Err(Failure::Prepare(e)) => return Err(e),
             Err(Failure::Transport { error, .. }) => return Err(GraphError::Transport(error)),
@@ -319,15 +366,15 @@ impl Graph {
     }
 }
 
-impl send::Observer for Counters {
+impl send::Observer for Observers<'_> {
     fn sent(&self) {
-        self.requests.inc();
+        self.each(|c| c.requests.inc());
     }
     fn throttled(&self) {
-        self.throttled.inc();
+        self.each(|c| c.throttled.inc());
     }
     fn retrying(&self) {
-        self.retries.inc();
+        self.each(|c| c.retries.inc());
     }
 }
 

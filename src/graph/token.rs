@@ -33,7 +33,7 @@ impl Graph {
             config.authority_host.as_str().trim_end_matches('/'),
             tenant
         );
-        self.inner.stats.tokens.inc();
+        self.observers().each(|c| c.tokens.inc());
         let request = ClientCredentials {
             token_url: &token_url,
             client_id: &config.client_id,

@@ -15,6 +15,7 @@
 pub mod billing_events;
 pub mod bot_outbox;
 pub mod provision_team;
+pub mod sweep_tenant;
 pub mod tenant_work;
 
 use std::time::Duration;

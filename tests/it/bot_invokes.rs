@@ -486,6 +486,7 @@ async fn owners_renew_an_expiring_team_or_let_it_expire_and_others_cannot() {
         renewal: Renewal::Pending,
         visibility: Visibility::Private,
         member_ids: vec![],
+        ..TeamRecord::default()
     }
     };
     let (one, two) = (
@@ -570,6 +571,7 @@ async fn the_catalog_search_pages_through_teams_and_templates() {
             renewal: Renewal::Pending,
             visibility: Visibility::Public,
             member_ids: vec![],
+            ..TeamRecord::default()
         };
         teams::put(docs, &tenant, &team).await.unwrap();
     }
@@ -827,6 +829,7 @@ async fn a_private_team_is_found_and_unfurled_only_for_its_owners_and_members() 
         renewal: Renewal::Pending,
         visibility,
         member_ids: vec![BOB.to_owned()],
+        ..TeamRecord::default()
     };
     let (secret, open) = (
         "33333333-3333-3333-3333-333333333333",

@@ -116,6 +116,7 @@ fn team(renewal: Renewal) -> TeamRecord {
         renewal,
         visibility: Visibility::Private,
         member_ids: vec![],
+        ..TeamRecord::default()
     }
 }
 

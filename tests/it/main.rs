@@ -17,6 +17,7 @@ mod documents;
 mod graph;
 mod health;
 mod host;
+mod inventory;
 mod invocation_logs;
 mod keys;
 mod manifest;

@@ -36,6 +36,7 @@ fn team(id: &str, name: &str, template: Option<&str>, owners: usize) -> TeamReco
         renewal: Renewal::Pending,
         visibility: Visibility::Private,
         member_ids: Vec::new(),
+        ..TeamRecord::default()
     }
 }
 

@@ -1,11 +1,27 @@
 //! Lifecycle governance: every team in a tenant kept inside its policies
 //! after it is made. Policies are versioned documents per tenant (with
 //! per-template overrides); findings say, for one team, which policy
-//! version found what, from which facts, and what happens next.
+//! version found what, from which facts, and what happens next. The
+//! inventory they read, every team of every onboarded tenant (made by
+//! SalesTim or not), is kept current from Microsoft Graph's delta queries at
+//! a cost that follows the changes rather than the tenant's size ([`sync`]).
+//!
+//! The inventory sync:
+//! - [`group`]: a `/groups/delta` object and what it does to a team (pure).
+//! - [`people`]: names and guest flags from `/users/delta`, joined on our
+//!   side.
+//! - [`inventory`]: the writes to the `teams` container.
+//! - [`state`]: the per-tenant sync state (delta links, rounds, lease).
+//! - [`sync`]: full and incremental rounds.
 
 pub mod findings;
+pub mod group;
+pub mod inventory;
 pub mod machine;
+pub mod people;
 pub mod policy;
 pub mod recorded;
 pub mod review;
+pub mod state;
 pub mod store;
+pub mod sync;

@@ -12,7 +12,7 @@ use super::findings::{self, Action, Rules, TeamFacts};
 use super::machine::LifecycleState;
 use super::policy::{Policies, PolicyKind};
 use crate::governance::naming::{Attributes, NamingPolicy};
-use crate::governance::teams::{self, TeamRecord};
+use crate::governance::teams::{self, Removal, TeamRecord};
 use crate::governance::templates;
 use crate::ids::TenantId;
 use crate::platform::PlatformResult;
@@ -44,13 +44,18 @@ pub fn facts_of(team: &TeamRecord, read_at: OffsetDateTime) -> TeamFacts {
         renewed_at: None,
         owners: u32::try_from(team.owners.len()).unwrap_or(u32::MAX),
         members: u32::try_from(team.member_ids.len()).unwrap_or(u32::MAX),
-        guests: 0,
+        guests: u32::try_from(team.guest_ids.len()).unwrap_or(u32::MAX),
         activity: None,
         guests_reviewed_at: None,
         missing_permanent: Vec::new(),
         naming_attributes: Attributes::default(),
-        state: LifecycleState::Active,
-        state_since: None,
+        state: match team.removed.map(|r| r.reason) {
+            None => LifecycleState::Active,
+            // Deleted in Entra, as the inventory sync saw it.
+            Some(Removal::SoftDeleted) => LifecycleState::SoftDeleted,
+            Some(Removal::Deleted | Removal::Missing) => LifecycleState::Purged,
+        },
+        state_since: team.removed.map(|r| r.at),
         waivers: Vec::new(),
     }
 }

@@ -359,6 +359,9 @@ impl Provisioner<'_> {
             renewal: Renewal::Pending,
             visibility: ctx.template.template.visibility,
             member_ids: ctx.member_ids(),
+            mail_nickname: run.job.mail_nickname.clone(),
+            first_seen_at: Some(now),
+            ..TeamRecord::default()
         };
         inventory::put(self.docs, run.tenant, &record).await?;
         Ok(())

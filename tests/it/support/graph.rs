@@ -15,6 +15,11 @@
 //! Self-contained (dev-dependencies, serde_json, tokio, url, uuid and rand
 //! only) so a bench can include it by `#[path]`.
 //!
+//! Delta queries (`/groups/delta`, `/users/delta`) live in
+//! `graph/delta.rs`, the directory changes tests make for them in
+//! `graph/directory.rs`: every change, made there or by a request here, is
+//! written to the tenant's journal, which the delta tokens point into.
+//!
 //! Simplifications, on purpose: `$filter` knows `mailNickname eq '…'` and
 //! `resourceProvisioningOptions/Any(x:x eq 'Team')` only (others: 400);
 //! `$select` is honoured on objects, `$expand` ignored (tabs and installed
@@ -37,6 +42,13 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+
+#[path = "graph/delta.rs"]
+mod delta;
+#[path = "graph/directory.rs"]
+mod directory;
+#[allow(unused_imports, reason = "a bench includes the stand-in without it")]
+pub use delta::DeltaExpiry;
 
 /// The application (client) id the token endpoint accepts.
 pub const CLIENT_ID: &str = "0b7c9a52-6f1e-4c0d-9a7e-6a1d2c3b4e5f";
@@ -106,6 +118,8 @@ struct User {
     id: String,
     user_principal_name: String,
     display_name: String,
+    /// `Member` or `Guest`.
+    user_type: &'static str,
     department: Option<String>,
     country: Option<String>,
     manager: Option<String>,
@@ -158,6 +172,8 @@ struct Tenant {
     /// Teams app id -> display name.
     catalog: BTreeMap<String, String>,
     groups: Vec<Group>,
+    /// What changed in the directory, in order (what delta tokens point into).
+    journal: delta::Journal,
 }
 
 struct Fault {
@@ -184,6 +200,7 @@ struct State {
     delay: Duration,
     seen: Vec<Seen>,
     counts: Counts,
+    delta: delta::Settings,
 }
 
 pub struct GraphStandIn {
@@ -225,6 +242,7 @@ impl GraphStandIn {
             delay: Duration::ZERO,
             seen: Vec::new(),
             counts: Counts::default(),
+            delta: delta::Settings::default(),
         }));
         let task = tokio::spawn(serve(listener, state.clone()));
         GraphStandIn {
@@ -271,11 +289,13 @@ impl GraphStandIn {
                 id: id.to_owned(),
                 user_principal_name: format!("{id}@stand-in.test"),
                 display_name: display_name.to_owned(),
+                user_type: "Member",
                 department: department.map(str::to_owned),
                 country: country.map(str::to_owned),
                 manager: manager.map(str::to_owned),
             },
         );
+        t.journal.user_created(id);
     }
 
     /// Gives a user the sign-in name (and address) people type in forms.
@@ -306,6 +326,7 @@ impl GraphStandIn {
             "",
             "Public",
         ));
+        t.journal.group_created(&id);
         id
     }
 
@@ -926,6 +947,9 @@ fn batch(st: &mut State, tenant: &str, req: &Req) -> Reply {
 fn route(st: &mut State, tenant: &str, req: &Req) -> Reply {
     let s: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     match (req.method.as_str(), s.as_slice()) {
+        ("GET", ["groups" | "users", "delta" | "microsoft.graph.delta"]) => {
+            delta::serve(st, tenant, req)
+        }
         ("GET", ["users", id]) => get_user(st, tenant, req, id),
         ("GET", ["users", id, "manager"]) => get_manager(st, tenant, req, id),
         ("GET", ["groups"]) => list_groups(st, tenant, req),
@@ -1088,7 +1112,8 @@ fn page(st: &State, req: &Req, items: Vec<Value>) -> Reply {
 
 fn user_json(u: &User) -> Value {
     json!({"id": u.id, "displayName": u.display_name, "department": u.department,
-        "country": u.country, "userPrincipalName": u.user_principal_name})
+        "country": u.country, "userPrincipalName": u.user_principal_name,
+        "userType": u.user_type})
 }
 
 fn group_json(g: &Group) -> Value {
@@ -1096,7 +1121,7 @@ fn group_json(g: &Group) -> Value {
         "description": g.description, "visibility": g.visibility, "groupTypes": ["Unified"],
         "mailEnabled": true, "securityEnabled": false, "mail": format!("{}@stand-in.test", g.mail_nickname),
         "resourceProvisioningOptions": if g.team.is_some() { json!(["Team"]) } else { json!([]) },
-        "createdDateTime": CREATED})
+        "createdDateTime": CREATED, "renewedDateTime": CREATED, "expirationDateTime": null})
 }
 
 fn team_json(g: &Group) -> Value {
@@ -1361,6 +1386,7 @@ fn create_group(st: &mut State, tenant: &str, req: &Req) -> Reply {
     );
     (group.owners, group.members) = ids;
     let json = group_json(&group);
+    t.journal.group_created(&group.id);
     t.groups.push(group);
     created_or_504(st, Reply::json(201, json))
 }
@@ -1424,9 +1450,12 @@ fn create_team(st: &mut State, tenant: &str, req: &Req) -> Reply {
         }
         for owner in group.owners.clone() {
             if !group.members.contains(&owner) {
+                t.journal.link(&id, "members", &owner, false);
                 group.members.push(owner);
             }
         }
+        t.journal
+            .group_changed(&id, &["resourceProvisioningOptions"]);
         let op = team.operation_id.clone();
         group.team = Some(team);
         (id, op)
@@ -1532,6 +1561,7 @@ fn create_team_directly(
     group.members = people;
     let op = team.operation_id.clone();
     group.team = Some(team);
+    t.journal.group_created(&id);
     t.groups.push(group);
     Ok((id, op))
 }
@@ -1648,12 +1678,15 @@ fn add_members(st: &mut State, tenant: &str, req: &Req, g: usize) -> Reply {
             let group = &mut t.groups[g];
             if !group.members.contains(&id) {
                 group.members.push(id.clone());
+                t.journal.link(&group.id, "members", &id, false);
             }
             let is_owner = group.owners.contains(&id);
             if owner && !is_owner {
                 group.owners.push(id.clone());
+                t.journal.link(&group.id, "owners", &id, false);
             } else if !owner && is_owner && group.owners.len() > 1 {
                 group.owners.retain(|o| o != &id);
+                t.journal.link(&group.id, "owners", &id, true);
             }
             Value::Null
         } else {

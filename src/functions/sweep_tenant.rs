@@ -1,0 +1,84 @@
+//! `SweepTenant` — queue trigger on `sweep-tenant`: one tenant's share of
+//! `GovernanceSweep` (see [`crate::jobs::sweep_tenant`]): its inventory
+//! synced from Microsoft Graph, incrementally from the kept delta links
+//! when there are some, in full otherwise. One log line says what was read
+//! and changed and the Graph requests it cost. A tenant no longer
+//! registered, without consent, or a deployment without Graph credentials
+//! is skipped (said in its line); a failure fails the invocation, so the host retries this
+//! tenant alone and finally moves its message to `sweep-tenant-poison`.
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::governance::lifecycle::state::Round;
+use crate::governance::lifecycle::sync::{Inventory, Outcome, SyncError};
+use crate::host::invoke::{InvokeRequest, InvokeResponse};
+use crate::ids::TenantId;
+use crate::jobs::sweep_tenant::SweepTenant;
+use crate::platform::PlatformError;
+
+pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
+    let sweep: SweepTenant = super::queue_job(&req)?;
+    let tenant = &sweep.tenant_id;
+    tracing::Span::current().record("tenant_id", tenant.as_str());
+    let skipped =
+        |why: &str| Ok(InvokeResponse::ok().log(format!("sweep of {tenant}: {why}; skipped")));
+    let Some(record) = app.tenants.get(tenant).await? else {
+        return skipped("not registered");
+    };
+    if !record.onboarding.admin_consent {
+        return skipped("no admin consent");
+    }
+    let Some(graph) = app.graph.as_ref() else {
+        return skipped("no Graph credentials on this deployment");
+    };
+    let inventory = Inventory {
+        docs: app.docs.as_ref(),
+        clock: app.clock.as_ref(),
+        graph,
+    };
+    let line = match inventory.sync(tenant, sweep.period.as_deref()).await {
+        Ok(Outcome::Synced(round)) => describe(tenant, &round),
+        Ok(Outcome::Busy(until)) => {
+            format!("inventory of {tenant}: another sync holds it until {until}; skipped")
+        }
+        Ok(Outcome::AlreadyDone(period)) => {
+            format!("inventory of {tenant}: period {period} synced already; skipped")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, transient = e.is_transient(), "the inventory sync failed");
+            return Err(to_app(tenant, e));
+        }
+    };
+    Ok(InvokeResponse::done(line))
+}
+
+/// One line: the round, what it read and changed, what it cost.
+pub fn describe(tenant: &TenantId, r: &Round) -> String {
+    format!(
+        "inventory of {tenant}: {:?} round ({}): {} users and {} groups read, {} teams seen: \
+         {} added, {} changed, {} removed, {} unchanged, {} people looked up; \
+         {} Graph requests ({} throttled)",
+        r.kind,
+        r.why,
+        r.users_read,
+        r.groups_read,
+        r.teams_seen,
+        r.added,
+        r.changed,
+        r.removed,
+        r.unchanged,
+        r.looked_up,
+        r.graph_requests,
+        r.throttled,
+    )
+}
+
+fn to_app(tenant: &TenantId, e: SyncError) -> AppError {
+    match e {
+        SyncError::Platform(e) => e.into(),
+        SyncError::Graph(e) => AppError::Platform(PlatformError::unavailable(
+            "graph",
+            format!("the inventory sync of {tenant}: {e}"),
+        )),
+    }
+}

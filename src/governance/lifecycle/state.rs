@@ -1,0 +1,276 @@
+//! A tenant's inventory sync state: one document beside its teams (in the
+//! `teams` container, type `inventorySync`) holding the delta links to read
+//! the next changes from, what the last full and incremental rounds did,
+//! and the lease of the sync running now.
+//!
+//! Every region's timer fires and a sync can be asked for twice (a replayed
+//! message, later a change notification): the lease lets one sync of a
+//! tenant run at a time, and a scheduled sync names its period, so the
+//! second message of a period finds it done and changes nothing. A sync
+//! that dies leaves its lease to expire ([`LEASE`]).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::TenantId;
+use crate::platform::documents::update::{Decision, update};
+use crate::platform::documents::{Container, Document, Documents};
+use crate::platform::{PlatformError, PlatformResult};
+
+const TYPE: &str = "inventorySync";
+/// Not a group id (those are GUIDs), so it cannot meet a team.
+pub const DOC_ID: &str = "inventory-sync";
+/// How long a sync may hold its tenant before another may start.
+pub const LEASE: time::Duration = time::Duration::minutes(30);
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncState {
+    /// Where the next round of `/groups/delta` starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_link: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_link: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full: Option<Round>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_incremental: Option<Round>,
+    /// The last scheduled period synced (`GovernanceSweep`'s window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_period: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    pub holder: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RoundKind {
+    Full,
+    Incremental,
+}
+
+/// What one round read, changed and cost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Round {
+    pub kind: RoundKind,
+    /// Why this kind: "first sync", "the groups token expired (410
+    /// resyncRequired)", "kept delta links".
+    pub why: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    /// Group objects read (every group of the tenant in a full round).
+    pub groups_read: u64,
+    pub users_read: u64,
+    /// Teams the round found in the tenant (a full round: all of them).
+    pub teams_seen: u64,
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+    /// Teams read whose record needed no write.
+    pub unchanged: u64,
+    /// People looked up by id (not seen in the users round).
+    pub looked_up: u64,
+    /// Graph requests (a `$batch` counts 1), retries and 429s included.
+    pub graph_requests: u64,
+    pub throttled: u64,
+}
+
+/// What a sync may do now.
+#[derive(Debug)]
+pub enum Claim {
+    /// The lease is ours; the state as it was.
+    Run(Box<SyncState>),
+    /// Another sync holds the tenant until then.
+    Busy(OffsetDateTime),
+    /// The period was synced already.
+    Done(String),
+}
+
+pub async fn get(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Option<SyncState>> {
+    match docs.get(Container::Teams, tenant, DOC_ID).await? {
+        Some(doc) if doc.kind == TYPE => doc.parse().map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn document(tenant: &TenantId, state: &SyncState) -> PlatformResult<Document> {
+    Document::new(tenant, TYPE, DOC_ID, state)
+}
+
+fn read(doc: Option<&Document>) -> PlatformResult<SyncState> {
+    match doc {
+        Some(doc) if doc.kind == TYPE => doc.parse(),
+        Some(doc) => Err(PlatformError::Invalid(format!(
+            "{DOC_ID} is a {} document",
+            doc.kind
+        ))),
+        None => Ok(SyncState::default()),
+    }
+}
+
+/// Takes the tenant's lease for `holder` unless another sync holds it or
+/// `period` was synced already.
+pub async fn claim(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    holder: &str,
+    period: Option<&str>,
+    now: OffsetDateTime,
+) -> PlatformResult<Claim> {
+    let mut claim = None;
+    update(docs, Container::Teams, tenant, DOC_ID, |doc| {
+        let mut state = read(doc)?;
+        if let Some(lease) = &state.lease
+            && lease.until > now
+            && lease.holder != holder
+        {
+            claim = Some(Claim::Busy(lease.until));
+            return Ok(Decision::Keep);
+        }
+        if let Some(p) = period
+            && state.last_period.as_deref() == Some(p)
+        {
+            claim = Some(Claim::Done(p.to_owned()));
+            return Ok(Decision::Keep);
+        }
+        state.lease = Some(Lease {
+            holder: holder.to_owned(),
+            until: now + LEASE,
+        });
+        let next = document(tenant, &state)?;
+        claim = Some(Claim::Run(Box::new(state)));
+        Ok::<_, PlatformError>(Decision::Write(next))
+    })
+    .await?;
+    Ok(claim.expect("a decision that did not fail made a claim"))
+}
+
+/// What a finished sync keeps.
+pub struct Finished {
+    pub groups_link: String,
+    pub users_link: String,
+    pub round: Round,
+    pub period: Option<String>,
+}
+
+/// Keeps the links and the round, and gives the lease back (if still ours).
+pub async fn finish(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    holder: &str,
+    done: Finished,
+) -> PlatformResult<()> {
+    update(docs, Container::Teams, tenant, DOC_ID, |doc| {
+        let mut state = read(doc)?;
+        state.groups_link = Some(done.groups_link.clone());
+        state.users_link = Some(done.users_link.clone());
+        match done.round.kind {
+            RoundKind::Full => state.last_full = Some(done.round.clone()),
+            RoundKind::Incremental => state.last_incremental = Some(done.round.clone()),
+        }
+        if done.period.is_some() {
+            state.last_period.clone_from(&done.period);
+        }
+        if state.lease.as_ref().is_some_and(|l| l.holder == holder) {
+            state.lease = None;
+        }
+        Ok::<_, PlatformError>(Decision::Write(document(tenant, &state)?))
+    })
+    .await?;
+    Ok(())
+}
+
+/// Gives the lease back after a failed sync, so the retry need not wait.
+pub async fn release(docs: &dyn Documents, tenant: &TenantId, holder: &str) -> PlatformResult<()> {
+    update(docs, Container::Teams, tenant, DOC_ID, |doc| {
+        let mut state = read(doc)?;
+        if state.lease.as_ref().is_none_or(|l| l.holder != holder) {
+            return Ok(Decision::Keep);
+        }
+        state.lease = None;
+        Ok::<_, PlatformError>(Decision::Write(document(tenant, &state)?))
+    })
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::platform::clock::SystemClock;
+    use crate::platform::documents::sqlite::SqliteDocuments;
+
+    fn round() -> Round {
+        Round {
+            kind: RoundKind::Full,
+            why: "first sync".into(),
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            finished_at: OffsetDateTime::UNIX_EPOCH,
+            groups_read: 0,
+            users_read: 0,
+            teams_seen: 0,
+            added: 0,
+            changed: 0,
+            removed: 0,
+            unchanged: 0,
+            looked_up: 0,
+            graph_requests: 0,
+            throttled: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_sync_holds_a_tenant_and_a_period_is_synced_once() {
+        let docs = SqliteDocuments::in_memory(Arc::new(SystemClock)).unwrap();
+        let tenant = TenantId::system("t");
+        let now = OffsetDateTime::now_utc();
+        let period = Some("2026-01-01T06:00:00Z");
+        assert!(matches!(
+            claim(&docs, &tenant, "a", period, now).await.unwrap(),
+            Claim::Run(s) if s.groups_link.is_none()
+        ));
+        assert!(matches!(
+            claim(&docs, &tenant, "b", period, now).await.unwrap(),
+            Claim::Busy(_)
+        ));
+        let done = Finished {
+            groups_link: "g".into(),
+            users_link: "u".into(),
+            round: round(),
+            period: period.map(str::to_owned),
+        };
+        finish(&docs, &tenant, "a", done).await.unwrap();
+        assert!(matches!(
+            claim(&docs, &tenant, "b", period, now).await.unwrap(),
+            Claim::Done(p) if p == "2026-01-01T06:00:00Z"
+        ));
+        let Claim::Run(state) = claim(&docs, &tenant, "b", None, now).await.unwrap() else {
+            panic!("an unscheduled sync runs");
+        };
+        assert_eq!(state.groups_link.as_deref(), Some("g"));
+        assert!(state.last_full.is_some());
+        release(&docs, &tenant, "b").await.unwrap();
+        let later = now + LEASE + time::Duration::seconds(1);
+        claim(&docs, &tenant, "c", None, now).await.unwrap();
+        assert!(
+            matches!(
+                claim(&docs, &tenant, "d", None, later).await.unwrap(),
+                Claim::Run(_)
+            ),
+            "a dead sync's lease expires"
+        );
+    }
+}
