@@ -13,8 +13,11 @@ use crate::governance::lifecycle::state::Round;
 use crate::governance::lifecycle::sync::{Inventory, Outcome, SyncError};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::ids::TenantId;
-use crate::jobs::sweep_tenant::SweepTenant;
+use crate::jobs::{self, sweep_tenant::SweepTenant};
 use crate::platform::PlatformError;
+
+/// How long a notified round waits for a running sync of its tenant.
+const NOTIFIED_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
     let sweep: SweepTenant = super::queue_job(&req)?;
@@ -37,7 +40,23 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         graph,
     };
     let line = match inventory.sync(tenant, sweep.period.as_deref()).await {
+        Ok(Outcome::Synced(round)) if sweep.notified => {
+            format!("{} (on a change notification)", describe(tenant, &round))
+        }
         Ok(Outcome::Synced(round)) => describe(tenant, &round),
+        Ok(Outcome::Busy(until)) if sweep.notified => {
+            // The running sync may have read its delta before the change:
+            // the notified round runs after it instead of being dropped.
+            let again = SweepTenant {
+                tenant_id: tenant.clone(),
+                period: None,
+                notified: true,
+            };
+            jobs::send(app.queues.as_ref(), &again, Some(NOTIFIED_RETRY)).await?;
+            format!(
+                "inventory of {tenant}: another sync holds it until {until}; the notified round is queued again"
+            )
+        }
         Ok(Outcome::Busy(until)) => {
             format!("inventory of {tenant}: another sync holds it until {until}; skipped")
         }

@@ -1,0 +1,118 @@
+//! What Graph posts to our notification and lifecycle URLs, read and
+//! sorted: which items are really ours (see [`super::subscriptions`] for
+//! how the tenant is decided) and which tenants they name.
+//!
+//! A notification is never trusted as data: all it does is ask for an
+//! incremental delta round of its tenant (or a renewal, for a lifecycle
+//! event). So only the fields that find the subscription and prove the
+//! sender are read; `resource`, `resourceData` and the rest are ignored.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+use super::subscriptions::{Verdict, Verifier};
+use crate::ids::TenantId;
+use crate::platform::PlatformResult;
+
+/// More items than Graph batches in one POST; a body with more is refused.
+pub const MAX_ITEMS: usize = 1000;
+/// The longest validation token we echo (Graph's are a few hundred bytes).
+pub const MAX_VALIDATION_TOKEN: usize = 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    pub subscription_id: String,
+    #[serde(default)]
+    pub client_state: Option<String>,
+    /// Only where to look for our binding; never whose the item is.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Lifecycle items only: `reauthorizationRequired`,
+    /// `subscriptionRemoved`, `missed`.
+    #[serde(default)]
+    pub lifecycle_event: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Batch {
+    value: Vec<Item>,
+}
+
+/// The items of a notification body, or why it is malformed.
+pub fn parse(body: &[u8]) -> Result<Vec<Item>, String> {
+    let batch: Batch =
+        serde_json::from_slice(body).map_err(|e| format!("not a notification batch: {e}"))?;
+    if batch.value.len() > MAX_ITEMS {
+        return Err(format!("more than {MAX_ITEMS} items"));
+    }
+    Ok(batch.value)
+}
+
+/// The items sorted: those of ours, and how many were not.
+#[derive(Debug, Default)]
+pub struct Sorted<'a> {
+    /// (tenant, item) for every item whose subscription and client state
+    /// are ours.
+    pub valid: Vec<(TenantId, &'a Item)>,
+    pub unknown: usize,
+    pub wrong_client_state: usize,
+}
+
+impl Sorted<'_> {
+    /// Each tenant once.
+    pub fn tenants(&self) -> BTreeSet<&TenantId> {
+        self.valid.iter().map(|(t, _)| t).collect()
+    }
+}
+
+/// Checks every item; the ones that are not ours are logged (subscription
+/// and claimed tenant; never the client state sent).
+pub async fn sort<'a>(
+    verifier: &mut Verifier<'_>,
+    items: &'a [Item],
+) -> PlatformResult<Sorted<'a>> {
+    let mut sorted = Sorted::default();
+    for item in items {
+        let claimed = item.tenant_id.as_deref().unwrap_or_default();
+        let client_state = item.client_state.as_deref().unwrap_or_default();
+        match verifier
+            .check(claimed, &item.subscription_id, client_state)
+            .await?
+        {
+            Verdict::Valid(tenant) => sorted.valid.push((tenant, item)),
+            Verdict::Unknown => {
+                tracing::warn!(subscription = %item.subscription_id, claimed_tenant = claimed, "a notification for a subscription we do not have in that tenant; ignored");
+                sorted.unknown += 1;
+            }
+            Verdict::WrongClientState(tenant) => {
+                tracing::warn!(subscription = %item.subscription_id, %tenant, "a notification whose clientState is not the tenant's; ignored");
+                sorted.wrong_client_state += 1;
+            }
+        }
+    }
+    Ok(sorted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_read_leniently_but_must_be_one() {
+        let body = br#"{"value":[{"subscriptionId":"s1","clientState":"c","tenantId":"t",
+            "changeType":"updated","resource":"Groups/x","resourceData":{"id":"x",
+            "members@delta":[{"id":"u","@removed":"deleted"}]}}]}"#;
+        let items = parse(body).unwrap();
+        assert_eq!(items[0].subscription_id, "s1");
+        assert!(parse(b"{}").is_err());
+        assert!(parse(b"[1,2]").is_err());
+        assert!(parse(br#"{"value":[{"clientState":"c"}]}"#).is_err());
+        let many = format!(
+            "{{\"value\":[{}]}}",
+            vec![r#"{"subscriptionId":"s"}"#; MAX_ITEMS + 1].join(",")
+        );
+        assert!(parse(many.as_bytes()).is_err());
+    }
+}
