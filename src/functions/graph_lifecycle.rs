@@ -60,13 +60,9 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
         sweep_tenant::enqueue_notified(app.queues.as_ref(), tenant).await?;
     }
     tracing::info!(
-        items = items.len(),
-        valid = sorted.valid.len(),
-        unknown = sorted.unknown,
-        wrong_client_state = sorted.wrong_client_state,
         upkeep = upkeep.len(),
         sweeps = sweeps.len(),
-        "lifecycle notifications queued"
+        "lifecycle notifications: their work queued"
     );
     Ok(HttpResponse::empty(StatusCode::ACCEPTED))
 }

@@ -39,10 +39,6 @@ pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
         sweep_tenant::enqueue_notified(app.queues.as_ref(), tenant).await?;
     }
     tracing::info!(
-        items = items.len(),
-        valid = sorted.valid.len(),
-        unknown = sorted.unknown,
-        wrong_client_state = sorted.wrong_client_state,
         tenants = tenants.len(),
         "change notifications: an incremental round queued per tenant"
     );
@@ -72,5 +68,13 @@ pub(crate) async fn verified<'a>(app: &App, items: &'a [Item]) -> Result<Sorted<
         envelope: &app.envelope,
     };
     let mut verifier = subscriptions.verifier();
-    Ok(notifications::sort(&mut verifier, items).await?)
+    let sorted = notifications::sort(&mut verifier, items).await?;
+    tracing::info!(
+        items = items.len(),
+        valid = sorted.valid.len(),
+        unknown = sorted.unknown,
+        wrong_client_state = sorted.wrong_client_state,
+        "notification items checked"
+    );
+    Ok(sorted)
 }

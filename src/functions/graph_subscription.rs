@@ -25,14 +25,9 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     let Some(urls) = Urls::from_public_hostname(app.settings.public_hostname.as_deref()) else {
         return skipped("SALESTIM_PUBLIC_HOSTNAME is not set, so Graph has no URL to notify");
     };
-    let Some(record) = app.tenants.get(tenant).await? else {
-        return skipped("not registered");
-    };
-    if !record.onboarding.admin_consent {
-        return skipped("no admin consent");
-    }
-    let Some(graph) = app.graph.as_ref() else {
-        return skipped("no Graph credentials on this deployment");
+    let graph = match super::tenant_graph(&app, tenant).await? {
+        Ok(graph) => graph,
+        Err(why) => return skipped(why),
     };
     let subscriptions = Subscriptions {
         docs: app.docs.as_ref(),

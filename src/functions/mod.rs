@@ -17,8 +17,29 @@ pub mod stripe_webhook;
 pub mod sweep_tenant;
 pub mod tenant_work;
 
+use crate::app::App;
 use crate::error::AppError;
+use crate::graph::Graph;
 use crate::host::invoke::InvokeRequest;
+use crate::ids::TenantId;
+
+/// The Graph client for work in `tenant`, or why the tenant is skipped
+/// (not registered, no admin consent, no Graph credentials here).
+pub(crate) async fn tenant_graph<'a>(
+    app: &'a App,
+    tenant: &TenantId,
+) -> Result<Result<&'a Graph, &'static str>, AppError> {
+    let Some(record) = app.tenants.get(tenant).await? else {
+        return Ok(Err("not registered"));
+    };
+    if !record.onboarding.admin_consent {
+        return Ok(Err("no admin consent"));
+    }
+    Ok(app
+        .graph
+        .as_ref()
+        .ok_or("no Graph credentials on this deployment"))
+}
 use crate::jobs::{self, Job};
 
 /// A queue function's message (binding `msg`) read as its job; one that is

@@ -25,14 +25,9 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     tracing::Span::current().record("tenant_id", tenant.as_str());
     let skipped =
         |why: &str| Ok(InvokeResponse::ok().log(format!("sweep of {tenant}: {why}; skipped")));
-    let Some(record) = app.tenants.get(tenant).await? else {
-        return skipped("not registered");
-    };
-    if !record.onboarding.admin_consent {
-        return skipped("no admin consent");
-    }
-    let Some(graph) = app.graph.as_ref() else {
-        return skipped("no Graph credentials on this deployment");
+    let graph = match super::tenant_graph(&app, tenant).await? {
+        Ok(graph) => graph,
+        Err(why) => return skipped(why),
     };
     let inventory = Inventory {
         docs: app.docs.as_ref(),

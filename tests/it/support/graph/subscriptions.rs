@@ -294,19 +294,12 @@ impl GraphStandIn {
             .retain(|s| s.tenant != tenant);
     }
 
-    /// What Graph posts when one of the tenant's groups changed: one item
-    /// per subscription of the tenant, each with its client state. The
-    /// app's status.
+    /// What Graph posts when one of the tenant's groups changed, with the
+    /// subscription's client state. The app's status.
     pub async fn notify_group_change(&self, tenant: &str, group: &str) -> u16 {
-        let subs = self.subscriptions(tenant);
-        let sub = subs.first().expect("the tenant has a subscription");
-        let item = json!({
-            "subscriptionId": sub.id,
-            "subscriptionExpirationDateTime": sub.expires_at.format(&Rfc3339).expect("formats"),
+        let change = json!({
             "changeType": "updated",
             "resource": format!("Groups/{group}"),
-            "clientState": sub.client_state,
-            "tenantId": tenant,
             "resourceData": {
                 "@odata.type": "#Microsoft.Graph.Group",
                 "@odata.id": format!("Groups/{group}"),
@@ -314,23 +307,35 @@ impl GraphStandIn {
                 "organizationId": tenant,
             },
         });
-        let url = sub.notification_url.clone();
-        self.post_to_app(&url, &json!({"value": [item]})).await
+        self.deliver(tenant, change, false).await
     }
 
     /// A lifecycle event for the tenant's subscription, as Graph sends it.
     pub async fn send_lifecycle(&self, tenant: &str, event: &str) -> u16 {
+        self.deliver(tenant, json!({"lifecycleEvent": event}), true)
+            .await
+    }
+
+    /// One item about the tenant's (first) subscription, its own fields
+    /// and `extra`, posted to its notification or lifecycle URL.
+    async fn deliver(&self, tenant: &str, extra: Value, lifecycle: bool) -> u16 {
         let subs = self.subscriptions(tenant);
         let sub = subs.first().expect("the tenant has a subscription");
-        let item = json!({
+        let mut item = json!({
             "subscriptionId": sub.id,
             "subscriptionExpirationDateTime": sub.expires_at.format(&Rfc3339).expect("formats"),
             "tenantId": tenant,
             "clientState": sub.client_state,
-            "lifecycleEvent": event,
         });
-        let url = sub.lifecycle_url.clone();
-        self.post_to_app(&url, &json!({"value": [item]})).await
+        if let (Some(item), Value::Object(extra)) = (item.as_object_mut(), extra) {
+            item.extend(extra);
+        }
+        let url = if lifecycle {
+            &sub.lifecycle_url
+        } else {
+            &sub.notification_url
+        };
+        self.post_to_app(url, &json!({"value": [item]})).await
     }
 
     /// Posts `body` to where `url` is delivered; the app's status.
