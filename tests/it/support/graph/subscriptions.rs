@@ -6,7 +6,7 @@
 //! another tenant's) id is 404. Group subscriptions take `updated,deleted`
 //! only and live at most 41,760 minutes; 100 per app and tenant.
 //!
-//! And the other direction: [`GraphStandIn::notify_group_change`] and
+//! And the other direction: [`GraphStandIn::notify_group_changes`] and
 //! [`GraphStandIn::send_lifecycle`] post to the app what Graph would send,
 //! with the subscription's `clientState`. Callbacks go to the URL's path
 //! on the origin set by [`GraphStandIn::deliver_callbacks_to`] (the app's
@@ -294,48 +294,61 @@ impl GraphStandIn {
             .retain(|s| s.tenant != tenant);
     }
 
-    /// What Graph posts when one of the tenant's groups changed, with the
-    /// subscription's client state. The app's status.
-    pub async fn notify_group_change(&self, tenant: &str, group: &str) -> u16 {
-        let change = json!({
-            "changeType": "updated",
-            "resource": format!("Groups/{group}"),
-            "resourceData": {
-                "@odata.type": "#Microsoft.Graph.Group",
-                "@odata.id": format!("Groups/{group}"),
-                "id": group,
-                "organizationId": tenant,
-            },
-        });
-        self.deliver(tenant, change, false).await
+    /// What Graph posts when the tenant's `groups` changed (one item
+    /// each, in one batch), with the subscription's client state. The
+    /// app's status.
+    pub async fn notify_group_changes(&self, tenant: &str, groups: &[&str]) -> u16 {
+        let changes = groups
+            .iter()
+            .map(|group| {
+                json!({
+                    "changeType": "updated",
+                    "resource": format!("Groups/{group}"),
+                    "resourceData": {
+                        "@odata.type": "#Microsoft.Graph.Group",
+                        "@odata.id": format!("Groups/{group}"),
+                        "id": group,
+                        "organizationId": tenant,
+                    },
+                })
+            })
+            .collect();
+        self.deliver(tenant, changes, false).await
     }
 
     /// A lifecycle event for the tenant's subscription, as Graph sends it.
     pub async fn send_lifecycle(&self, tenant: &str, event: &str) -> u16 {
-        self.deliver(tenant, json!({"lifecycleEvent": event}), true)
+        self.deliver(tenant, vec![json!({"lifecycleEvent": event})], true)
             .await
     }
 
-    /// One item about the tenant's (first) subscription, its own fields
-    /// and `extra`, posted to its notification or lifecycle URL.
-    async fn deliver(&self, tenant: &str, extra: Value, lifecycle: bool) -> u16 {
+    /// One item per `extra` about the tenant's (first) subscription, its
+    /// own fields and the extra ones, posted in one batch to its
+    /// notification or lifecycle URL.
+    async fn deliver(&self, tenant: &str, extras: Vec<Value>, lifecycle: bool) -> u16 {
         let subs = self.subscriptions(tenant);
         let sub = subs.first().expect("the tenant has a subscription");
-        let mut item = json!({
-            "subscriptionId": sub.id,
-            "subscriptionExpirationDateTime": sub.expires_at.format(&Rfc3339).expect("formats"),
-            "tenantId": tenant,
-            "clientState": sub.client_state,
-        });
-        if let (Some(item), Value::Object(extra)) = (item.as_object_mut(), extra) {
-            item.extend(extra);
-        }
+        let items: Vec<Value> = extras
+            .into_iter()
+            .map(|extra| {
+                let mut item = json!({
+                    "subscriptionId": sub.id,
+                    "subscriptionExpirationDateTime": sub.expires_at.format(&Rfc3339).expect("formats"),
+                    "tenantId": tenant,
+                    "clientState": sub.client_state,
+                });
+                if let (Some(item), Value::Object(extra)) = (item.as_object_mut(), extra) {
+                    item.extend(extra);
+                }
+                item
+            })
+            .collect();
         let url = if lifecycle {
             &sub.lifecycle_url
         } else {
             &sub.notification_url
         };
-        self.post_to_app(url, &json!({"value": [item]})).await
+        self.post_to_app(url, &json!({"value": items})).await
     }
 
     /// Posts `body` to where `url` is delivered; the app's status.
