@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::inventory::{ANN, BOB, World, inventory, names, sweep, sync_state, tenant, world_with};
 use crate::support::app::wait_until;
+use crate::support::logs;
 
 const HOST: &str = "notify.salestim.test";
 
@@ -164,6 +165,7 @@ async fn notifications_that_are_not_ours_change_nothing() {
     w.graph.rename_group(a.as_str(), &alpha, "Alpha renamed");
     let before = inventory(&w, &a).await;
     w.graph.reset_counts();
+    let log = logs::capture();
 
     let not_ours = [
         // A wrong clientState.
@@ -214,6 +216,22 @@ async fn notifications_that_are_not_ours_change_nothing() {
     assert_eq!(res.status(), 400);
 
     nothing_happened(&w).await;
+    // Each refusal is said for the operator; no secret is.
+    let wrong = log.saying("clientState is not the tenant's");
+    assert_eq!(
+        wrong.len(),
+        2 * 2,
+        "each item alone, then in one batch: {wrong:#?}"
+    );
+    assert_eq!(log.saying("a subscription we do not have").len(), 4 * 2);
+    assert_eq!(log.saying("request rejected").len(), 4 + 1 + 1);
+    let everything = serde_json::to_string(&log.saying("")).unwrap();
+    for secret in [&sub_a.client_state, &sub_b.client_state] {
+        assert!(
+            !everything.contains(secret.as_str()),
+            "a secret in the logs"
+        );
+    }
     assert_eq!(inventory(&w, &a).await, before);
     assert!(sync_state(&w, &a).await.last_incremental.is_none());
     assert!(sync_state(&w, &b).await.last_incremental.is_none());
