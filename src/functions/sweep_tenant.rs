@@ -6,6 +6,9 @@
 //! registered, without consent, or a deployment without Graph credentials
 //! is skipped (said in its line); a failure fails the invocation, so the host retries this
 //! tenant alone and finally moves its message to `sweep-tenant-poison`.
+//! A round a change notification asked for (`notified`) that finds another
+//! sync running is queued again a minute later: the running one may have
+//! read its delta before the change.
 
 use crate::app::App;
 use crate::error::AppError;

@@ -211,7 +211,7 @@ impl Subscriptions<'_> {
                         .create(tenant, graph, urls, stored, "Graph forgot it (404)")
                         .await;
                 }
-                Some(seen) => seen.expires_at - now < GROUP_LIFETIME / 3,
+                Some(seen) => due_for_renewal(seen.expires_at, now),
             },
         };
         if !renew {
@@ -436,6 +436,12 @@ impl Verifier<'_> {
     }
 }
 
+/// Renewed once less than a third of a full life is left: with the
+/// timer's 6-hour beat that leaves days of tries before it expires.
+pub fn due_for_renewal(expires_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+    expires_at - now < GROUP_LIFETIME / 3
+}
+
 /// Equal, in time that depends on neither value: both are hashed, and the
 /// digests compared without an early exit.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
@@ -456,6 +462,17 @@ mod tests {
         assert!(!same_secret(b"abc", b"abd"));
         assert!(!same_secret(b"abc", b"abcd"));
         assert!(!same_secret(b"", b"a"));
+    }
+
+    #[test]
+    fn renewal_is_due_once_a_third_of_the_life_is_left() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let third = GROUP_LIFETIME / 3;
+        let second = time::Duration::seconds(1);
+        assert!(!due_for_renewal(now + third + second, now));
+        assert!(!due_for_renewal(now + third, now));
+        assert!(due_for_renewal(now + third - second, now));
+        assert!(due_for_renewal(now - second, now), "expired");
     }
 
     #[test]
