@@ -7,7 +7,7 @@
 //! event). So only the fields that find the subscription and prove the
 //! sender are read; `resource`, `resourceData` and the rest are ignored.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde::Deserialize;
 
@@ -67,27 +67,38 @@ impl Sorted<'_> {
     }
 }
 
-/// Checks every item; the ones that are not ours are logged (subscription
-/// and claimed tenant; never the client state sent).
+/// Checks every item; the ones that are not ours are logged, once per
+/// claimed tenant, subscription and verdict in a batch (never the client
+/// state sent).
 pub async fn sort<'a>(
     verifier: &mut Verifier<'_>,
     items: &'a [Item],
 ) -> PlatformResult<Sorted<'a>> {
     let mut sorted = Sorted::default();
+    let mut said = HashSet::new();
     for item in items {
         let claimed = item.tenant_id.as_deref().unwrap_or_default();
         let client_state = item.client_state.as_deref().unwrap_or_default();
-        match verifier
-            .check(claimed, &item.subscription_id, client_state)
-            .await?
-        {
+        let subscription = item.subscription_id.as_str();
+        let verdict = verifier.check(claimed, subscription, client_state).await?;
+        let unknown = matches!(verdict, Verdict::Unknown);
+        let say = said.insert((claimed, subscription, unknown));
+        match verdict {
             Verdict::Valid(tenant) => sorted.valid.push((tenant, item)),
             Verdict::Unknown => {
-                tracing::warn!(subscription = %item.subscription_id, claimed_tenant = claimed, "a notification for a subscription we do not have in that tenant; ignored");
+                if say {
+                    tracing::warn!(
+                        subscription,
+                        claimed_tenant = claimed,
+                        "a notification for a subscription we do not have in that tenant; ignored"
+                    );
+                }
                 sorted.unknown += 1;
             }
             Verdict::WrongClientState(tenant) => {
-                tracing::warn!(subscription = %item.subscription_id, %tenant, "a notification whose clientState is not the tenant's; ignored");
+                if say {
+                    tracing::warn!(subscription, %tenant, "a notification whose clientState is not the tenant's; ignored");
+                }
                 sorted.wrong_client_state += 1;
             }
         }

@@ -359,6 +359,7 @@ impl Subscriptions<'_> {
             docs: self.docs,
             envelope: self.envelope,
             secrets: HashMap::new(),
+            bound: HashMap::new(),
         }
     }
 }
@@ -387,6 +388,10 @@ pub struct Verifier<'a> {
     docs: &'a dyn Documents,
     envelope: &'a Envelope,
     secrets: HashMap<TenantId, Option<Zeroizing<Vec<u8>>>>,
+    /// (tenant, subscription) -> whether our binding is there: one read
+    /// per pair in a batch (a batch is bounded by `MAX_ITEMS`, so are
+    /// the reads; a genuine batch may mix many tenants, none is dropped).
+    bound: HashMap<(TenantId, String), bool>,
 }
 
 impl Verifier<'_> {
@@ -404,15 +409,25 @@ impl Verifier<'_> {
         if !graph_subs::is_subscription_id(subscription) {
             return Ok(Verdict::Unknown);
         }
-        let bound = match self
-            .docs
-            .get(Container::Tenants, &tenant, &binding_id(subscription))
-            .await?
-        {
-            Some(doc) if doc.kind == BINDING_TYPE => doc.parse::<Binding>()?,
-            _ => return Ok(Verdict::Unknown),
+        let key = (tenant.clone(), subscription.to_owned());
+        let bound = match self.bound.get(&key) {
+            Some(bound) => *bound,
+            None => {
+                let bound = match self
+                    .docs
+                    .get(Container::Tenants, &tenant, &binding_id(subscription))
+                    .await?
+                {
+                    Some(doc) if doc.kind == BINDING_TYPE => {
+                        doc.parse::<Binding>()?.subscription_id == subscription
+                    }
+                    _ => false,
+                };
+                self.bound.insert(key, bound);
+                bound
+            }
         };
-        if bound.subscription_id != subscription {
+        if !bound {
             return Ok(Verdict::Unknown);
         }
         if !self.secrets.contains_key(&tenant) {
