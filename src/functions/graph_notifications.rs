@@ -21,8 +21,9 @@ use warp::http::StatusCode;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::governance::lifecycle::notifications::{self, Item, MAX_VALIDATION_TOKEN, Sorted};
-use crate::governance::lifecycle::subscriptions::Subscriptions;
+use crate::governance::lifecycle::notifications::{
+    self, Item, MAX_VALIDATION_TOKEN, Sorted, Verifier,
+};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::jobs::sweep_tenant;
 
@@ -62,12 +63,7 @@ pub(crate) fn handshake(req: &HttpRequest) -> Result<Option<HttpResponse>, AppEr
 
 /// The items sorted into ours and the rest.
 pub(crate) async fn verified<'a>(app: &App, items: &'a [Item]) -> Result<Sorted<'a>, AppError> {
-    let subscriptions = Subscriptions {
-        docs: app.docs.as_ref(),
-        clock: app.clock.as_ref(),
-        envelope: &app.envelope,
-    };
-    let mut verifier = subscriptions.verifier();
+    let mut verifier = Verifier::new(app.docs.as_ref(), &app.envelope);
     let sorted = notifications::sort(&mut verifier, items).await?;
     tracing::info!(
         items = items.len(),

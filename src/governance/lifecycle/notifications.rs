@@ -1,19 +1,27 @@
 //! What Graph posts to our notification and lifecycle URLs, read and
-//! sorted: which items are really ours (see [`super::subscriptions`] for
-//! how the tenant is decided) and which tenants they name.
+//! sorted: which items are really ours and which tenants they name. The
+//! tenant is decided by our binding of the subscription id in the claimed
+//! tenant's partition, never by the item's `tenantId` alone (see
+//! [`super::subscriptions`]), then the item's `clientState` must be that
+//! tenant's secret, compared in constant time.
 //!
 //! A notification is never trusted as data: all it does is ask for an
 //! incremental delta round of its tenant (or a renewal, for a lifecycle
 //! event). So only the fields that find the subscription and prove the
 //! sender are read; `resource`, `resourceData` and the rest are ignored.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Deserialize;
 
-use super::subscriptions::{Verdict, Verifier};
+use secrecy::zeroize::Zeroizing;
+use sha2::{Digest, Sha256};
+
+use super::subscriptions;
 use crate::ids::TenantId;
 use crate::platform::PlatformResult;
+use crate::platform::documents::Documents;
+use crate::platform::keys::envelope::Envelope;
 
 /// More items than Graph batches in one POST; a body with more is refused.
 pub const MAX_ITEMS: usize = 1000;
@@ -48,6 +56,83 @@ pub fn parse(body: &[u8]) -> Result<Vec<Item>, String> {
         return Err(format!("more than {MAX_ITEMS} items"));
     }
     Ok(batch.value)
+}
+
+/// Whose a notification item is, if anybody's.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Valid(TenantId),
+    /// No binding of ours for that subscription in that tenant.
+    Unknown,
+    WrongClientState(TenantId),
+}
+
+/// Checks the items of one batch: each (tenant, subscription) binding read
+/// once, each tenant's secret opened once. A batch is bounded by
+/// [`MAX_ITEMS`], so are the reads; a genuine batch may mix many tenants,
+/// and none is dropped.
+pub struct Verifier<'a> {
+    docs: &'a dyn Documents,
+    envelope: &'a Envelope,
+    secrets: HashMap<TenantId, Option<Zeroizing<Vec<u8>>>>,
+    bound: HashMap<(TenantId, String), bool>,
+}
+
+impl<'a> Verifier<'a> {
+    pub fn new(docs: &'a dyn Documents, envelope: &'a Envelope) -> Self {
+        Verifier {
+            docs,
+            envelope,
+            secrets: HashMap::new(),
+            bound: HashMap::new(),
+        }
+    }
+
+    /// Checks one item: `claimed_tenant` (the item's `tenantId`) only names
+    /// the partition where our binding for `subscription` must be.
+    pub async fn check(
+        &mut self,
+        claimed_tenant: &str,
+        subscription: &str,
+        client_state: &str,
+    ) -> PlatformResult<Verdict> {
+        let Ok(tenant) = TenantId::parse(claimed_tenant) else {
+            return Ok(Verdict::Unknown);
+        };
+        let key = (tenant.clone(), subscription.to_owned());
+        let bound = match self.bound.get(&key) {
+            Some(bound) => *bound,
+            None => {
+                let bound = subscriptions::is_bound(self.docs, &tenant, subscription).await?;
+                self.bound.insert(key, bound);
+                bound
+            }
+        };
+        if !bound {
+            return Ok(Verdict::Unknown);
+        }
+        if !self.secrets.contains_key(&tenant) {
+            let secret = subscriptions::client_state(self.docs, self.envelope, &tenant).await?;
+            self.secrets.insert(tenant.clone(), secret);
+        }
+        match self.secrets.get(&tenant).and_then(Option::as_ref) {
+            Some(secret) if same_secret(secret, client_state.as_bytes()) => {
+                Ok(Verdict::Valid(tenant))
+            }
+            Some(_) => Ok(Verdict::WrongClientState(tenant)),
+            None => Ok(Verdict::Unknown),
+        }
+    }
+}
+
+/// Equal, in time that depends on neither value: both are hashed, and the
+/// digests compared without an early exit.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    let (x, y) = (Sha256::digest(a), Sha256::digest(b));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
 }
 
 /// The items sorted: those of ours, and how many were not.
@@ -109,6 +194,14 @@ pub async fn sort<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+        assert!(!same_secret(b"", b"a"));
+    }
 
     #[test]
     fn a_batch_is_read_leniently_but_must_be_one() {

@@ -13,12 +13,10 @@
 //! notification's own `tenantId` only says which partition to look in;
 //! without our binding there, the item is unknown. Its `clientState` must
 //! then equal the tenant's secret (random, sealed with the tenant's data
-//! key; never logged), compared in constant time.
+//! key; never logged), compared in constant time ([`super::notifications`]).
 //!
 //! Every region's timer fires, so the upkeep of a tenant holds a short
 //! lease in the state document: two regions never make two subscriptions.
-
-use std::collections::HashMap;
 
 use aes_gcm::aead::OsRng;
 use aes_gcm::aead::rand_core::RngCore;
@@ -26,7 +24,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::zeroize::Zeroizing;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::state::Lease;
@@ -351,17 +348,6 @@ impl Subscriptions<'_> {
         .await?;
         Ok(())
     }
-
-    /// A checker for one batch of notifications (each tenant's secret
-    /// opened once).
-    pub fn verifier(&self) -> Verifier<'_> {
-        Verifier {
-            docs: self.docs,
-            envelope: self.envelope,
-            secrets: HashMap::new(),
-            bound: HashMap::new(),
-        }
-    }
 }
 
 fn parse(doc: Option<&Document>) -> PlatformResult<Option<Stored>> {
@@ -375,79 +361,41 @@ fn parse(doc: Option<&Document>) -> PlatformResult<Option<Stored>> {
     }
 }
 
-/// Whose a notification item is, if anybody's.
-#[derive(Debug, PartialEq)]
-pub enum Verdict {
-    Valid(TenantId),
-    /// No binding of ours for that subscription in that tenant.
-    Unknown,
-    WrongClientState(TenantId),
+/// Whether our binding for `subscription` is in `tenant`'s partition.
+pub(super) async fn is_bound(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    subscription: &str,
+) -> PlatformResult<bool> {
+    if !graph_subs::is_subscription_id(subscription) {
+        return Ok(false);
+    }
+    Ok(
+        match docs
+            .get(Container::Tenants, tenant, &binding_id(subscription))
+            .await?
+        {
+            Some(doc) if doc.kind == BINDING_TYPE => {
+                doc.parse::<Binding>()?.subscription_id == subscription
+            }
+            _ => false,
+        },
+    )
 }
 
-pub struct Verifier<'a> {
-    docs: &'a dyn Documents,
-    envelope: &'a Envelope,
-    secrets: HashMap<TenantId, Option<Zeroizing<Vec<u8>>>>,
-    /// (tenant, subscription) -> whether our binding is there: one read
-    /// per pair in a batch (a batch is bounded by `MAX_ITEMS`, so are
-    /// the reads; a genuine batch may mix many tenants, none is dropped).
-    bound: HashMap<(TenantId, String), bool>,
-}
-
-impl Verifier<'_> {
-    /// Checks one item: `claimed_tenant` (the item's `tenantId`) only names
-    /// the partition where our binding for `subscription` must be.
-    pub async fn check(
-        &mut self,
-        claimed_tenant: &str,
-        subscription: &str,
-        client_state: &str,
-    ) -> PlatformResult<Verdict> {
-        let Ok(tenant) = TenantId::parse(claimed_tenant) else {
-            return Ok(Verdict::Unknown);
-        };
-        if !graph_subs::is_subscription_id(subscription) {
-            return Ok(Verdict::Unknown);
-        }
-        let key = (tenant.clone(), subscription.to_owned());
-        let bound = match self.bound.get(&key) {
-            Some(bound) => *bound,
-            None => {
-                let bound = match self
-                    .docs
-                    .get(Container::Tenants, &tenant, &binding_id(subscription))
-                    .await?
-                {
-                    Some(doc) if doc.kind == BINDING_TYPE => {
-                        doc.parse::<Binding>()?.subscription_id == subscription
-                    }
-                    _ => false,
-                };
-                self.bound.insert(key, bound);
-                bound
-            }
-        };
-        if !bound {
-            return Ok(Verdict::Unknown);
-        }
-        if !self.secrets.contains_key(&tenant) {
-            let secret = match read(self.docs, &tenant).await? {
-                Some(stored) => Some(Zeroizing::new(
-                    self.envelope
-                        .open(&tenant, &stored.tenant_key, &stored.client_state)
-                        .await?,
-                )),
-                None => None,
-            };
-            self.secrets.insert(tenant.clone(), secret);
-        }
-        match self.secrets.get(&tenant).and_then(Option::as_ref) {
-            Some(secret) if same_secret(secret, client_state.as_bytes()) => {
-                Ok(Verdict::Valid(tenant))
-            }
-            Some(_) => Ok(Verdict::WrongClientState(tenant)),
-            None => Ok(Verdict::Unknown),
-        }
+/// The tenant's client state, opened; `None` before its first upkeep.
+pub(super) async fn client_state(
+    docs: &dyn Documents,
+    envelope: &Envelope,
+    tenant: &TenantId,
+) -> PlatformResult<Option<Zeroizing<Vec<u8>>>> {
+    match read(docs, tenant).await? {
+        Some(stored) => Ok(Some(Zeroizing::new(
+            envelope
+                .open(tenant, &stored.tenant_key, &stored.client_state)
+                .await?,
+        ))),
+        None => Ok(None),
     }
 }
 
@@ -457,27 +405,9 @@ pub fn due_for_renewal(expires_at: OffsetDateTime, now: OffsetDateTime) -> bool 
     expires_at - now < GROUP_LIFETIME / 3
 }
 
-/// Equal, in time that depends on neither value: both are hashed, and the
-/// digests compared without an early exit.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    let (x, y) = (Sha256::digest(a), Sha256::digest(b));
-    x.iter()
-        .zip(y.iter())
-        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
-        == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"abcd"));
-        assert!(!same_secret(b"", b"a"));
-    }
 
     #[test]
     fn renewal_is_due_once_a_third_of_the_life_is_left() {
