@@ -110,6 +110,9 @@ async fn the_handshake_echoes_the_token_as_text_and_a_long_token_is_refused() {
 async fn a_notification_triggers_exactly_one_incremental_round_of_its_tenant() {
     let w = world().await;
     let (t, alpha) = subscribed(&w, "Contoso").await;
+    let (other, other_alpha) = subscribed(&w, "Fabrikam").await;
+    w.graph
+        .rename_group(other.as_str(), &other_alpha, "Not notified");
     let subs = w.graph.subscriptions(t.as_str());
     assert_eq!(subs.len(), 1);
     assert_eq!(subs[0].resource, "/groups");
@@ -153,6 +156,9 @@ async fn a_notification_triggers_exactly_one_incremental_round_of_its_tenant() {
     let deltas: Vec<_> = seen.iter().filter(|r| r.path.ends_with("/delta")).collect();
     assert_eq!(deltas.len(), 2, "one round: {seen:?}");
     assert_eq!(w.graph.count().http, 2, "{seen:?}");
+    // The other tenant: untouched.
+    assert!(sync_state(&w, &other).await.last_incremental.is_none());
+    assert_eq!(names(&inventory(&w, &other).await), ["Alpha"]);
 }
 
 #[tokio::test]
