@@ -432,3 +432,37 @@ async fn a_notified_round_that_finds_a_sync_running_waits_for_it() {
         "visible in a minute"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_too_slow_for_the_handshake_gets_no_subscription() {
+    let w = world().await;
+    // An endpoint that takes the connection and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = url::Url::parse(&format!("http://{}", silent.local_addr().unwrap())).unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((tcp, _)) = silent.accept().await {
+            open.push(tcp);
+        }
+    });
+    w.graph.deliver_callbacks_to(&origin);
+    w.graph.set_validation_timeout(Duration::from_millis(300));
+    let t = tenant(&w, "Contoso", 0).await;
+    let input = json!({"tenantId": t.as_str(), "upkeep": "check"}).to_string();
+    let host = w.app.host.as_ref().unwrap();
+    assert!(
+        host.run_function("GraphSubscription", &input)
+            .await
+            .is_err()
+    );
+    assert!(w.graph.subscriptions(t.as_str()).is_empty());
+    let statuses: Vec<u16> = w
+        .graph
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/subscriptions")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [400]);
+    held.abort();
+}
