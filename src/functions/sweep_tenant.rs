@@ -1,14 +1,17 @@
 //! `SweepTenant` — queue trigger on `sweep-tenant`: one tenant's share of
 //! `GovernanceSweep` (see [`crate::jobs::sweep_tenant`]): its inventory
 //! synced from Microsoft Graph, incrementally from the kept delta links
-//! when there are some, in full otherwise. One log line says what was read
-//! and changed and the Graph requests it cost. A tenant no longer
+//! when there are some, in full otherwise; then every team evaluated
+//! against the tenant's lifecycle policies and the findings recorded (only
+//! what changed is written). One log line says what was read and changed,
+//! the Graph requests it cost, and what the policies found. A tenant no longer
 //! registered, without consent, or a deployment without Graph credentials
 //! is skipped (said in its line); a failure fails the invocation, so the host retries this
 //! tenant alone and finally moves its message to `sweep-tenant-poison`.
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::governance::lifecycle::evaluate::{Evaluation, Sweep};
 use crate::governance::lifecycle::state::Round;
 use crate::governance::lifecycle::sync::{Inventory, Outcome, SyncError};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
@@ -37,7 +40,22 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         graph,
     };
     let line = match inventory.sync(tenant, sweep.period.as_deref()).await {
-        Ok(Outcome::Synced(round)) => describe(tenant, &round),
+        Ok(Outcome::Synced(round)) => {
+            let sweep = Sweep {
+                docs: app.docs.as_ref(),
+                tenant,
+                tenant_naming: &record.settings.naming,
+                now: app.clock.now(),
+                record: Some("system:SweepTenant"),
+                keep: false,
+            };
+            let evaluation = sweep.run().await?;
+            format!(
+                "{}; {}",
+                describe(tenant, &round),
+                describe_findings(&evaluation)
+            )
+        }
         Ok(Outcome::Busy(until)) => {
             format!("inventory of {tenant}: another sync holds it until {until}; skipped")
         }
@@ -50,6 +68,18 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         }
     };
     Ok(InvokeResponse::done(line))
+}
+
+/// What the policies found, and what changed in the kept findings.
+pub fn describe_findings(e: &Evaluation) -> String {
+    if e.policy_version == 0 {
+        return "no lifecycle policies stored: nothing evaluated".into();
+    }
+    let r = &e.recorded;
+    format!(
+        "policies v{} over {} teams: {} findings ({} new, {} changed, {} resolved)",
+        e.policy_version, e.teams, e.found, r.new, r.changed, r.resolved
+    )
 }
 
 /// One line: the round, what it read and changed, what it cost.
