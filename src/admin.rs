@@ -456,3 +456,114 @@ pub async fn policy_apply(app: &App, tenant: &TenantId, file: &Path) -> Result<S
     };
     Ok(format!("{}{line}", proposal.text))
 }
+
+/// `handler sweep`: a dry run of one tenant's sweep. The inventory is
+/// synced first when the deployment has Graph credentials (else the kept
+/// inventory is read as it is, and the output says so); then every team is
+/// evaluated against the current policies. Nothing is recorded and nothing
+/// is acted on. `json`: the findings as JSON, the same data as the table.
+pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, String> {
+    use crate::governance::lifecycle::evaluate::Sweep;
+    use crate::governance::lifecycle::sync::{Inventory, Outcome};
+
+    known(app, tenant).await?;
+    let record = app
+        .tenants
+        .get(tenant)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no tenant {tenant}"))?;
+    let synced = match app.graph.as_ref() {
+        Some(graph) if record.onboarding.admin_consent => {
+            let inventory = Inventory {
+                docs: app.docs.as_ref(),
+                clock: app.clock.as_ref(),
+                graph,
+            };
+            match inventory
+                .sync(tenant, None)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Outcome::Synced(round) => crate::functions::sweep_tenant::describe(tenant, &round),
+                Outcome::Busy(until) => format!(
+                    "inventory of {tenant}: another sync holds it until {until}; read as kept"
+                ),
+                Outcome::AlreadyDone(period) => format!("inventory of {tenant}: {period} synced"),
+            }
+        }
+        Some(_) => format!("inventory of {tenant}: no admin consent; read as kept"),
+        None => format!("inventory of {tenant}: no Graph credentials here; read as kept"),
+    };
+    let evaluation = Sweep {
+        docs: app.docs.as_ref(),
+        tenant,
+        tenant_naming: &record.settings.naming,
+        now: app.clock.now(),
+        record: None,
+        keep: true,
+    }
+    .run()
+    .await
+    .map_err(|e| e.to_string())?;
+    if json {
+        return serde_json::to_string_pretty(&serde_json::json!({
+            "tenantId": tenant,
+            "policyVersion": evaluation.policy_version,
+            "teams": evaluation.teams,
+            "findings": evaluation.findings,
+        }))
+        .map_err(|e| e.to_string());
+    }
+    let mut out = format!("{synced}\n");
+    if evaluation.policy_version == 0 {
+        out.push_str(&format!(
+            "{tenant} has no lifecycle policies: nothing to evaluate (`handler policy apply`)\n"
+        ));
+        return Ok(out);
+    }
+    out.push_str(&format!(
+        "dry run: policies v{} over {} teams: {} findings; nothing recorded, nothing done\n",
+        evaluation.policy_version,
+        evaluation.teams,
+        evaluation.findings.len()
+    ));
+    let mut by_policy: std::collections::BTreeMap<PolicyKind, Vec<&lifecycle::findings::Finding>> =
+        Default::default();
+    for f in &evaluation.findings {
+        by_policy.entry(f.policy).or_default().push(f);
+    }
+    for (policy, mut found) in by_policy {
+        found.sort_by(|a, b| a.team_name.cmp(&b.team_name));
+        out.push_str(&format!("\n{} ({}):\n", policy.name(), found.len()));
+        for f in found {
+            let mode = if f.enforced { "enforced" } else { "dry-run" };
+            let facts = f
+                .facts
+                .iter()
+                .map(|fact| {
+                    format!(
+                        "{} {} ({}, {})",
+                        fact.name,
+                        fact.value,
+                        fact.source,
+                        fact.read_at.date()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.push_str(&format!(
+                "  {} ({})\n    {}\n    threshold: {}; facts: {}\n    next: {:?} on {} [{mode}]{}\n",
+                f.team_name,
+                f.team_id,
+                f.decision,
+                f.threshold,
+                facts,
+                f.action,
+                f.due.date(),
+                f.then.as_ref().map_or(String::new(), |t| format!("; then {t}")),
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -59,6 +59,18 @@ enum Command {
         #[arg(long, default_value = "local.settings.json", global = true)]
         settings: PathBuf,
     },
+    /// One tenant's governance sweep, as a dry run (operators): the
+    /// inventory synced when Graph is configured, every team evaluated
+    /// against the current lifecycle policies, the findings printed by
+    /// policy and team. Nothing is recorded or done.
+    Sweep {
+        tenant_id: String,
+        /// The findings as JSON (the same data as the table).
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "local.settings.json")]
+        settings: PathBuf,
+    },
     /// Stripe checkout and customer binding (operators).
     Billing {
         #[command(subcommand)]
@@ -254,6 +266,19 @@ fn main() -> ExitCode {
                     .await
                     .map_err(|e| format!("{e:#}"))?;
                 policy_command(&app, action).await
+            }
+            Some(Command::Sweep {
+                tenant_id,
+                json,
+                settings,
+            }) => {
+                server::init_tracing(RunMode::Local);
+                let app = App::build(local_settings(&settings)?)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                let tenant = TenantId::parse(&tenant_id).map_err(|e| e.to_string())?;
+                println!("{}", admin::sweep(&app, &tenant, json).await?);
+                Ok(())
             }
             Some(Command::Billing { action, settings }) => {
                 server::init_tracing(RunMode::Local);

@@ -26,7 +26,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         return skipped("SALESTIM_PUBLIC_HOSTNAME is not set, so Graph has no URL to notify");
     };
     let graph = match super::tenant_graph(&app, tenant).await? {
-        Ok(graph) => graph,
+        Ok((_, graph)) => graph,
         Err(why) => return skipped(why),
     };
     let subscriptions = Subscriptions {

@@ -19,26 +19,27 @@ pub mod tenant_work;
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::governance::tenants::Tenant;
 use crate::graph::Graph;
 use crate::host::invoke::InvokeRequest;
 use crate::ids::TenantId;
 
-/// The Graph client for work in `tenant`, or why the tenant is skipped
-/// (not registered, no admin consent, no Graph credentials here).
+/// The tenant and the Graph client for work in it, or why the tenant is
+/// skipped (not registered, no admin consent, no Graph credentials here).
 pub(crate) async fn tenant_graph<'a>(
     app: &'a App,
     tenant: &TenantId,
-) -> Result<Result<&'a Graph, &'static str>, AppError> {
+) -> Result<Result<(Tenant, &'a Graph), &'static str>, AppError> {
     let Some(record) = app.tenants.get(tenant).await? else {
         return Ok(Err("not registered"));
     };
     if !record.onboarding.admin_consent {
         return Ok(Err("no admin consent"));
     }
-    Ok(app
-        .graph
-        .as_ref()
-        .ok_or("no Graph credentials on this deployment"))
+    Ok(match app.graph.as_ref() {
+        Some(graph) => Ok((record, graph)),
+        None => Err("no Graph credentials on this deployment"),
+    })
 }
 use crate::jobs::{self, Job};
 

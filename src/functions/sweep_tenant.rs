@@ -1,8 +1,10 @@
 //! `SweepTenant` — queue trigger on `sweep-tenant`: one tenant's share of
 //! `GovernanceSweep` (see [`crate::jobs::sweep_tenant`]): its inventory
 //! synced from Microsoft Graph, incrementally from the kept delta links
-//! when there are some, in full otherwise. One log line says what was read
-//! and changed and the Graph requests it cost. A tenant no longer
+//! when there are some, in full otherwise; then every team evaluated
+//! against the tenant's lifecycle policies and the findings recorded (only
+//! what changed is written). One log line says what was read and changed,
+//! the Graph requests it cost, and what the policies found. A tenant no longer
 //! registered, without consent, or a deployment without Graph credentials
 //! is skipped (said in its line); a failure fails the invocation, so the host retries this
 //! tenant alone and finally moves its message to `sweep-tenant-poison`.
@@ -12,6 +14,7 @@
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::governance::lifecycle::evaluate::{Evaluation, Sweep};
 use crate::governance::lifecycle::state::Round;
 use crate::governance::lifecycle::sync::{Inventory, Outcome, SyncError};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
@@ -28,8 +31,8 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     tracing::Span::current().record("tenant_id", tenant.as_str());
     let skipped =
         |why: &str| Ok(InvokeResponse::ok().log(format!("sweep of {tenant}: {why}; skipped")));
-    let graph = match super::tenant_graph(&app, tenant).await? {
-        Ok(graph) => graph,
+    let (record, graph) = match super::tenant_graph(&app, tenant).await? {
+        Ok(found) => found,
         Err(why) => return skipped(why),
     };
     let inventory = Inventory {
@@ -38,10 +41,27 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         graph,
     };
     let line = match inventory.sync(tenant, sweep.period.as_deref()).await {
-        Ok(Outcome::Synced(round)) if sweep.notified => {
-            format!("{} (on a change notification)", describe(tenant, &round))
+        Ok(Outcome::Synced(round)) => {
+            let findings = Sweep {
+                docs: app.docs.as_ref(),
+                tenant,
+                tenant_naming: &record.settings.naming,
+                now: app.clock.now(),
+                record: Some("system:SweepTenant"),
+                keep: false,
+            };
+            let evaluation = findings.run().await?;
+            let why = if sweep.notified {
+                " (on a change notification)"
+            } else {
+                ""
+            };
+            format!(
+                "{}{why}; {}",
+                describe(tenant, &round),
+                describe_findings(&evaluation)
+            )
         }
-        Ok(Outcome::Synced(round)) => describe(tenant, &round),
         Ok(Outcome::Busy(until)) if sweep.notified => {
             // The running sync may have read its delta before the change:
             // the notified round runs after it instead of being dropped.
@@ -67,6 +87,18 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         }
     };
     Ok(InvokeResponse::done(line))
+}
+
+/// What the policies found, and what changed in the kept findings.
+pub fn describe_findings(e: &Evaluation) -> String {
+    if e.policy_version == 0 {
+        return "no lifecycle policies stored: nothing evaluated".into();
+    }
+    let r = &e.recorded;
+    format!(
+        "policies v{} over {} teams: {} findings ({} new, {} changed, {} resolved)",
+        e.policy_version, e.teams, e.found, r.new, r.changed, r.resolved
+    )
 }
 
 /// One line: the round, what it read and changed, what it cost.

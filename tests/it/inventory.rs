@@ -479,3 +479,89 @@ async fn throttled_delta_pages_are_waited_out_and_the_sync_completes() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn a_sweep_records_what_the_policies_find_and_resolves_what_a_change_fixes() {
+    use salestim::governance::lifecycle::policy::Policies;
+    use salestim::governance::lifecycle::recorded;
+    use salestim::governance::lifecycle::store;
+
+    let w = world().await;
+    let tenant = tenant(&w, "Contoso", 0).await;
+    let [alpha, beta, gamma, _] = directory(&w, &tenant).await;
+    let docs = w.app.app.docs.as_ref();
+    let line = sweep(&w, &tenant).await;
+    assert!(
+        line.contains("no lifecycle policies stored: nothing evaluated"),
+        "{line}"
+    );
+
+    let policies: Policies = serde_json::from_value(json!({
+        "defaults": {"minimumOwners": {"minOwners": 2}, "guestReview": {}}
+    }))
+    .unwrap();
+    store::save(
+        docs,
+        w.app.clock.as_ref(),
+        &tenant,
+        &policies,
+        None,
+        &[],
+        "admin",
+    )
+    .await
+    .unwrap();
+    w.app.clock.advance(time::Duration::hours(6));
+    let line = sweep(&w, &tenant).await;
+    // Each team has one owner; Alpha also has a guest (Gus).
+    assert!(
+        line.contains("policies v1 over 3 teams: 4 findings (4 new, 0 changed, 0 resolved)"),
+        "{line}"
+    );
+    let alpha_found = recorded::of_team(docs, &tenant, &alpha).await.unwrap();
+    assert_eq!(alpha_found.len(), 2);
+    let owners = alpha_found
+        .iter()
+        .find(|r| r.policy == salestim::governance::lifecycle::policy::PolicyKind::MinimumOwners)
+        .unwrap();
+    assert_eq!(owners.finding.policy_version, 1);
+    assert_eq!(owners.finding.facts[0].value, "1");
+    assert!(!owners.finding.enforced, "dry-run until enforced");
+
+    // Beta gets a second owner; Gamma is deleted in Entra.
+    w.graph.add_owner(tenant.as_str(), &beta, ANN);
+    w.graph.delete_group(tenant.as_str(), &gamma, false);
+    w.app.clock.advance(time::Duration::hours(6));
+    let line = sweep(&w, &tenant).await;
+    assert!(
+        line.contains("2 findings (0 new, 0 changed, 2 resolved)"),
+        "{line}"
+    );
+    assert!(
+        recorded::of_team(docs, &tenant, &beta)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        recorded::of_team(docs, &tenant, &gamma)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        recorded::of_team(docs, &tenant, &alpha)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Nothing changed: nothing written.
+    w.app.clock.advance(time::Duration::hours(6));
+    let line = sweep(&w, &tenant).await;
+    assert!(
+        line.contains("2 findings (0 new, 0 changed, 0 resolved)"),
+        "{line}"
+    );
+}

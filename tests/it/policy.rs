@@ -140,6 +140,33 @@ async fn an_operator_reviews_a_policy_change_before_it_is_stored_and_every_versi
         false
     );
 
+    // A dry-run sweep prints what version 2 finds, by policy and team.
+    let swept = cli.ok(&["sweep", TENANT]).await;
+    assert!(
+        swept.contains("no Graph credentials here; read as kept"),
+        "{swept}"
+    );
+    assert!(
+        swept.contains(
+            "dry run: policies v2 over 3 teams: 1 findings; nothing recorded, nothing done"
+        ),
+        "{swept}"
+    );
+    assert!(
+        swept.contains("minimumOwners (1):\n  Falcon (g-falcon)"),
+        "{swept}"
+    );
+    assert!(
+        swept.contains("owners 1 (Graph directory (inventory sync)"),
+        "{swept}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["sweep", TENANT, "--json"]).await).unwrap();
+    assert_eq!(json["policyVersion"], 2);
+    assert_eq!(json["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(json["findings"][0]["teamId"], "g-falcon");
+    assert_eq!(json["findings"][0]["policyVersion"], 2);
+
     // Bad input: every reason, and nothing stored.
     let typo = cli.file(
         "typo.json",

@@ -29,6 +29,10 @@ pub struct TeamFacts {
     pub created_at: Option<OffsetDateTime>,
     /// The last renewal (in SalesTim or Entra).
     pub renewed_at: Option<OffsetDateTime>,
+    /// SalesTim's own expiry of the team, when it keeps one (set when the
+    /// team was made from a template with an expiry, moved by renewals);
+    /// otherwise the policy's lifetime from creation or renewal decides.
+    pub expires_at: Option<OffsetDateTime>,
     pub owners: u32,
     pub members: u32,
     pub guests: u32,
@@ -217,16 +221,23 @@ pub fn evaluate(rules: &Rules<'_>, team: &TeamFacts, now: OffsetDateTime) -> Vec
         ));
     } else if let Some(p) = set.expiry.as_ref().filter(|p| p.enabled)
         && !archived
-        && let Some(start) = team.renewed_at.or(team.created_at)
+        && let Some((expires, basis)) = team
+            .expires_at
+            .map(|at| (at, fact("expires (SalesTim)", day(at))))
+            .or_else(|| {
+                let (start, what) = match (team.renewed_at, team.created_at) {
+                    (Some(r), _) => (r, "renewed"),
+                    (None, Some(c)) => (c, "created"),
+                    (None, None) => return None,
+                };
+                Some((
+                    start + Duration::days(p.lifetime_days.into()),
+                    fact(what, day(start)),
+                ))
+            })
     {
-        let expires = start + Duration::days(p.lifetime_days.into());
         let warn_from = expires - Duration::days(p.warn_days.into());
-        let started = if team.renewed_at.is_some() {
-            "renewed"
-        } else {
-            "created"
-        };
-        let facts = vec![fact(started, day(start))];
+        let facts = vec![basis];
         let threshold = format!(
             "{} from creation or renewal, renewal card {} before",
             days(p.lifetime_days),
@@ -429,6 +440,7 @@ mod tests {
             read_at: datetime!(2026-12-02 06:00 UTC),
             created_at: Some(datetime!(2026-01-01 10:00 UTC)),
             renewed_at: None,
+            expires_at: None,
             owners: 2,
             members: 5,
             guests: 0,
@@ -516,6 +528,26 @@ mod tests {
             ..team.clone()
         };
         assert!(run(&p, &renewed, expires).is_empty());
+    }
+
+    #[test]
+    fn salestims_own_expiry_decides_when_the_team_has_one() {
+        let p = set(json!({"expiry": {"lifetimeDays": 365, "warnDays": 10}}));
+        let own = TeamFacts {
+            expires_at: Some(NOW + Duration::days(5)),
+            ..team()
+        };
+        let found = run(&p, &own, NOW);
+        assert_eq!(found[0].action, Action::SendRenewalCard, "{found:?}");
+        assert_eq!(found[0].facts[0].name, "expires (SalesTim)");
+        let later = TeamFacts {
+            expires_at: Some(NOW + Duration::days(11)),
+            ..team()
+        };
+        assert!(
+            run(&p, &later, NOW).is_empty(),
+            "created 2026-01-01 + 365 days would warn now"
+        );
     }
 
     #[test]

@@ -40,8 +40,9 @@ pub fn facts_of(team: &TeamRecord, read_at: OffsetDateTime) -> TeamFacts {
         display_name: team.display_name.clone(),
         template_id: team.template_id.clone(),
         read_at,
-        created_at: None,
-        renewed_at: None,
+        created_at: team.entra_created_at.or(team.first_seen_at),
+        renewed_at: team.entra_renewed_at,
+        expires_at: team.expires_at,
         owners: u32::try_from(team.owners.len()).unwrap_or(u32::MAX),
         members: u32::try_from(team.member_ids.len()).unwrap_or(u32::MAX),
         guests: u32::try_from(team.guest_ids.len()).unwrap_or(u32::MAX),
@@ -62,14 +63,40 @@ pub fn facts_of(team: &TeamRecord, read_at: OffsetDateTime) -> TeamFacts {
 
 /// The naming policy for teams of each template (the tenant's with the
 /// template's inside it), looked up once per template.
-struct Naming<'a> {
+pub(super) struct Naming<'a> {
     docs: &'a dyn Documents,
     tenant: &'a TenantId,
     tenant_policy: &'a NamingPolicy,
     by_template: HashMap<Option<String>, (NamingPolicy, Attributes)>,
 }
 
-impl Naming<'_> {
+impl<'a> Naming<'a> {
+    pub(super) fn new(
+        docs: &'a dyn Documents,
+        tenant: &'a TenantId,
+        tenant_policy: &'a NamingPolicy,
+    ) -> Self {
+        Naming {
+            docs,
+            tenant,
+            tenant_policy,
+            by_template: HashMap::new(),
+        }
+    }
+
+    /// A team's facts as the inventory keeps them (read at `read_at`),
+    /// with the naming policy that applies to it.
+    pub(super) async fn facts(
+        &mut self,
+        team: &TeamRecord,
+        read_at: OffsetDateTime,
+    ) -> PlatformResult<(TeamFacts, &NamingPolicy)> {
+        let (policy, attributes) = self.of(team.template_id.as_deref()).await?;
+        let mut facts = facts_of(team, read_at);
+        facts.naming_attributes = attributes.clone();
+        Ok((facts, policy))
+    }
+
     async fn of(&mut self, template: Option<&str>) -> PlatformResult<&(NamingPolicy, Attributes)> {
         let key = template.map(str::to_owned);
         if !self.by_template.contains_key(&key) {
@@ -102,19 +129,12 @@ pub async fn review(
     after: Version<'_>,
     now: OffsetDateTime,
 ) -> PlatformResult<Vec<TeamChange>> {
-    let mut naming = Naming {
-        docs,
-        tenant,
-        tenant_policy: tenant_naming,
-        by_template: HashMap::new(),
-    };
+    let mut naming = Naming::new(docs, tenant, tenant_naming);
     let mut changes = Vec::new();
     let mut all = std::pin::pin!(teams::all(docs, tenant));
     while let Some(team) = all.try_next().await? {
         let template = team.template_id.as_deref();
-        let (policy, attributes) = naming.of(template).await?;
-        let mut facts = facts_of(&team, now);
-        facts.naming_attributes = attributes.clone();
+        let (facts, policy) = naming.facts(&team, now).await?;
         let outline = |version: &Version<'_>| {
             let set = version.policies.effective(template);
             let rules = Rules {
