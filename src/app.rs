@@ -23,6 +23,7 @@ use crate::platform::clock::{Clock, SystemClock};
 use crate::platform::documents::Documents;
 use crate::platform::documents::cosmos::{CosmosAuth, CosmosDocuments};
 use crate::platform::keys::Keys;
+use crate::platform::keys::envelope::{self, Envelope};
 use crate::platform::queues::Queues;
 use crate::platform::storage_account::StorageAccount;
 use crate::platform::{azure_credential, blobs, cache, documents, keys, queues};
@@ -67,6 +68,8 @@ pub struct AppInner {
     /// Microsoft Graph in customer tenants, when the app has credentials
     /// (`GRAPH_CLIENT_ID`/`GRAPH_CLIENT_SECRET`, or the bot's identity).
     pub graph: Option<Graph>,
+    /// Per-tenant secrets sealed under the tenant's data key.
+    pub envelope: Envelope,
 }
 
 /// A cheap handle on the app, cloned into every request.
@@ -109,8 +112,15 @@ impl App {
             settings.public_hostname.as_deref(),
         );
         let graph = graph_from_settings(&settings, &s);
+        let envelope = Envelope::with_cache(
+            s.keys.clone(),
+            s.clock.clone(),
+            envelope::DEFAULT_CACHE_TTL,
+            envelope::DEFAULT_CACHE_ENTRIES,
+        );
         App(Arc::new(AppInner {
             graph,
+            envelope,
             links,
             bot,
             settings,

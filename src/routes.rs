@@ -151,6 +151,40 @@ pub static ROUTES: &[Route] = &[
         },
     },
     Route {
+        function: "GraphNotifications",
+        trigger: Trigger::Http {
+            methods: &["post"],
+            route: "graph/notifications",
+            max_body: functions::graph_notifications::MAX_BODY_BYTES,
+            head: None,
+            handler: |app, req| Box::pin(functions::graph_notifications::run(app, req)),
+        },
+    },
+    Route {
+        function: "GraphLifecycle",
+        trigger: Trigger::Http {
+            methods: &["post"],
+            route: "graph/lifecycle",
+            max_body: functions::graph_lifecycle::MAX_BODY_BYTES,
+            head: None,
+            handler: |app, req| Box::pin(functions::graph_lifecycle::run(app, req)),
+        },
+    },
+    Route {
+        function: "GraphSubscriptions",
+        trigger: Trigger::Timer {
+            schedule: functions::graph_subscriptions::SCHEDULE,
+            handler: |app, req| Box::pin(functions::graph_subscriptions::run(app, req)),
+        },
+    },
+    Route {
+        function: "GraphSubscription",
+        trigger: Trigger::Queue {
+            queue: crate::jobs::graph_subscription::QUEUE,
+            handler: |app, req| Box::pin(functions::graph_subscription::run(app, req)),
+        },
+    },
+    Route {
         function: "RequestReminders",
         trigger: Trigger::Timer {
             schedule: functions::request_reminders::SCHEDULE,

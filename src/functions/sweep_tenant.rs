@@ -8,6 +8,9 @@
 //! registered, without consent, or a deployment without Graph credentials
 //! is skipped (said in its line); a failure fails the invocation, so the host retries this
 //! tenant alone and finally moves its message to `sweep-tenant-poison`.
+//! A round a change notification asked for (`notified`) that finds another
+//! sync running is queued again a minute later: the running one may have
+//! read its delta before the change.
 
 use crate::app::App;
 use crate::error::AppError;
@@ -16,8 +19,11 @@ use crate::governance::lifecycle::state::Round;
 use crate::governance::lifecycle::sync::{Inventory, Outcome, SyncError};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::ids::TenantId;
-use crate::jobs::sweep_tenant::SweepTenant;
+use crate::jobs::{self, sweep_tenant::SweepTenant};
 use crate::platform::PlatformError;
+
+/// How long a notified round waits for a running sync of its tenant.
+const NOTIFIED_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
     let sweep: SweepTenant = super::queue_job(&req)?;
@@ -25,14 +31,9 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     tracing::Span::current().record("tenant_id", tenant.as_str());
     let skipped =
         |why: &str| Ok(InvokeResponse::ok().log(format!("sweep of {tenant}: {why}; skipped")));
-    let Some(record) = app.tenants.get(tenant).await? else {
-        return skipped("not registered");
-    };
-    if !record.onboarding.admin_consent {
-        return skipped("no admin consent");
-    }
-    let Some(graph) = app.graph.as_ref() else {
-        return skipped("no Graph credentials on this deployment");
+    let (record, graph) = match super::tenant_graph(&app, tenant).await? {
+        Ok(found) => found,
+        Err(why) => return skipped(why),
     };
     let inventory = Inventory {
         docs: app.docs.as_ref(),
@@ -41,7 +42,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     };
     let line = match inventory.sync(tenant, sweep.period.as_deref()).await {
         Ok(Outcome::Synced(round)) => {
-            let sweep = Sweep {
+            let findings = Sweep {
                 docs: app.docs.as_ref(),
                 tenant,
                 tenant_naming: &record.settings.naming,
@@ -49,11 +50,29 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
                 record: Some("system:SweepTenant"),
                 keep: false,
             };
-            let evaluation = sweep.run().await?;
+            let evaluation = findings.run().await?;
+            let why = if sweep.notified {
+                " (on a change notification)"
+            } else {
+                ""
+            };
             format!(
-                "{}; {}",
+                "{}{why}; {}",
                 describe(tenant, &round),
                 describe_findings(&evaluation)
+            )
+        }
+        Ok(Outcome::Busy(until)) if sweep.notified => {
+            // The running sync may have read its delta before the change:
+            // the notified round runs after it instead of being dropped.
+            let again = SweepTenant {
+                tenant_id: tenant.clone(),
+                period: None,
+                notified: true,
+            };
+            jobs::send(app.queues.as_ref(), &again, Some(NOTIFIED_RETRY)).await?;
+            format!(
+                "inventory of {tenant}: another sync holds it until {until}; the notified round is queued again"
             )
         }
         Ok(Outcome::Busy(until)) => {

@@ -18,6 +18,7 @@ mod batch;
 pub mod delta;
 mod error;
 mod retry;
+pub mod subscriptions;
 pub mod teams;
 mod token;
 pub mod users;

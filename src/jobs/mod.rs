@@ -14,6 +14,7 @@
 
 pub mod billing_events;
 pub mod bot_outbox;
+pub mod graph_subscription;
 pub mod provision_team;
 pub mod sweep_tenant;
 pub mod tenant_work;

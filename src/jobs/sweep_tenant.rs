@@ -6,8 +6,8 @@
 //!
 //! A scheduled message names its period (the timer's six-hour window):
 //! every region's timer fires, and the second message of a period finds it
-//! done. A message without one (an operator's, later a change
-//! notification's) always runs.
+//! done. A message without one (an operator's, a change notification's)
+//! always runs; a change notification's says so (`notified`), for the log.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,9 @@ pub struct SweepTenant {
     pub tenant_id: TenantId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
+    /// Queued because Graph notified a change in the tenant's groups.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notified: bool,
 }
 
 impl Job for SweepTenant {
@@ -38,6 +41,19 @@ pub async fn enqueue(
     let sweep = SweepTenant {
         tenant_id: tenant.clone(),
         period: period.map(str::to_owned),
+        notified: false,
+    };
+    super::send(queues, &sweep, None).await?;
+    Ok(())
+}
+
+/// The incremental round a change notification asks for: no period, so it
+/// runs even within a period already synced.
+pub async fn enqueue_notified(queues: &dyn Queues, tenant: &TenantId) -> PlatformResult<()> {
+    let sweep = SweepTenant {
+        tenant_id: tenant.clone(),
+        period: None,
+        notified: true,
     };
     super::send(queues, &sweep, None).await?;
     Ok(())

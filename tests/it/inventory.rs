@@ -28,19 +28,25 @@ pub(crate) const CID: &str = "0a000000-0000-4000-8000-00000000c003";
 pub(crate) const GUS: &str = "0a000000-0000-4000-8000-00000000d004";
 const GIL: &str = "0a000000-0000-4000-8000-00000000e005";
 
-struct World {
-    app: TestApp,
-    graph: GraphStandIn,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) graph: GraphStandIn,
 }
 
 async fn world() -> World {
+    world_with(Vec::new()).await
+}
+
+/// The app with Graph credentials for the stand-in, and `extra` settings.
+pub(crate) async fn world_with(extra: Vec<(&'static str, String)>) -> World {
     let graph = GraphStandIn::start().await;
-    let settings = vec![
+    let mut settings = vec![
         ("GRAPH_BASE_URL", graph.base_url.to_string()),
         ("ENTRA_AUTHORITY_HOST", graph.authority_host.to_string()),
         ("GRAPH_CLIENT_ID", CLIENT_ID.into()),
         ("GRAPH_CLIENT_SECRET", graph.client_secret()),
     ];
+    settings.extend(extra);
     let app = spawn_app_with(Options {
         settings,
         ..Options::default()
@@ -51,7 +57,7 @@ async fn world() -> World {
 
 /// A tenant that granted consent, with Ann, Bob and Cid (members of the
 /// organisation), Gus (a guest) and `extra` more people.
-async fn tenant(w: &World, name: &str, extra: usize) -> TenantId {
+pub(crate) async fn tenant(w: &World, name: &str, extra: usize) -> TenantId {
     let id = w.app.add_tenant(name).await;
     w.app
         .app
@@ -79,13 +85,13 @@ async fn tenant(w: &World, name: &str, extra: usize) -> TenantId {
 
 /// `SweepTenant` for `tenant`, run now as its queue message would run it;
 /// the log line says what it did.
-async fn sweep(w: &World, tenant: &TenantId) -> String {
+pub(crate) async fn sweep(w: &World, tenant: &TenantId) -> String {
     let input = json!({"tenantId": tenant.as_str()}).to_string();
     let res = w.app.run_function("SweepTenant", &input).await;
     res.return_value.as_str().unwrap_or_default().to_owned()
 }
 
-async fn inventory(w: &World, tenant: &TenantId) -> Vec<TeamRecord> {
+pub(crate) async fn inventory(w: &World, tenant: &TenantId) -> Vec<TeamRecord> {
     use futures::TryStreamExt;
     let mut all: Vec<TeamRecord> = teams::all(w.app.app.docs.as_ref(), tenant)
         .try_collect()
@@ -95,7 +101,7 @@ async fn inventory(w: &World, tenant: &TenantId) -> Vec<TeamRecord> {
     all
 }
 
-async fn sync_state(w: &World, tenant: &TenantId) -> SyncState {
+pub(crate) async fn sync_state(w: &World, tenant: &TenantId) -> SyncState {
     state::get(w.app.app.docs.as_ref(), tenant)
         .await
         .unwrap()
@@ -108,7 +114,7 @@ fn team<'a>(all: &'a [TeamRecord], name: &str) -> &'a TeamRecord {
         .unwrap_or_else(|| panic!("{name} in {:?}", names(all)))
 }
 
-fn names(all: &[TeamRecord]) -> Vec<&str> {
+pub(crate) fn names(all: &[TeamRecord]) -> Vec<&str> {
     all.iter().map(|t| t.display_name.as_str()).collect()
 }
 

@@ -21,6 +21,7 @@ mod inventory;
 mod invocation_logs;
 mod keys;
 mod manifest;
+mod notifications;
 mod playground;
 mod policy;
 mod provisioning;

@@ -15,6 +15,8 @@
 //! Self-contained (dev-dependencies, serde_json, tokio, url, uuid and rand
 //! only) so a bench can include it by `#[path]`.
 //!
+//! Change-notification subscriptions (the validation call-back, renewals,
+//! notifications sent to the app) live in `graph/subscriptions.rs`.
 //! Delta queries (`/groups/delta`, `/users/delta`) live in
 //! `graph/delta.rs`, the directory changes tests make for them in
 //! `graph/directory.rs`: every change, made there or by a request here, is
@@ -47,6 +49,8 @@ use serde_json::{Value, json};
 mod delta;
 #[path = "graph/directory.rs"]
 mod directory;
+#[path = "graph/subscriptions.rs"]
+mod subscriptions;
 #[allow(unused_imports, reason = "a bench includes the stand-in without it")]
 pub use delta::DeltaExpiry;
 
@@ -201,6 +205,7 @@ struct State {
     seen: Vec<Seen>,
     counts: Counts,
     delta: delta::Settings,
+    subscriptions: subscriptions::Subscriptions,
 }
 
 pub struct GraphStandIn {
@@ -243,6 +248,7 @@ impl GraphStandIn {
             seen: Vec::new(),
             counts: Counts::default(),
             delta: delta::Settings::default(),
+            subscriptions: Default::default(),
         }));
         let task = tokio::spawn(serve(listener, state.clone()));
         GraphStandIn {
@@ -479,6 +485,14 @@ async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) {
                             .path_and_query()
                             .map(|p| p.as_str().to_owned())
                             .unwrap_or_default();
+                        // A create calls the app back before it answers:
+                        // not under the lock.
+                        if parts.method == hyper::Method::POST && target == "/v1.0/subscriptions" {
+                            let reply =
+                                subscriptions::create(&state, &header("authorization"), &body)
+                                    .await;
+                            return Ok::<_, hyper::Error>(reply.into_response());
+                        }
                         let (reply, delay) = {
                             let mut st = state.lock().expect("the state is never poisoned");
                             let reply = handle(
@@ -960,6 +974,7 @@ fn route(st: &mut State, tenant: &str, req: &Req) -> Reply {
         }
         ("PUT", ["groups", id, "photo", "$value"]) => put_photo(st, tenant, req, id),
         ("POST", ["groups", id, "settings"]) => group_setting(st, tenant, req, id),
+        (_, ["subscriptions", id]) => subscriptions::route(st, tenant, req, id),
         ("GET", ["teams"]) => list_teams(st, tenant, req),
         ("POST", ["teams"]) => create_team(st, tenant, req),
         ("GET", ["teams", id, "operations", op]) => get_operation(st, tenant, id, op),

@@ -3,12 +3,20 @@
 //! a line. The capture is this thread's default subscriber, so it sees the
 //! handler and the local host of a `#[tokio::test]` (one thread), and
 //! nothing of the tests running beside it.
+//!
+//! Tracing caches, per call site, whether any subscriber wants it; a call
+//! site first reached on another test's thread while this capture was being
+//! made could be cached as wanted by nobody, and this capture would miss
+//! its lines. So one subscriber that always asks again lives as long as the
+//! tests ([`always_ask`]): no call site is ever cached as unwanted, and
+//! each event asks the thread's own subscriber.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
-use tracing::subscriber::DefaultGuard;
+use tracing::subscriber::{DefaultGuard, Interest};
+use tracing::{Dispatch, Event, Metadata, span};
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -29,8 +37,35 @@ pub struct Captured {
     _guard: DefaultGuard,
 }
 
+/// Wants every call site "sometimes" (so it is asked about on every
+/// event), and no event.
+struct AlwaysAsk;
+
+impl tracing::Subscriber for AlwaysAsk {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+    fn event(&self, _: &Event<'_>) {}
+    fn enter(&self, _: &span::Id) {}
+    fn exit(&self, _: &span::Id) {}
+}
+
+fn always_ask() {
+    static KEPT: OnceLock<Dispatch> = OnceLock::new();
+    KEPT.get_or_init(|| Dispatch::new(AlwaysAsk));
+}
+
 /// Captures until the returned value is dropped.
 pub fn capture() -> Captured {
+    always_ask();
     let buffer = Buffer::default();
     let writer = buffer.clone();
     let guard =
