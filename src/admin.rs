@@ -485,7 +485,7 @@ pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, S
                 .await
                 .map_err(|e| e.to_string())?
             {
-                Outcome::Synced(round) => crate::functions::sweep_tenant::describe(tenant, &round),
+                Outcome::Synced(round) => round.summary(tenant),
                 Outcome::Busy(until) => format!(
                     "inventory of {tenant}: another sync holds it until {until}; read as kept"
                 ),

@@ -14,8 +14,7 @@
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::governance::lifecycle::evaluate::{Evaluation, Sweep};
-use crate::governance::lifecycle::state::Round;
+use crate::governance::lifecycle::evaluate::Sweep;
 use crate::governance::lifecycle::sync::{Inventory, Outcome, SyncError};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::ids::TenantId;
@@ -56,11 +55,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             } else {
                 ""
             };
-            format!(
-                "{}{why}; {}",
-                describe(tenant, &round),
-                describe_findings(&evaluation)
-            )
+            format!("{}{why}; {}", round.summary(tenant), evaluation.summary())
         }
         Ok(Outcome::Busy(until)) if sweep.notified => {
             // The running sync may have read its delta before the change:
@@ -87,39 +82,6 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         }
     };
     Ok(InvokeResponse::done(line))
-}
-
-/// What the policies found, and what changed in the kept findings.
-pub fn describe_findings(e: &Evaluation) -> String {
-    if e.policy_version == 0 {
-        return "no lifecycle policies stored: nothing evaluated".into();
-    }
-    let r = &e.recorded;
-    format!(
-        "policies v{} over {} teams: {} findings ({} new, {} changed, {} resolved)",
-        e.policy_version, e.teams, e.found, r.new, r.changed, r.resolved
-    )
-}
-
-/// One line: the round, what it read and changed, what it cost.
-pub fn describe(tenant: &TenantId, r: &Round) -> String {
-    format!(
-        "inventory of {tenant}: {:?} round ({}): {} users and {} groups read, {} teams seen: \
-         {} added, {} changed, {} removed, {} unchanged, {} people looked up; \
-         {} Graph requests ({} throttled)",
-        r.kind,
-        r.why,
-        r.users_read,
-        r.groups_read,
-        r.teams_seen,
-        r.added,
-        r.changed,
-        r.removed,
-        r.unchanged,
-        r.looked_up,
-        r.graph_requests,
-        r.throttled,
-    )
 }
 
 fn to_app(tenant: &TenantId, e: SyncError) -> AppError {

@@ -33,6 +33,21 @@ pub struct Evaluation {
     pub recorded: Reconciled,
 }
 
+impl Evaluation {
+    /// One line for the log: what the policies found, and what changed in
+    /// the kept findings.
+    pub fn summary(&self) -> String {
+        if self.policy_version == 0 {
+            return "no lifecycle policies stored: nothing evaluated".into();
+        }
+        let r = &self.recorded;
+        format!(
+            "policies v{} over {} teams: {} findings ({} new, {} changed, {} resolved)",
+            self.policy_version, self.teams, self.found, r.new, r.changed, r.resolved
+        )
+    }
+}
+
 pub struct Sweep<'a> {
     pub docs: &'a dyn Documents,
     pub tenant: &'a TenantId,

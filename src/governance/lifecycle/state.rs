@@ -97,6 +97,31 @@ pub enum Claim {
     Done(String),
 }
 
+impl Round {
+    /// One line for the log: the round, what it read and changed, what it
+    /// cost.
+    pub fn summary(&self, tenant: &TenantId) -> String {
+        let r = self;
+        format!(
+            "inventory of {tenant}: {:?} round ({}): {} users and {} groups read, {} teams seen: \
+             {} added, {} changed, {} removed, {} unchanged, {} people looked up; \
+             {} Graph requests ({} throttled)",
+            r.kind,
+            r.why,
+            r.users_read,
+            r.groups_read,
+            r.teams_seen,
+            r.added,
+            r.changed,
+            r.removed,
+            r.unchanged,
+            r.looked_up,
+            r.graph_requests,
+            r.throttled,
+        )
+    }
+}
+
 pub async fn get(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Option<SyncState>> {
     match docs.get(Container::Teams, tenant, DOC_ID).await? {
         Some(doc) if doc.kind == TYPE => doc.parse().map(Some),
