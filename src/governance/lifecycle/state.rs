@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::ids::TenantId;
 use crate::platform::documents::update::{Decision, update};
-use crate::platform::documents::{Container, Document, Documents};
+use crate::platform::documents::{self, Container, Document, Documents};
 use crate::platform::{PlatformError, PlatformResult};
 
 const TYPE: &str = "inventorySync";
@@ -123,10 +123,7 @@ impl Round {
 }
 
 pub async fn get(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Option<SyncState>> {
-    match docs.get(Container::Teams, tenant, DOC_ID).await? {
-        Some(doc) if doc.kind == TYPE => doc.parse().map(Some),
-        _ => Ok(None),
-    }
+    documents::get_kind(docs, Container::Teams, tenant, DOC_ID, TYPE).await
 }
 
 fn document(tenant: &TenantId, state: &SyncState) -> PlatformResult<Document> {
@@ -134,14 +131,7 @@ fn document(tenant: &TenantId, state: &SyncState) -> PlatformResult<Document> {
 }
 
 fn read(doc: Option<&Document>) -> PlatformResult<SyncState> {
-    match doc {
-        Some(doc) if doc.kind == TYPE => doc.parse(),
-        Some(doc) => Err(PlatformError::Invalid(format!(
-            "{DOC_ID} is a {} document",
-            doc.kind
-        ))),
-        None => Ok(SyncState::default()),
-    }
+    Ok(Document::parse_if_kind(doc, TYPE)?.unwrap_or_default())
 }
 
 /// Takes the tenant's lease for `holder` unless another sync holds it or

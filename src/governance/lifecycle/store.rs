@@ -17,7 +17,7 @@ use crate::ids::TenantId;
 use crate::platform::PlatformError;
 use crate::platform::clock::Clock;
 use crate::platform::documents::update::{Decision, update};
-use crate::platform::documents::{Container, Document, Documents};
+use crate::platform::documents::{self, Container, Document, Documents};
 
 const ID: &str = "lifecycle-policy";
 const TYPE: &str = "lifecyclePolicy";
@@ -54,10 +54,7 @@ pub async fn current(
     docs: &dyn Documents,
     tenant: &TenantId,
 ) -> Result<Option<StoredPolicies>, PlatformError> {
-    match docs.get(Container::Tenants, tenant, ID).await? {
-        Some(doc) if doc.kind == TYPE => Ok(Some(doc.parse()?)),
-        _ => Ok(None),
-    }
+    documents::get_kind(docs, Container::Tenants, tenant, ID, TYPE).await
 }
 
 /// Version `version` of the tenant's policies, as it was saved.
@@ -66,12 +63,11 @@ pub async fn version(
     tenant: &TenantId,
     version: u32,
 ) -> Result<Option<StoredPolicies>, PlatformError> {
-    if let Some(doc) = docs
-        .get(Container::Tenants, tenant, &version_id(version))
-        .await?
-        && doc.kind == VERSION_TYPE
+    let id = version_id(version);
+    if let Some(copy) =
+        documents::get_kind(docs, Container::Tenants, tenant, &id, VERSION_TYPE).await?
     {
-        return Ok(Some(doc.parse()?));
+        return Ok(Some(copy));
     }
     // The copy is written just after the current version: a save cut off
     // between the two still has its version as the current one.

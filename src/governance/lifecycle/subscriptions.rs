@@ -32,7 +32,7 @@ use crate::graph::{Graph, GraphError};
 use crate::ids::TenantId;
 use crate::platform::clock::Clock;
 use crate::platform::documents::update::{Decision, update};
-use crate::platform::documents::{Container, Document, Documents};
+use crate::platform::documents::{self, Container, Document, Documents};
 use crate::platform::keys::WrappedKey;
 use crate::platform::keys::envelope::{Envelope, Sealed};
 use crate::platform::{PlatformError, PlatformResult};
@@ -146,10 +146,7 @@ pub async fn current(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<
 }
 
 async fn read(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Option<Stored>> {
-    match docs.get(Container::Tenants, tenant, STATE_ID).await? {
-        Some(doc) if doc.kind == STATE_TYPE => doc.parse().map(Some),
-        _ => Ok(None),
-    }
+    documents::get_kind(docs, Container::Tenants, tenant, STATE_ID, STATE_TYPE).await
 }
 
 pub struct Subscriptions<'a> {
@@ -351,14 +348,7 @@ impl Subscriptions<'_> {
 }
 
 fn parse(doc: Option<&Document>) -> PlatformResult<Option<Stored>> {
-    match doc {
-        Some(doc) if doc.kind == STATE_TYPE => doc.parse().map(Some),
-        Some(doc) => Err(PlatformError::Invalid(format!(
-            "{STATE_ID} is a {} document",
-            doc.kind
-        ))),
-        None => Ok(None),
-    }
+    Document::parse_if_kind(doc, STATE_TYPE)
 }
 
 /// Whether our binding for `subscription` is in `tenant`'s partition.

@@ -125,6 +125,22 @@ impl Document {
             .map_err(|e| PlatformError::Invalid(format!("document {}/{}: {e}", self.kind, self.id)))
     }
 
+    /// What an update reads: `None` when nothing is there, the body when the
+    /// document is of `kind`, an error when the id holds another kind.
+    pub fn parse_if_kind<T: DeserializeOwned>(
+        doc: Option<&Document>,
+        kind: &str,
+    ) -> PlatformResult<Option<T>> {
+        match doc {
+            Some(doc) if doc.kind == kind => doc.parse().map(Some),
+            Some(doc) => Err(PlatformError::Invalid(format!(
+                "{} is a {} document",
+                doc.id, doc.kind
+            ))),
+            None => Ok(None),
+        }
+    }
+
     /// The document as stored: body fields plus `id`, `tenantId`, `type`, `ttl`.
     pub fn to_stored_json(&self) -> Map<String, Value> {
         let mut map = self.body.clone();
@@ -339,6 +355,21 @@ pub fn stream<'a>(
             state.buffered = page.documents.into_iter();
         }
     })
+}
+
+/// The document `id` of `kind` in `tenant`'s partition, parsed; `None`
+/// when there is none, or when the id holds a document of another kind.
+pub async fn get_kind<T: DeserializeOwned>(
+    docs: &dyn Documents,
+    container: Container,
+    tenant: &TenantId,
+    id: &str,
+    kind: &str,
+) -> PlatformResult<Option<T>> {
+    match docs.get(container, tenant, id).await? {
+        Some(doc) if doc.kind == kind => doc.parse().map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// Every document a query matches, collected: for sets that are small by
