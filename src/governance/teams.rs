@@ -11,9 +11,10 @@
 
 use futures::{Stream, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use super::audit::{self, AuditEntry};
+use super::lifecycle::machine::{LifecycleState, Waiver};
 use super::people::Person;
 pub use super::templates::Visibility;
 use crate::ids::TenantId;
@@ -125,6 +126,46 @@ pub struct TeamRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub first_seen_at: Option<OffsetDateTime>,
+    /// Where the team is in its lifecycle (see
+    /// [`machine`](crate::governance::lifecycle::machine)); only a
+    /// transition the machine allows changes it, with an audit entry.
+    #[serde(default)]
+    pub lifecycle: LifecycleState,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lifecycle_since: Option<OffsetDateTime>,
+    /// Policies an admin exempted the team from, for a while.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<Waiver>,
+    /// The team's line of the Teams activity report, once one was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ActivityFacts>,
+    /// When the owners last answered a guest review.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub guests_reviewed_at: Option<OffsetDateTime>,
+}
+
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
+/// A team's activity, from the Teams activity report (joined on Team Id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityFacts {
+    /// `None`: no activity in the report's period.
+    #[serde(default, with = "iso_date::option")]
+    pub last_activity: Option<Date>,
+    /// The report's own "Report Refresh Date".
+    #[serde(with = "iso_date")]
+    pub report_date: Date,
+    /// The report's period in days (7, 30, 90 or 180).
+    pub period_days: u32,
 }
 
 impl Default for TeamRecord {
@@ -148,6 +189,11 @@ impl Default for TeamRecord {
             entra_renewed_at: None,
             removed: None,
             first_seen_at: None,
+            lifecycle: LifecycleState::Active,
+            lifecycle_since: None,
+            waivers: Vec::new(),
+            activity: None,
+            guests_reviewed_at: None,
         }
     }
 }
@@ -353,4 +399,32 @@ pub async fn answer_expiry(
     };
     audit::record(docs, tenant, &entry).await?;
     Ok(team)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_record_without_lifecycle_fields_reads_as_active_and_activity_keeps_its_dates() {
+        let old: TeamRecord = serde_json::from_value(json!({"displayName": "Sales"})).unwrap();
+        assert_eq!(old.lifecycle, LifecycleState::Active);
+        assert!(old.activity.is_none() && old.waivers.is_empty());
+        let team = TeamRecord {
+            activity: Some(ActivityFacts {
+                last_activity: None,
+                report_date: time::macros::date!(2026 - 11 - 30),
+                period_days: 90,
+            }),
+            lifecycle: LifecycleState::Warned,
+            ..old
+        };
+        let stored = serde_json::to_value(&team).unwrap();
+        assert_eq!(stored["activity"]["reportDate"], "2026-11-30");
+        assert_eq!(stored["activity"]["lastActivity"], json!(null));
+        assert_eq!(stored["lifecycle"], "warned");
+        let back: TeamRecord = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, team);
+    }
 }

@@ -11,11 +11,12 @@
 //! yet) give no finding rather than a guess.
 
 use serde::{Deserialize, Serialize};
-use time::{Date, Duration, OffsetDateTime};
+use time::{Duration, OffsetDateTime};
 
 use super::machine::{LifecycleState, Waiver};
 use super::policy::{GuestAction, InactiveAction, PolicyKind, PolicySet};
 use crate::governance::naming::{self, Attributes, NamingPolicy};
+pub use crate::governance::teams::ActivityFacts;
 
 /// What the inventory knows of one team, with where each fact came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,16 +50,6 @@ pub struct TeamFacts {
     pub state_since: Option<OffsetDateTime>,
     /// Policies an admin exempted the team from, for a while.
     pub waivers: Vec<Waiver>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct ActivityFacts {
-    /// `None`: no activity in the report's period.
-    pub last_activity: Option<Date>,
-    /// The report's own "Report Refresh Date".
-    pub report_date: Date,
-    /// The report's period in days (7, 30, 90 or 180).
-    pub period_days: u32,
 }
 
 /// One fact a finding rests on.
@@ -428,6 +419,7 @@ mod tests {
     use super::*;
     use crate::governance::lifecycle::policy::Policies;
     use serde_json::json;
+    use time::Date;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-12-02 09:00 UTC);

@@ -46,18 +46,18 @@ pub fn facts_of(team: &TeamRecord, read_at: OffsetDateTime) -> TeamFacts {
         owners: u32::try_from(team.owners.len()).unwrap_or(u32::MAX),
         members: u32::try_from(team.member_ids.len()).unwrap_or(u32::MAX),
         guests: u32::try_from(team.guest_ids.len()).unwrap_or(u32::MAX),
-        activity: None,
-        guests_reviewed_at: None,
+        activity: team.activity.clone(),
+        guests_reviewed_at: team.guests_reviewed_at,
         missing_permanent: Vec::new(),
         naming_attributes: Attributes::default(),
         state: match team.removed.map(|r| r.reason) {
-            None => LifecycleState::Active,
+            None => team.lifecycle,
             // Deleted in Entra, as the inventory sync saw it.
             Some(Removal::SoftDeleted) => LifecycleState::SoftDeleted,
             Some(Removal::Deleted | Removal::Missing) => LifecycleState::Purged,
         },
-        state_since: team.removed.map(|r| r.at),
-        waivers: Vec::new(),
+        state_since: team.removed.map(|r| r.at).or(team.lifecycle_since),
+        waivers: team.waivers.clone(),
     }
 }
 
