@@ -58,6 +58,22 @@ pub enum LifecycleEvent {
     Purge,
 }
 
+impl LifecycleEvent {
+    /// Its name in the audit trail (`lifecycle.<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LifecycleEvent::Warn => "warn",
+            LifecycleEvent::Renew => "renew",
+            LifecycleEvent::Activate => "activate",
+            LifecycleEvent::Archive => "archive",
+            LifecycleEvent::Unarchive => "unarchive",
+            LifecycleEvent::SoftDelete => "softDelete",
+            LifecycleEvent::Restore => "restore",
+            LifecycleEvent::Purge => "purge",
+        }
+    }
+}
+
 impl LifecycleState {
     /// Where `event` takes a team in this state; `None` when the machine
     /// does not allow it.
@@ -196,6 +212,22 @@ mod tests {
             actor: "system:SweepTenant".into(),
             policy: Some((PolicyKind::Expiry, 4)),
             reason: "expired on 2026-12-01 without a renewal".into(),
+        }
+    }
+
+    #[test]
+    fn an_events_audit_name_is_its_stored_name() {
+        for e in [
+            E::Warn,
+            E::Renew,
+            E::Activate,
+            E::Archive,
+            E::Unarchive,
+            E::SoftDelete,
+            E::Restore,
+            E::Purge,
+        ] {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.name());
         }
     }
 
