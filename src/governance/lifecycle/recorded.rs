@@ -10,11 +10,13 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::enforce::Acted;
 use super::findings::Finding;
 use super::policy::PolicyKind;
 use crate::governance::audit::{self, AuditEntry};
 use crate::ids::TenantId;
 use crate::platform::PlatformResult;
+use crate::platform::documents::update::{Decision, update};
 use crate::platform::documents::{self, Container, Document, Documents, Query, Scope};
 
 const TYPE: &str = "finding";
@@ -34,6 +36,10 @@ pub struct RecordedFinding {
     pub first_seen: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub last_changed: OffsetDateTime,
+    /// What enforcement did for it, oldest first (kept while the finding
+    /// holds, whatever its decision becomes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acted: Vec<Acted>,
 }
 
 /// What reconciling one team's findings did.
@@ -96,6 +102,43 @@ pub fn all<'a>(
     .and_then(|doc| async move { doc.parse::<RecordedFinding>() })
 }
 
+/// Most moves kept on one finding (the oldest go first).
+const MAX_ACTED: usize = 50;
+
+/// Notes `acted` on `team`'s finding of `policy`; `false` when the finding
+/// is gone (resolved meanwhile).
+pub async fn note(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    team: &str,
+    policy: PolicyKind,
+    acted: Acted,
+) -> PlatformResult<bool> {
+    let written = update::<crate::platform::PlatformError>(
+        docs,
+        Container::Findings,
+        tenant,
+        &id(team, policy),
+        |doc| {
+            let Some(doc) = doc else {
+                return Ok(Decision::Keep);
+            };
+            let mut record: RecordedFinding = doc.parse()?;
+            record.acted.push(acted.clone());
+            let over = record.acted.len().saturating_sub(MAX_ACTED);
+            record.acted.drain(..over);
+            Ok(Decision::Write(Document::new(
+                tenant,
+                TYPE,
+                id(team, policy),
+                &record,
+            )?))
+        },
+    )
+    .await?;
+    Ok(written.is_some())
+}
+
 /// Records `found` as `team`'s findings at `now`: what is new is created,
 /// what changed is rewritten, what no longer holds is resolved.
 pub async fn reconcile(
@@ -120,6 +163,7 @@ pub async fn reconcile(
             finding: finding.clone(),
             first_seen: kept.map_or(now, |r| r.first_seen),
             last_changed: now,
+            acted: kept.map(|r| r.acted.clone()).unwrap_or_default(),
         };
         let doc = Document::new(tenant, TYPE, id(team, finding.policy), &record)?;
         docs.upsert(Container::Findings, &doc).await?;
@@ -231,6 +275,24 @@ mod tests {
         assert_eq!((same.new, same.changed, same.unchanged), (0, 0, 2));
         let kept = of_team(&docs, &tenant, "g1").await.unwrap();
         assert!(kept.iter().all(|r| r.last_changed == t1));
+        // What was done for a finding stays with it when its decision changes.
+        let asked = crate::governance::lifecycle::enforce::Acted {
+            did: crate::governance::lifecycle::enforce::Did::Asked,
+            action: Action::AskOwnerToNominate,
+            at: t2,
+            detail: "card sent to 1 owner".into(),
+        };
+        assert!(
+            note(
+                &docs,
+                &tenant,
+                "g1",
+                PolicyKind::MinimumOwners,
+                asked.clone()
+            )
+            .await
+            .unwrap()
+        );
         // The decision changes; the drift is gone.
         let next = reconcile(
             &docs,
@@ -247,6 +309,13 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!((kept[0].first_seen, kept[0].last_changed), (t1, t3));
         assert_eq!(kept[0].finding.decision, "0 owners");
+        assert_eq!(kept[0].acted, vec![asked.clone()]);
+        assert!(
+            !note(&docs, &tenant, "g1", PolicyKind::NamingDrift, asked)
+                .await
+                .unwrap(),
+            "a resolved finding is not noted"
+        );
         let resolved = audit::trail(&docs, &tenant).await.unwrap();
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].action, "finding.resolved");
