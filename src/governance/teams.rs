@@ -150,6 +150,33 @@ pub struct TeamRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub guests_reviewed_at: Option<OffsetDateTime>,
+    /// The guest review the owners were last asked for, with their answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_review: Option<GuestReview>,
+}
+
+/// A guest review: the guests the owners were asked about, and the answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestReview {
+    #[serde(with = "time::serde::rfc3339")]
+    pub asked_at: OffsetDateTime,
+    pub guests: Vec<Person>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<GuestAnswer>,
+}
+
+/// Who answered a guest review, when, and whom they removed (the others
+/// were kept). `by` is `None` when nobody answered and the policy's
+/// default decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Person>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub removed: Vec<String>,
 }
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
@@ -194,6 +221,7 @@ impl Default for TeamRecord {
             waivers: Vec::new(),
             activity: None,
             guests_reviewed_at: None,
+            guest_review: None,
         }
     }
 }

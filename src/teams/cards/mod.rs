@@ -2,6 +2,7 @@
 //! string templates). Every card the code can produce comes from a function
 //! here, so a test can list and check them all against the schema.
 
+pub mod lifecycle;
 mod request;
 mod team;
 
@@ -34,6 +35,13 @@ pub mod verbs {
     pub const TEAM_REFRESH: &str = "team.refresh";
     pub const TEAM_RENEW: &str = "team.renew";
     pub const TEAM_LET_EXPIRE: &str = "team.letExpire";
+    /// Refresh of a lifecycle card (its `card` data says which).
+    pub const LIFECYCLE_REFRESH: &str = "lifecycle.refresh";
+    pub const TEAM_NOMINATE: &str = "team.nominate";
+    pub const TEAM_KEEP: &str = "team.keep";
+    pub const TEAM_ARCHIVE: &str = "team.archive";
+    pub const TEAM_DELETE: &str = "team.delete";
+    pub const TEAM_REVIEW_GUESTS: &str = "team.reviewGuests";
     /// `Action.Submit` of the request form (task module submit).
     pub const REQUEST_SUBMIT: &str = "request.submit";
     /// `Action.Submit` of the request form that shows the final name first
