@@ -67,7 +67,15 @@ pub(super) struct Naming<'a> {
     docs: &'a dyn Documents,
     tenant: &'a TenantId,
     tenant_policy: &'a NamingPolicy,
-    by_template: HashMap<Option<String>, (NamingPolicy, Attributes)>,
+    by_template: HashMap<Option<String>, ByTemplate>,
+}
+
+/// What a template brings to its teams' facts.
+struct ByTemplate {
+    naming: NamingPolicy,
+    attributes: Attributes,
+    /// The members it keeps permanently.
+    permanent: Vec<String>,
 }
 
 impl<'a> Naming<'a> {
@@ -91,13 +99,19 @@ impl<'a> Naming<'a> {
         team: &TeamRecord,
         read_at: OffsetDateTime,
     ) -> PlatformResult<(TeamFacts, &NamingPolicy)> {
-        let (policy, attributes) = self.of(team.template_id.as_deref()).await?;
+        let of = self.of(team.template_id.as_deref()).await?;
         let mut facts = facts_of(team, read_at);
-        facts.naming_attributes = attributes.clone();
-        Ok((facts, policy))
+        facts.naming_attributes = of.attributes.clone();
+        facts.missing_permanent = of
+            .permanent
+            .iter()
+            .filter(|id| !team.is_member(id))
+            .cloned()
+            .collect();
+        Ok((facts, &of.naming))
     }
 
-    async fn of(&mut self, template: Option<&str>) -> PlatformResult<&(NamingPolicy, Attributes)> {
+    async fn of(&mut self, template: Option<&str>) -> PlatformResult<&ByTemplate> {
         let key = template.map(str::to_owned);
         if !self.by_template.contains_key(&key) {
             let found = match template {
@@ -105,14 +119,19 @@ impl<'a> Naming<'a> {
                 None => None,
             };
             let value = match found {
-                Some(t) => (
-                    self.tenant_policy.with(t.template.naming.as_ref()),
-                    Attributes {
+                Some(t) => ByTemplate {
+                    naming: self.tenant_policy.with(t.template.naming.as_ref()),
+                    attributes: Attributes {
                         template_code: Some(t.template.code.clone()).filter(|c| !c.is_empty()),
                         ..Attributes::default()
                     },
-                ),
-                None => (self.tenant_policy.clone(), Attributes::default()),
+                    permanent: t.template.permanent.clone(),
+                },
+                None => ByTemplate {
+                    naming: self.tenant_policy.clone(),
+                    attributes: Attributes::default(),
+                    permanent: Vec::new(),
+                },
             };
             self.by_template.insert(key.clone(), value);
         }

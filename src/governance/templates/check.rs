@@ -106,6 +106,18 @@ impl Template {
         }
         people_problems("owners", &self.owners, &mut problems);
         people_problems("members", &self.members, &mut problems);
+        for id in &self.permanent {
+            let listed = self
+                .members
+                .iter()
+                .chain(&self.owners)
+                .any(|p| p.aad_object_id.eq_ignore_ascii_case(id));
+            if !listed {
+                problems.push(format!(
+                    "permanent: \"{id}\" is not one of the template's members or owners."
+                ));
+            }
+        }
         match &self.approval {
             ApprovalRule::None | ApprovalRule::Manager => {}
             ApprovalRule::Named { approvers } if approvers.is_empty() => {
@@ -205,6 +217,8 @@ mod tests {
             stages: vec![vec![]],
         };
         t.lifecycle.expiry_days = Some(0);
+        t.permanent
+            .push("5b2c1f0e-8d7a-4e3b-9c6d-1a2b3c4d5e6f".into());
         let p = t.problems();
         for expected in [
             "needs a name",
@@ -218,6 +232,7 @@ mod tests {
             "not an Entra object id",
             "Stage 1 has no approver",
             "at least 1 day",
+            "not one of the template's members",
         ] {
             assert!(
                 p.iter().any(|x| x.contains(expected)),

@@ -141,6 +141,11 @@ pub struct Template {
     pub owners: Vec<Person>,
     #[serde(default)]
     pub members: Vec<Person>,
+    /// Entra object ids of the members (or owners) that stay: removed from
+    /// a team made from the template, they are added back (the
+    /// permanent-members lifecycle policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permanent: Vec<String>,
     #[serde(default)]
     pub allow_guests: bool,
     /// Added to the tenant's naming policy.
@@ -174,6 +179,7 @@ impl Default for Template {
             apps: Vec::new(),
             owners: Vec::new(),
             members: Vec::new(),
+            permanent: Vec::new(),
             allow_guests: false,
             naming: None,
             approval: ApprovalRule::default(),
