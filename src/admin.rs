@@ -495,6 +495,22 @@ pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, S
         Some(_) => format!("inventory of {tenant}: no admin consent; read as kept"),
         None => format!("inventory of {tenant}: no Graph credentials here; read as kept"),
     };
+    // A spinner with the count on an operator's terminal; nothing when the
+    // output is read by a program.
+    let bar = (!json && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} evaluated {pos} teams")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let progress = |n: u32| {
+        if let Some(bar) = &bar {
+            bar.set_position(u64::from(n));
+        }
+    };
     let evaluation = Sweep {
         docs: app.docs.as_ref(),
         tenant,
@@ -502,10 +518,15 @@ pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, S
         now: app.clock.now(),
         record: None,
         keep: true,
+        progress: Some(&progress),
     }
     .run()
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string());
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let evaluation = evaluation?;
     if json {
         return serde_json::to_string_pretty(&serde_json::json!({
             "tenantId": tenant,

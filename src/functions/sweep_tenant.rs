@@ -48,6 +48,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
                 now: app.clock.now(),
                 record: Some("system:SweepTenant"),
                 keep: false,
+                progress: None,
             };
             let evaluation = findings.run().await?;
             let why = if sweep.notified {

@@ -57,6 +57,9 @@ pub struct Sweep<'a> {
     pub record: Option<&'a str>,
     /// Return every finding in [`Evaluation::findings`].
     pub keep: bool,
+    /// Told the number of teams evaluated so far, after each team (a
+    /// progress bar on an operator's terminal).
+    pub progress: Option<&'a (dyn Fn(u32) + Send + Sync)>,
 }
 
 impl Sweep<'_> {
@@ -106,6 +109,9 @@ impl Sweep<'_> {
             }
             if self.keep {
                 out.findings.extend(found);
+            }
+            if let Some(progress) = self.progress {
+                progress(out.teams);
             }
         }
         Ok(out)
