@@ -264,10 +264,7 @@ impl Services {
             }
         };
 
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .build()
-            .context("building the HTTP client")?;
+        let http = crate::outbound::http_client().context("building the HTTP client")?;
         Ok(Services {
             docs,
             blobs,

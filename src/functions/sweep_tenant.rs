@@ -1,7 +1,9 @@
 //! `SweepTenant` — queue trigger on `sweep-tenant`: one tenant's share of
 //! `GovernanceSweep` (see [`crate::jobs::sweep_tenant`]): its inventory
 //! synced from Microsoft Graph, incrementally from the kept delta links
-//! when there are some, in full otherwise; then every team evaluated
+//! when there are some, in full otherwise; then the Teams activity report
+//! joined to the teams (once a day, when an inactivity policy is on; its
+//! throttle or failure never fails the sweep); then every team evaluated
 //! against the tenant's lifecycle policies and the findings recorded (only
 //! what changed is written). One log line says what was read and changed,
 //! the Graph requests it cost, and what the policies found. A tenant no longer
@@ -14,6 +16,7 @@
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::governance::lifecycle::activity;
 use crate::governance::lifecycle::evaluate::Sweep;
 use crate::governance::lifecycle::sync::{Inventory, Outcome, SyncError};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
@@ -41,6 +44,9 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     };
     let line = match inventory.sync(tenant, sweep.period.as_deref()).await {
         Ok(Outcome::Synced(round)) => {
+            let activity = activity::refresh(app.docs.as_ref(), graph, tenant, app.clock.now())
+                .await?
+                .summary();
             let findings = Sweep {
                 docs: app.docs.as_ref(),
                 tenant,
@@ -56,7 +62,11 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             } else {
                 ""
             };
-            format!("{}{why}; {}", round.summary(tenant), evaluation.summary())
+            format!(
+                "{}{why}; {activity}; {}",
+                round.summary(tenant),
+                evaluation.summary()
+            )
         }
         Ok(Outcome::Busy(until)) if sweep.notified => {
             // The running sync may have read its delta before the change:

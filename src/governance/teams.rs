@@ -179,7 +179,12 @@ pub struct GuestAnswer {
     pub removed: Vec<String>,
 }
 
-time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+// A date as `2026-11-30` (the activity report's own format).
+time::serde::format_description!(
+    pub(crate) iso_date,
+    Date,
+    "[year]-[month]-[day]"
+);
 
 /// A team's activity, from the Teams activity report (joined on Team Id).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,7 @@
 mod batch;
 pub mod delta;
 mod error;
+pub mod reports;
 mod retry;
 pub mod subscriptions;
 pub mod teams;
@@ -305,53 +306,17 @@ impl Graph {
         payload: Payload<'_>,
         idempotent: bool,
     ) -> Result<GraphResponse, GraphError> {
-        let call = Call {
-            rules: &self.inner.rules,
-            idempotent,
-            path: url.path(),
+        let request = Request {
+            auth: Auth::Tenant(tenant),
+            method,
+            url: &url,
+            log_path: url.path(),
+            payload,
         };
-        let build = || async {
-            let token = self.token(tenant).await?;
-            let request = self
-                .inner
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(token);
-            Ok(match &payload {
-                Payload::Empty => request,
-                Payload::Json(body) => request.json(body),
-                Payload::Bytes {
-                    content_type,
-                    bytes,
-                } => request
-                    .header(reqwest::header::CONTENT_TYPE, *content_type)
-                    .body(bytes.clone()),
-            })
-        };
-        let refuse_token = || async {
-            self.forget_token(tenant).await;
-            true
-        };
-        let answer = match send::send(call, build, refuse_token, &self.observers()).await {
-            Ok(answer) => answer,
-            Err(Failure::Prepare(e)) => return Err(e),
-            Err(Failure::Transport { error, .. }) => return Err(GraphError::Transport(error)),
-            Err(Failure::Status {
-                answer,
-                attempts,
-                retryable,
-                throttled,
-            }) => {
-                if retryable && throttled {
-                    return Err(GraphError::Throttled {
-                        status: answer.status,
-                        attempts,
-                    });
-                }
-                let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-                return Err(GraphError::from_answer(answer.status, &body));
-            }
-        };
+        let answer = self
+            .answer(request, &self.inner.rules, idempotent)
+            .await
+            .map_err(failed)?;
         let body = if answer.body.is_empty() {
             Value::Null
         } else {
@@ -364,6 +329,99 @@ impl Graph {
             content_location: answer.header("content-location").map(str::to_owned),
             body,
         })
+    }
+
+    /// One request through the shared send loop under `rules`: the answer
+    /// (any 2xx), or why it gave up with what Graph said.
+    async fn answer(
+        &self,
+        request: Request<'_>,
+        rules: &Rules,
+        idempotent: bool,
+    ) -> Result<send::Answer, Failure<GraphError>> {
+        let Request {
+            auth,
+            method,
+            url,
+            log_path,
+            payload,
+        } = request;
+        let call = Call {
+            rules,
+            idempotent,
+            path: log_path,
+        };
+        let build = || async {
+            let request = self.inner.http.request(method.clone(), url.clone());
+            let request = match auth {
+                Auth::Tenant(tenant) => request.bearer_auth(self.token(tenant).await?),
+                Auth::None => request,
+            };
+            Ok(match &payload {
+                Payload::Empty => request,
+                Payload::Json(body) => request.json(body),
+                Payload::Bytes {
+                    content_type,
+                    bytes,
+                } => request
+                    .header(reqwest::header::CONTENT_TYPE, *content_type)
+                    .body(bytes.clone()),
+            })
+        };
+        let refuse_token = || async {
+            match auth {
+                Auth::Tenant(tenant) => {
+                    self.forget_token(tenant).await;
+                    true
+                }
+                Auth::None => false,
+            }
+        };
+        send::send(call, build, refuse_token, &self.observers()).await
+    }
+}
+
+/// What goes with a request: the tenant's token (every Graph call), or
+/// nothing (a pre-authenticated download Graph redirected to, which
+/// refuses a request that carries a token).
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    Tenant(&'a TenantId),
+    None,
+}
+
+/// One request, as [`Graph::answer`] sends it.
+struct Request<'a> {
+    auth: Auth<'a>,
+    method: reqwest::Method,
+    url: &'a Url,
+    /// For the logs: the URL's path, or a label when the path itself is a
+    /// credential (a pre-authenticated download).
+    log_path: &'a str,
+    payload: Payload<'a>,
+}
+
+/// What a call that gave up stands for: still throttled (retry later),
+/// or Graph's own error.
+fn failed(failure: Failure<GraphError>) -> GraphError {
+    match failure {
+        Failure::Prepare(e) => e,
+        Failure::Transport { error, .. } => GraphError::Transport(error),
+        Failure::Status {
+            answer,
+            attempts,
+            retryable,
+            throttled,
+        } => {
+            if retryable && throttled {
+                return GraphError::Throttled {
+                    status: answer.status,
+                    attempts,
+                };
+            }
+            let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+            GraphError::from_answer(answer.status, &body)
+        }
     }
 }
 

@@ -16,3 +16,16 @@ pub mod tokens;
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use send::{Answer, Call, Failure, Observer, Rules};
 pub use tokens::{ClientCredentials, Token, TokenCache, TokenError, client_credentials};
+
+/// The HTTP client the app's calls to outside services share. It follows
+/// no redirect by itself: reqwest would follow one with the request's
+/// headers (the bearer token included, on the same host), and the caller
+/// that expects one (the Teams activity report's pre-authenticated
+/// download) must choose what goes with the next request. To every other
+/// caller a 3xx is an answer that is not a success.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}

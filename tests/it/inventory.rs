@@ -91,6 +91,23 @@ pub(crate) async fn sweep(w: &World, tenant: &TenantId) -> String {
     res.return_value.as_str().unwrap_or_default().to_owned()
 }
 
+/// Stores `policies` as the tenant's next version, as an admin would.
+pub(crate) async fn store_policies(w: &World, tenant: &TenantId, policies: serde_json::Value) {
+    use salestim::governance::lifecycle::{policy::Policies, store};
+    let policies: Policies = serde_json::from_value(policies).expect("valid policies");
+    store::save(
+        w.app.app.docs.as_ref(),
+        w.app.clock.as_ref(),
+        tenant,
+        &policies,
+        None,
+        &[],
+        "admin",
+    )
+    .await
+    .expect("the policies are stored");
+}
+
 pub(crate) async fn inventory(w: &World, tenant: &TenantId) -> Vec<TeamRecord> {
     use futures::TryStreamExt;
     let mut all: Vec<TeamRecord> = teams::all(w.app.app.docs.as_ref(), tenant)
@@ -482,9 +499,7 @@ async fn throttled_delta_pages_are_waited_out_and_the_sync_completes() {
 
 #[tokio::test]
 async fn a_sweep_records_what_the_policies_find_and_resolves_what_a_change_fixes() {
-    use salestim::governance::lifecycle::policy::Policies;
     use salestim::governance::lifecycle::recorded;
-    use salestim::governance::lifecycle::store;
 
     let w = world().await;
     let tenant = tenant(&w, "Contoso", 0).await;
@@ -496,21 +511,12 @@ async fn a_sweep_records_what_the_policies_find_and_resolves_what_a_change_fixes
         "{line}"
     );
 
-    let policies: Policies = serde_json::from_value(json!({
-        "defaults": {"minimumOwners": {"minOwners": 2}, "guestReview": {}}
-    }))
-    .unwrap();
-    store::save(
-        docs,
-        w.app.clock.as_ref(),
+    store_policies(
+        &w,
         &tenant,
-        &policies,
-        None,
-        &[],
-        "admin",
+        json!({"defaults": {"minimumOwners": {"minOwners": 2}, "guestReview": {}}}),
     )
-    .await
-    .unwrap();
+    .await;
     w.app.clock.advance(time::Duration::hours(6));
     let line = sweep(&w, &tenant).await;
     // Each team has one owner; Alpha also has a guest (Gus).

@@ -13,7 +13,10 @@
 //! - [`inventory`]: the writes to the `teams` container.
 //! - [`state`]: the per-tenant sync state (delta links, rounds, lease).
 //! - [`sync`]: full and incremental rounds.
+//! - [`activity`]: the Teams activity report joined to the teams, once a
+//!   day, after the sync.
 
+pub mod activity;
 pub mod enforce;
 pub mod evaluate;
 pub mod findings;

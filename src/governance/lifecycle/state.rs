@@ -1,7 +1,8 @@
 //! A tenant's inventory sync state: one document beside its teams (in the
 //! `teams` container, type `inventorySync`) holding the delta links to read
 //! the next changes from, what the last full and incremental rounds did,
-//! and the lease of the sync running now.
+//! the lease of the sync running now, and when the Teams activity report
+//! was last read (it is read once a day: see [`super::activity`]).
 //!
 //! Every region's timer fires and a sync can be asked for twice (a replayed
 //! message, later a change notification): the lease lets one sync of a
@@ -10,8 +11,9 @@
 //! that dies leaves its lease to expire ([`LEASE`]).
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
+use crate::governance::teams::iso_date;
 use crate::ids::TenantId;
 use crate::platform::documents::update::{Decision, update};
 use crate::platform::documents::{self, Container, Document, Documents};
@@ -40,6 +42,29 @@ pub struct SyncState {
     pub last_period: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// The last Teams activity report read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_read: Option<ActivityRead>,
+    /// The report's throttle answered 429: not asked again before then.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub activity_not_before: Option<OffsetDateTime>,
+}
+
+/// One reading of the Teams activity report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityRead {
+    #[serde(with = "time::serde::rfc3339")]
+    pub read_at: OffsetDateTime,
+    /// Its "Report Refresh Date"; `None` when it listed no team.
+    #[serde(default, with = "iso_date::option")]
+    pub report_date: Option<Date>,
+    /// The period asked for, in days.
+    pub period_days: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -214,6 +239,35 @@ pub async fn release(docs: &dyn Documents, tenant: &TenantId, holder: &str) -> P
             return Ok(Decision::Keep);
         }
         state.lease = None;
+        Ok::<_, PlatformError>(Decision::Write(document(tenant, &state)?))
+    })
+    .await?;
+    Ok(())
+}
+
+/// What the activity step learnt about the report.
+pub enum ActivityNote {
+    /// Read: kept (and a throttle's wait forgotten).
+    Read(ActivityRead),
+    /// Its throttle said to wait: not asked before then.
+    Throttled(OffsetDateTime),
+}
+
+/// Keeps what the activity step learnt.
+pub async fn note_activity(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    note: &ActivityNote,
+) -> PlatformResult<()> {
+    update(docs, Container::Teams, tenant, DOC_ID, |doc| {
+        let mut state = read(doc)?;
+        match note {
+            ActivityNote::Read(reading) => {
+                state.activity_read = Some(reading.clone());
+                state.activity_not_before = None;
+            }
+            ActivityNote::Throttled(until) => state.activity_not_before = Some(*until),
+        }
         Ok::<_, PlatformError>(Decision::Write(document(tenant, &state)?))
     })
     .await?;

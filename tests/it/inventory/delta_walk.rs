@@ -181,23 +181,9 @@ async fn an_expired_token_is_an_outcome_410_with_a_location_or_sync_state_not_fo
     let (_, outcome) = round(&graph, &t, &link).await;
     assert_eq!(outcome.unwrap_err().status, 410);
     // As Graph says it: a Location to start again from (raw, with a token).
-    let token: Value = reqwest::Client::new()
-        .post(format!("{}{}/oauth2/v2.0/token", standin.authority_host, t))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", &standin.client_secret()),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let res = reqwest::Client::new()
         .get(&link)
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(standin.issue_token(t.as_str()))
         .send()
         .await
         .unwrap();

@@ -156,7 +156,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             .bot
             .as_ref()
             .map(|b| b.http.clone())
-            .unwrap_or_default(),
+            .unwrap_or_else(|| salestim::outbound::http_client().expect("the client builds")),
     };
     let app = App::with_services(settings, services);
     let (stop, rx) = watch::channel(false);

@@ -17,7 +17,8 @@
 //!
 //! Change-notification subscriptions (the validation call-back, renewals,
 //! notifications sent to the app) live in `graph/subscriptions.rs`.
-//! Delta queries (`/groups/delta`, `/users/delta`) live in
+//! The Teams activity report (302 to a CSV download) lives in
+//! `graph/reports.rs`. Delta queries (`/groups/delta`, `/users/delta`) live in
 //! `graph/delta.rs`, the directory changes tests make for them in
 //! `graph/directory.rs`: every change, made there or by a request here, is
 //! written to the tenant's journal, which the delta tokens point into.
@@ -49,10 +50,14 @@ use serde_json::{Value, json};
 mod delta;
 #[path = "graph/directory.rs"]
 mod directory;
+#[path = "graph/reports.rs"]
+mod reports;
 #[path = "graph/subscriptions.rs"]
 mod subscriptions;
 #[allow(unused_imports, reason = "a bench includes the stand-in without it")]
 pub use delta::DeltaExpiry;
+#[allow(unused_imports, reason = "a bench includes the stand-in without it")]
+pub use reports::ReportCounts;
 
 /// The application (client) id the token endpoint accepts.
 pub const CLIENT_ID: &str = "0b7c9a52-6f1e-4c0d-9a7e-6a1d2c3b4e5f";
@@ -206,6 +211,7 @@ struct State {
     counts: Counts,
     delta: delta::Settings,
     subscriptions: subscriptions::Subscriptions,
+    reports: reports::Reports,
 }
 
 pub struct GraphStandIn {
@@ -249,6 +255,7 @@ impl GraphStandIn {
             counts: Counts::default(),
             delta: delta::Settings::default(),
             subscriptions: Default::default(),
+            reports: Default::default(),
         }));
         let task = tokio::spawn(serve(listener, state.clone()));
         GraphStandIn {
@@ -379,6 +386,16 @@ impl GraphStandIn {
 
     pub fn set_delay(&self, d: Duration) {
         self.state().delay = d;
+    }
+
+    /// A token for `tenant`, as its token endpoint would issue one (for a
+    /// test that calls the stand-in itself).
+    pub fn issue_token(&self, tenant: &str) -> String {
+        let access_token = format!("gtok-{}", uuid::Uuid::new_v4().simple());
+        self.state()
+            .tokens
+            .insert(access_token.clone(), tenant.to_owned());
+        access_token
     }
 
     /// Forgets every token it issued (as after a secret rotation or a
@@ -522,6 +539,8 @@ struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: Option<Value>,
+    /// A body that is not JSON: (content type, bytes).
+    raw: Option<(&'static str, Vec<u8>)>,
 }
 
 impl Reply {
@@ -530,6 +549,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Some(body),
+            raw: None,
         }
     }
 
@@ -538,6 +558,14 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: None,
+            raw: None,
+        }
+    }
+
+    fn bytes(status: u16, content_type: &'static str, bytes: Vec<u8>) -> Reply {
+        Reply {
+            raw: Some((content_type, bytes)),
+            ..Reply::empty(status)
         }
     }
 
@@ -563,19 +591,19 @@ impl Reply {
     }
 
     fn into_response(self) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
-        let bytes = self
-            .body
-            .as_ref()
-            .map(|b| serde_json::to_vec(b).expect("JSON serialises"))
-            .unwrap_or_default();
+        let (content_type, bytes) = match (self.raw, &self.body) {
+            (Some((content_type, bytes)), _) => (Some(content_type), bytes),
+            (None, Some(b)) => (
+                Some("application/json"),
+                serde_json::to_vec(b).expect("JSON serialises"),
+            ),
+            (None, None) => (None, Vec::new()),
+        };
         let mut response = hyper::Response::new(http_body_util::Full::new(bytes.into()));
         *response.status_mut() = hyper::StatusCode::from_u16(self.status).expect("a valid status");
         let headers = response.headers_mut();
-        if self.body.is_some() {
-            headers.insert(
-                "content-type",
-                "application/json".parse().expect("a header"),
-            );
+        if let Some(content_type) = content_type {
+            headers.insert("content-type", content_type.parse().expect("a header"));
         }
         for (name, value) in self.headers {
             headers.insert(
@@ -675,6 +703,11 @@ fn handle(
     let path = target.split('?').next().unwrap_or("");
     if path.ends_with("/oauth2/v2.0/token") && method == "POST" {
         return token(st, path, body);
+    }
+    if let Some(download) = path.strip_prefix("/data/download/")
+        && method == "GET"
+    {
+        return reports::download(st, download, authorization);
     }
     let Some(graph_target) = target.strip_prefix("/v1.0") else {
         return Reply::error(404, "UnknownVersion", "Only /v1.0 is served here.");
@@ -963,6 +996,9 @@ fn route(st: &mut State, tenant: &str, req: &Req) -> Reply {
     match (req.method.as_str(), s.as_slice()) {
         ("GET", ["groups" | "users", "delta" | "microsoft.graph.delta"]) => {
             delta::serve(st, tenant, req)
+        }
+        ("GET", ["reports", function]) if function.starts_with("getTeamsTeamActivityDetail(") => {
+            reports::activity_detail(st, tenant, function)
         }
         ("GET", ["users", id]) => get_user(st, tenant, req, id),
         ("GET", ["users", id, "manager"]) => get_manager(st, tenant, req, id),
