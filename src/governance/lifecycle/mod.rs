@@ -14,6 +14,7 @@
 //! - [`state`]: the per-tenant sync state (delta links, rounds, lease).
 //! - [`sync`]: full and incremental rounds.
 
+pub mod actions;
 pub mod evaluate;
 pub mod findings;
 pub mod group;
