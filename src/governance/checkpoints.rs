@@ -82,3 +82,26 @@ pub async fn write(
         Err(e) => Err(WriteError::Platform(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_step_is_passed_once_and_keeps_its_first_time() {
+        let (first, later) = (
+            datetime!(2026-12-02 09:00 UTC),
+            datetime!(2026-12-02 10:00 UTC),
+        );
+        let mut done = Vec::new();
+        assert!(!is_done(&done, 1) && done_at(&done, 1).is_none());
+        pass(&mut done, 1, first, "made");
+        pass(&mut done, 1, later, "again");
+        pass(&mut done, 2, later, "");
+        assert_eq!(done.len(), 2);
+        assert_eq!(done_at(&done, 1), Some(first));
+        assert_eq!(done[0].note, "made");
+        assert!(is_done(&done, 2) && !is_done(&done, 3));
+    }
+}

@@ -229,3 +229,105 @@ pub(super) fn details(job: &ActionJob) -> Value {
     }
     d
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::governance::lifecycle::machine::{Cause, LifecycleState};
+    use crate::ids::TenantId;
+    use crate::jobs::governance_action::ActionMessage;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-02 09:00 UTC);
+    const GUEST: &str = "0a000000-0000-4000-8000-00000000d004";
+    const MEMBER: &str = "0a000000-0000-4000-8000-00000000b002";
+
+    fn job(action: Action) -> ActionJob {
+        let message = ActionMessage {
+            tenant_id: TenantId::parse("0a000000-0000-4000-8000-000000000001").unwrap(),
+            team_id: "team".into(),
+            action,
+            cause: Cause {
+                actor: "user:ann".into(),
+                policy: None,
+                reason: "asked".into(),
+            },
+            key: "k".into(),
+        };
+        ActionJob::new(&message, NOW)
+    }
+
+    fn team(state: LifecycleState) -> TeamRecord {
+        TeamRecord {
+            lifecycle: state,
+            member_ids: vec![MEMBER.into(), GUEST.into()],
+            guest_ids: vec![GUEST.into()],
+            ..TeamRecord::default()
+        }
+    }
+
+    #[test]
+    fn the_machine_decides_lifecycle_actions_and_people_change_only_on_live_teams() {
+        let active = team(LifecycleState::Active);
+        let t = check(&active, &job(Action::Archive), NOW).unwrap().unwrap();
+        assert_eq!(
+            (t.from, t.to),
+            (LifecycleState::Active, LifecycleState::Archived)
+        );
+        assert!(check(&active, &job(Action::Renew), NOW).is_err());
+        let guest = Action::RemoveGuest { user: GUEST.into() };
+        assert_eq!(check(&active, &job(guest.clone()), NOW), Ok(None));
+        let not_guest = Action::RemoveGuest {
+            user: MEMBER.into(),
+        };
+        assert!(check(&active, &job(not_guest), NOW).is_err());
+        let deleted = team(LifecycleState::SoftDeleted);
+        assert!(check(&deleted, &job(guest), NOW).is_err());
+        // Archived teams still take membership changes.
+        let archived = team(LifecycleState::Archived);
+        let owner = Action::AddOwner {
+            user: MEMBER.into(),
+        };
+        assert_eq!(check(&archived, &job(owner), NOW), Ok(None));
+    }
+
+    #[test]
+    fn applying_twice_changes_the_team_once() {
+        let mut t = team(LifecycleState::Active);
+        let mut j = job(Action::Archive);
+        j.transition = check(&t, &j, NOW).unwrap();
+        let mut made = None;
+        assert!(apply(&mut t, &j, NOW, &mut made).unwrap());
+        assert_eq!(t.lifecycle, LifecycleState::Archived);
+        assert!(!apply(&mut t, &j, NOW, &mut made).unwrap());
+
+        let j = job(Action::RemoveGuest { user: GUEST.into() });
+        assert!(apply(&mut t, &j, NOW, &mut made).unwrap());
+        assert!(!t.is_member(GUEST) && t.guest_ids.is_empty());
+        assert!(!apply(&mut t, &j, NOW, &mut made).unwrap());
+    }
+
+    #[test]
+    fn a_renewal_follows_entra_when_its_policy_covers_the_group() {
+        let expiry = NOW + time::Duration::days(5);
+        let mut t = TeamRecord {
+            expires_at: Some(expiry),
+            renewal_days: Some(90),
+            ..team(LifecycleState::Warned)
+        };
+        let mut j = job(Action::Renew);
+        renewed(&mut t, &j, NOW);
+        assert_eq!(t.expires_at, Some(expiry + time::Duration::days(90)));
+        assert_eq!(t.renewal, Renewal::Renewed);
+        let entra = NOW + time::Duration::days(180);
+        j.renewal = Some(super::super::job::RenewalFacts {
+            renewed_at: Some(NOW),
+            entra_expires_at: Some(entra),
+            lifetime_days: Some(180),
+        });
+        renewed(&mut t, &j, NOW);
+        assert_eq!(t.expires_at, Some(entra));
+        assert_eq!(t.entra_expires_at, Some(entra));
+        assert_eq!(t.entra_renewed_at, Some(NOW));
+    }
+}
