@@ -450,3 +450,48 @@ async fn a_graph_failure_is_retried_then_recorded_as_failed_and_shown() {
     );
     s.w.app.drain("governance-action-poison").await;
 }
+
+#[tokio::test]
+async fn a_refusal_from_graph_fails_at_once_and_another_tenants_team_is_out_of_reach() {
+    let s = setup().await;
+    s.w.graph
+        .fail_next("POST", &format!("/teams/{}/archive", s.team), 403, 1);
+    ask(&s, Action::Archive, "forbidden").await;
+    let job = finished(&s, "forbidden").await;
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.runs, 1, "no retry loop for what retrying cannot fix");
+    assert!(job.failure.unwrap().contains("consent"));
+    assert_eq!(record(&s).await.lifecycle, LifecycleState::Active);
+
+    // Fabrikam asks for Contoso's team: not in its inventory, refused.
+    let other = tenant(&s.w, "Fabrikam", 0).await;
+    let app = &s.w.app.app;
+    let before = s.w.graph.requests().len();
+    let requested = actions::request(
+        app.docs.as_ref(),
+        app.clock.as_ref(),
+        app.queues.as_ref(),
+        &other,
+        ActionRequest {
+            team_id: s.team.clone(),
+            action: Action::SoftDelete,
+            cause: cause("system:SweepTenant", "expired"),
+            key: "cross".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let Requested::Refused(job) = requested else {
+        panic!("{requested:?}");
+    };
+    assert!(job.failure.unwrap().contains("no team"));
+    assert_eq!(s.w.graph.requests().len(), before);
+    assert!(!s.w.graph.is_soft_deleted(s.tenant.as_str(), &s.team));
+    assert!(
+        actions::get(app.docs.as_ref(), &s.tenant, "cross")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing written in Contoso's partition"
+    );
+}
