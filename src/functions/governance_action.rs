@@ -7,13 +7,15 @@
 //! failed action is recorded and shown, never dropped. Permanent trouble (an
 //! illegal transition, no consent) fails the job at once. A tenant that
 //! cannot be acted for here (not registered, no consent, no Graph
-//! credentials) fails the job with that reason.
+//! credentials) fails the job with that reason. An archive Teams is still
+//! working on is queued again a minute later and this message completed,
+//! so waiting does not use up the retries meant for failures.
 
 use crate::app::App;
 use crate::error::AppError;
 use crate::governance::lifecycle::actions::{self, ActionError, Outcome, Runner};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
-use crate::jobs::governance_action::ActionMessage;
+use crate::jobs::{self, governance_action::ActionMessage};
 use crate::platform::PlatformError;
 
 /// The job's view of the app; `checkpoints_allowed` is for tests that stop
@@ -23,6 +25,7 @@ pub fn runner(app: &App, checkpoints_allowed: Option<u32>) -> Runner<'_> {
         docs: app.docs.as_ref(),
         clock: app.clock.as_ref(),
         checkpoints_allowed,
+        poll_budget: actions::DEFAULT_POLL_BUDGET,
     }
 }
 
@@ -71,6 +74,15 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     };
     match runner.run(graph, &message).await {
         Ok(outcome) => Ok(InvokeResponse::done(line(&message, &outcome))),
+        Err(ActionError::NotYet { why, retry_in }) => {
+            jobs::governance_action::enqueue(app.queues.as_ref(), &message, Some(retry_in)).await?;
+            Ok(InvokeResponse::done(format!(
+                "{:?} on team {} waiting ({why}); again in {}s",
+                message.action,
+                message.team_id,
+                retry_in.as_secs()
+            )))
+        }
         Err(e) => {
             tracing::warn!(key = %message.key, error = %e, "governance action stopped; the queue retries it");
             Err(to_app(e))

@@ -7,6 +7,8 @@
 //! key and carries what the job needs, so a message whose job document was
 //! never written still makes exactly that job.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::Job;
@@ -48,8 +50,14 @@ impl Job for ActionMessage {
     const QUEUE: &'static str = QUEUE;
 }
 
-pub async fn enqueue(queues: &dyn Queues, message: &ActionMessage) -> PlatformResult<()> {
-    super::send(queues, message, None).await.map(|_| ())
+/// Queues `message`, visible after `delay` (a job waiting for Teams comes
+/// back as a new message, so waiting does not use up its retries).
+pub async fn enqueue(
+    queues: &dyn Queues,
+    message: &ActionMessage,
+    delay: Option<Duration>,
+) -> PlatformResult<()> {
+    super::send(queues, message, delay).await.map(|_| ())
 }
 
 #[cfg(test)]

@@ -141,3 +141,46 @@ async fn a_job_stopped_after_every_checkpoint_of_each_action_has_exactly_one_eff
         assert_eq!(trail(&s, action).await.len(), 1, "{action}");
     }
 }
+
+#[tokio::test]
+async fn an_archive_teams_is_still_working_on_comes_back_later_without_failing() {
+    let s = setup().await;
+    let app = &s.w.app.app;
+    let graph = app.graph.as_ref().unwrap();
+    s.w.graph.set_operation_polls(3);
+    let msg = message(&s, Action::Archive, "slow");
+    let mut r = runner(app, None);
+    r.poll_budget = std::time::Duration::ZERO;
+    let mut waits = 0;
+    loop {
+        match r.run(graph, &msg).await {
+            Err(actions::ActionError::NotYet { why, retry_in }) => {
+                assert!(why.contains("still working"), "{why}");
+                assert!(retry_in.as_secs() > 0);
+                waits += 1;
+            }
+            Ok(Outcome::Done(job)) => {
+                assert_eq!(job.runs, waits + 1);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(waits < 10, "the operation ends");
+    }
+    assert_eq!(waits, 3, "one poll per run while Teams says inProgress");
+    assert_eq!(effects(&s, "POST", "/archive"), 1, "asked once");
+    assert_eq!(record(&s).await.lifecycle, LifecycleState::Archived);
+
+    // Past an hour of waiting, the action fails for good, with the reason.
+    s.w.graph.set_operation_polls(100);
+    let msg = message(&s, Action::Unarchive, "stuck");
+    assert!(matches!(
+        r.run(graph, &msg).await,
+        Err(actions::ActionError::NotYet { .. })
+    ));
+    s.w.app.clock.advance(time::Duration::minutes(61));
+    let Ok(Outcome::Failed(job)) = r.run(graph, &msg).await else {
+        panic!("not failed");
+    };
+    assert!(job.failure.unwrap().contains("60 minutes"));
+}

@@ -17,8 +17,12 @@ use crate::jobs::governance_action::Action;
 
 const POLL_FIRST: Duration = Duration::from_millis(200);
 const POLL_MAX: Duration = Duration::from_secs(10);
-/// A run waits this long for an archive operation, then the queue runs it again.
-const POLL_BUDGET: Duration = Duration::from_secs(60);
+/// A run waits this long for an archive operation (the runner's
+/// `poll_budget`), then runs again after [`POLL_AGAIN`], for at most
+/// [`OPERATION_WITHIN`] in all.
+pub const DEFAULT_POLL_BUDGET: Duration = Duration::from_secs(60);
+const POLL_AGAIN: Duration = Duration::from_secs(60);
+const OPERATION_WITHIN: time::Duration = time::Duration::hours(1);
 /// Graph's clock and ours may differ by this much (a renewal read back).
 const CLOCK_SLACK: time::Duration = time::Duration::minutes(5);
 
@@ -101,11 +105,22 @@ async fn wait(run: &mut Run<'_>, graph: &Graph, location: &str) -> Result<(), Ac
                     what(&run.job.action)
                 )));
             }
-            Operation::Running if started.elapsed() + pause > POLL_BUDGET => {
-                return Err(ActionError::Transient(format!(
-                    "Teams is still working ({})",
-                    what(&run.job.action)
-                )));
+            Operation::Running if started.elapsed() + pause > run.poll_budget => {
+                let why = format!("Teams is still working ({})", what(&run.job.action));
+                let asked = run
+                    .job
+                    .done_at(Step::Requested)
+                    .unwrap_or(run.job.requested_at);
+                if run.clock.now() - asked > OPERATION_WITHIN {
+                    return Err(ActionError::Permanent(format!(
+                        "{why} after {} minutes",
+                        OPERATION_WITHIN.whole_minutes()
+                    )));
+                }
+                return Err(ActionError::NotYet {
+                    why,
+                    retry_in: POLL_AGAIN,
+                });
             }
             Operation::Running => pause = (pause * 2).min(POLL_MAX),
         }

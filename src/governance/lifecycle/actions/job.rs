@@ -175,6 +175,7 @@ pub(super) struct Run<'a> {
     pub etag: Option<ETag>,
     /// Stop after this many checkpoints (a simulated crash).
     pub allowed: Option<u32>,
+    pub poll_budget: std::time::Duration,
     pub passed: u32,
 }
 

@@ -48,6 +48,13 @@ pub enum ActionError {
     /// Will not work by retrying; the job fails with this reason.
     #[error("{0}")]
     Permanent(String),
+    /// Teams is still working on it (an archive operation): run again after
+    /// `retry_in`, without using up the queue's retries.
+    #[error("{why}")]
+    NotYet {
+        why: String,
+        retry_in: std::time::Duration,
+    },
     /// The run stopped after its allowed checkpoints (tests simulate a crash).
     #[error("stopped after a checkpoint")]
     Interrupted,
@@ -194,7 +201,7 @@ pub async fn request(
         tracing::warn!(%tenant, team = %job.team_id, action = ?job.action, %reason, "governance action refused");
         return Ok(Requested::Refused(job));
     }
-    if let Err(e) = contract::enqueue(queues, &message).await {
+    if let Err(e) = contract::enqueue(queues, &message, None).await {
         // Without its message the job would never run: take it back, so
         // the caller's retry with the same key starts afresh.
         let _ = docs
@@ -249,7 +256,12 @@ pub struct Runner<'a> {
     pub clock: &'a dyn Clock,
     /// Stop after this many checkpoints (a simulated crash); `None` in the product.
     pub checkpoints_allowed: Option<u32>,
+    /// How long one run polls an archive operation before it comes back
+    /// later ([`DEFAULT_POLL_BUDGET`] in the product).
+    pub poll_budget: std::time::Duration,
 }
+
+pub use effect::DEFAULT_POLL_BUDGET;
 
 impl Runner<'_> {
     /// Runs (or resumes) the job of `message` as far as it goes. A job that
@@ -274,6 +286,12 @@ impl Runner<'_> {
             }
             Err(ActionError::Permanent(reason)) => self.fail(run, reason).await,
             Err(ActionError::Interrupted) => Err(ActionError::Interrupted),
+            Err(ActionError::NotYet { why, retry_in }) => {
+                tracing::info!(team = %run.job.team_id, %why, ?retry_in, "waiting for Teams");
+                run.job.last_error = Some(why.clone());
+                run.save().await?;
+                Err(ActionError::NotYet { why, retry_in })
+            }
             Err(e) => {
                 run.job.last_error = Some(e.to_string());
                 // Best effort: the error is what the run reports anyway.
@@ -315,6 +333,7 @@ impl Runner<'_> {
             job,
             etag,
             allowed: self.checkpoints_allowed,
+            poll_budget: self.poll_budget,
             passed: 0,
         })
     }
