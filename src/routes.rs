@@ -116,6 +116,20 @@ pub static ROUTES: &[Route] = &[
         },
     },
     Route {
+        function: "GovernanceAction",
+        trigger: Trigger::Queue {
+            queue: crate::jobs::governance_action::QUEUE,
+            handler: |app, req| Box::pin(functions::governance_action::run(app, req)),
+        },
+    },
+    Route {
+        function: "GovernanceActionPoison",
+        trigger: Trigger::Queue {
+            queue: crate::jobs::governance_action::POISON_QUEUE,
+            handler: |app, req| Box::pin(functions::governance_action::run_poison(app, req)),
+        },
+    },
+    Route {
         function: "ProvisionTeam",
         trigger: Trigger::Queue {
             queue: crate::jobs::provision_team::QUEUE,

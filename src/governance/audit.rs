@@ -37,6 +37,23 @@ pub async fn record(
     docs.create(Container::Audit, &doc).await.map(|_| ())
 }
 
+/// Records `entry` once for `key` (letters, digits and dashes): a job that
+/// resumes after writing it, and writes it again with the same `at` and
+/// key, leaves one entry.
+pub async fn record_once(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    key: &str,
+    entry: &AuditEntry,
+) -> PlatformResult<()> {
+    let id = format!("{}-{key}", entry.at.unix_timestamp_nanos());
+    let doc = Document::new(tenant, AUDIT_TYPE, id, entry)?;
+    match docs.create(Container::Audit, &doc).await {
+        Ok(_) | Err(crate::platform::PlatformError::Conflict) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn trail(docs: &dyn Documents, tenant: &TenantId) -> PlatformResult<Vec<AuditEntry>> {
     let query = crate::platform::documents::Query::of_type(AUDIT_TYPE);
     docs.query(Container::Audit, tenant, &query)

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod checkpoints;
 pub mod directory;
 pub mod lifecycle;
 pub mod naming;

@@ -17,6 +17,7 @@
 mod batch;
 pub mod delta;
 mod error;
+pub mod lifecycle;
 pub mod reports;
 mod retry;
 pub mod subscriptions;

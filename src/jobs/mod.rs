@@ -14,6 +14,7 @@
 
 pub mod billing_events;
 pub mod bot_outbox;
+pub mod governance_action;
 pub mod graph_subscription;
 pub mod provision_team;
 pub mod sweep_tenant;

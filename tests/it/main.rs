@@ -1,6 +1,7 @@
 //! The integration tests: one crate, one module per area. Shared stand-ins
 //! and local servers live in `support`.
 
+mod actions;
 mod activity;
 mod admin;
 mod billing;

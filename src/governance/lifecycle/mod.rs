@@ -16,6 +16,7 @@
 //! - [`activity`]: the Teams activity report joined to the teams, once a
 //!   day, after the sync.
 
+pub mod actions;
 pub mod activity;
 pub mod enforce;
 pub mod evaluate;

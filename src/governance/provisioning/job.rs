@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{ProvisionError, Provisioner};
+use crate::governance::checkpoints::{self, WriteError};
 use crate::ids::TenantId;
+use crate::platform::PlatformResult;
 use crate::platform::documents::{Container, Document, Documents, ETag};
-use crate::platform::{PlatformError, PlatformResult};
 
 const TYPE: &str = "provisioningJob";
 /// After this many runs that found the team incomplete, the job stops and
@@ -41,22 +42,8 @@ pub enum Step {
     Notify,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum JobState {
-    Running,
-    Done,
-    Failed,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Checkpoint {
-    pub step: Step,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    #[serde(default)]
-    pub note: String,
-}
+pub use crate::governance::checkpoints::JobState;
+pub type Checkpoint = checkpoints::Checkpoint<Step>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -121,12 +108,12 @@ impl Job {
     }
 
     pub fn is_done(&self, step: Step) -> bool {
-        self.done.iter().any(|c| c.step == step)
+        checkpoints::is_done(&self.done, step)
     }
 
     /// When `step` was done.
     pub fn done_at(&self, step: Step) -> Option<OffsetDateTime> {
-        self.done.iter().find(|c| c.step == step).map(|c| c.at)
+        checkpoints::done_at(&self.done, step)
     }
 
     pub(super) fn group(&self) -> Result<&str, ProvisionError> {
@@ -156,13 +143,7 @@ impl Run<'_> {
         step: Step,
         note: impl Into<String>,
     ) -> Result<(), ProvisionError> {
-        if !self.job.is_done(step) {
-            self.job.done.push(Checkpoint {
-                step,
-                at: self.p.clock.now(),
-                note: note.into(),
-            });
-        }
+        checkpoints::pass(&mut self.job.done, step, self.p.clock.now(), note);
         self.save().await?;
         self.checkpoints += 1;
         if let Some(allowed) = self.p.checkpoints_allowed
@@ -176,22 +157,16 @@ impl Run<'_> {
     pub(super) async fn save(&mut self) -> Result<(), ProvisionError> {
         self.job.updated_at = Some(self.p.clock.now());
         let doc = Document::new(self.tenant, TYPE, job_id(&self.job.request_id), &self.job)?;
-        let written = match &self.etag {
-            Some(etag) => self.p.docs.replace(Container::Jobs, &doc, etag).await,
-            None => self.p.docs.create(Container::Jobs, &doc).await,
-        };
-        match written {
-            Ok(doc) => {
-                self.etag = doc.etag;
-                Ok(())
-            }
-            // Another run of the same job (a duplicate delivery) got ahead:
-            // this one stops, the other carries on.
-            Err(PlatformError::PreconditionFailed | PlatformError::Conflict) => Err(
-                ProvisionError::Transient("another run of this job is in progress".into()),
-            ),
-            Err(e) => Err(e.into()),
-        }
+        checkpoints::write(self.p.docs, &doc, &mut self.etag)
+            .await
+            .map_err(|e| match e {
+                // Another run of the same job (a duplicate delivery) got
+                // ahead: this one stops, the other carries on.
+                WriteError::Raced => {
+                    ProvisionError::Transient("another run of this job is in progress".into())
+                }
+                WriteError::Platform(e) => e.into(),
+            })
     }
 }
 

@@ -50,6 +50,8 @@ use serde_json::{Value, json};
 mod delta;
 #[path = "graph/directory.rs"]
 mod directory;
+#[path = "graph/lifecycle.rs"]
+mod lifecycle;
 #[path = "graph/reports.rs"]
 mod reports;
 #[path = "graph/subscriptions.rs"]
@@ -158,6 +160,10 @@ struct Team {
     /// (installation id, teams app id).
     apps: Vec<(String, String)>,
     allow_guests: Option<bool>,
+    /// `isArchived`, set by the archive and unarchive operations.
+    archived: bool,
+    /// Archive and unarchive operations: (id, type, polls left).
+    lifecycle_ops: Vec<(String, &'static str, u32)>,
 }
 
 struct Group {
@@ -172,6 +178,9 @@ struct Group {
     /// The group's `AllowToAddGuests` directory setting, once set.
     guest_setting: Option<bool>,
     team: Option<Team>,
+    /// Entra's dates (`renewedDateTime`, `expirationDateTime`), RFC 3339.
+    renewed: Option<String>,
+    expires: Option<String>,
 }
 
 #[derive(Default)]
@@ -181,6 +190,10 @@ struct Tenant {
     /// Teams app id -> display name.
     catalog: BTreeMap<String, String>,
     groups: Vec<Group>,
+    /// Soft-deleted groups (`/directory/deletedItems`), restorable.
+    deleted: Vec<Group>,
+    /// `groupLifecyclePolicies`.
+    lifecycle_policies: Vec<Value>,
     /// What changed in the directory, in order (what delta tokens point into).
     journal: delta::Journal,
 }
@@ -206,6 +219,8 @@ struct State {
     faults: Vec<Fault>,
     operation_polls: u32,
     fail_after_create: usize,
+    /// Lifecycle writes that take effect and then answer 504.
+    fail_after_effect: usize,
     delay: Duration,
     seen: Vec<Seen>,
     counts: Counts,
@@ -250,6 +265,7 @@ impl GraphStandIn {
             faults: Vec::new(),
             operation_polls: 1,
             fail_after_create: 0,
+            fail_after_effect: 0,
             delay: Duration::ZERO,
             seen: Vec::new(),
             counts: Counts::default(),
@@ -1010,6 +1026,18 @@ fn route(st: &mut State, tenant: &str, req: &Req) -> Reply {
         }
         ("PUT", ["groups", id, "photo", "$value"]) => put_photo(st, tenant, req, id),
         ("POST", ["groups", id, "settings"]) => group_setting(st, tenant, req, id),
+        ("DELETE", ["groups", id]) => lifecycle::delete_group(st, tenant, id),
+        ("POST", ["groups", id, "renew"]) => lifecycle::renew(st, tenant, id),
+        ("POST", ["groups", id, relation @ ("owners" | "members"), "$ref"]) => {
+            lifecycle::add_ref(st, tenant, req, id, relation)
+        }
+        ("DELETE", ["groups", id, "members", user, "$ref"]) => {
+            lifecycle::remove_member(st, tenant, id, user)
+        }
+        (_, ["directory", "deletedItems", rest @ ..]) => {
+            lifecycle::deleted_items(st, tenant, req, rest)
+        }
+        ("GET", ["groupLifecyclePolicies"]) => lifecycle::policies(st, tenant, req),
         (_, ["subscriptions", id]) => subscriptions::route(st, tenant, req, id),
         ("GET", ["teams"]) => list_teams(st, tenant, req),
         ("POST", ["teams"]) => create_team(st, tenant, req),
@@ -1052,6 +1080,9 @@ fn team_route(st: &mut State, tenant: &str, req: &Req, g: usize, rest: &[&str]) 
             page(st, req, items)
         }
         ("POST", ["members", "add"]) => add_members(st, tenant, req, g),
+        ("POST", [verb @ ("archive" | "unarchive")]) => {
+            lifecycle::set_archived(st, tenant, g, *verb == "archive")
+        }
         ("GET", ["channels"]) => {
             let team = team_of(st, tenant, g);
             let items = team.channels.iter().map(channel_json).collect();
@@ -1172,12 +1203,14 @@ fn group_json(g: &Group) -> Value {
         "description": g.description, "visibility": g.visibility, "groupTypes": ["Unified"],
         "mailEnabled": true, "securityEnabled": false, "mail": format!("{}@stand-in.test", g.mail_nickname),
         "resourceProvisioningOptions": if g.team.is_some() { json!(["Team"]) } else { json!([]) },
-        "createdDateTime": CREATED, "renewedDateTime": CREATED, "expirationDateTime": null})
+        "createdDateTime": CREATED, "renewedDateTime": g.renewed.as_deref().unwrap_or(CREATED),
+        "expirationDateTime": g.expires})
 }
 
 fn team_json(g: &Group) -> Value {
     json!({"id": g.id, "displayName": g.display_name, "description": g.description,
-        "visibility": g.visibility.to_ascii_lowercase(), "isArchived": false,
+        "visibility": g.visibility.to_ascii_lowercase(),
+        "isArchived": g.team.as_ref().is_some_and(|t| t.archived),
         "webUrl": format!("https://teams.stand-in.test/l/team/{}", g.id)})
 }
 
@@ -1357,6 +1390,8 @@ fn new_group(
         photo: None,
         guest_setting: None,
         team: None,
+        renewed: None,
+        expires: None,
     }
 }
 
@@ -1468,6 +1503,8 @@ fn new_team(st: &mut State, guest_settings: &Value) -> Team {
             BUILT_IN_APP.to_owned(),
         )],
         allow_guests: guest_settings["allowCreateUpdateChannels"].as_bool(),
+        archived: false,
+        lifecycle_ops: Vec::new(),
     }
 }
 
@@ -1626,7 +1663,7 @@ fn get_operation(st: &mut State, tenant: &str, id: &str, op: &str) -> Reply {
         .and_then(|g| g.team.as_mut())
         .filter(|team| team.operation_id == op)
     else {
-        return Reply::not_found(&format!("Operation '{op}'"));
+        return lifecycle::get_operation(st, tenant, id, op);
     };
     let status = if team.polls_left > 0 {
         team.polls_left -= 1;

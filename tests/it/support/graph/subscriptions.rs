@@ -64,7 +64,7 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
-    fn now(&self) -> OffsetDateTime {
+    pub(super) fn now(&self) -> OffsetDateTime {
         self.now.unwrap_or_else(OffsetDateTime::now_utc)
     }
 
@@ -280,7 +280,8 @@ impl GraphStandIn {
         self.state().subscriptions.validation_timeout = Some(timeout);
     }
 
-    /// Graph's clock for subscription expiry (move it with the app's).
+    /// Graph's clock for subscription expiry and Entra's dates (renewals);
+    /// move it with the app's.
     pub fn set_now(&self, now: OffsetDateTime) {
         self.state().subscriptions.now = Some(now);
     }
