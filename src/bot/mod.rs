@@ -9,6 +9,7 @@ pub mod connector;
 pub mod conversations;
 pub mod gate;
 pub mod invokes;
+pub mod lifecycle;
 pub mod notify;
 pub mod openid;
 pub mod replies;

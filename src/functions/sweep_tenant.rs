@@ -15,6 +15,7 @@
 //! read its delta before the change.
 
 use crate::app::App;
+use crate::bot::lifecycle;
 use crate::error::AppError;
 use crate::governance::lifecycle::activity;
 use crate::governance::lifecycle::evaluate::Sweep;
@@ -57,15 +58,19 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
                 progress: None,
             };
             let evaluation = findings.run().await?;
+            let enforced =
+                lifecycle::enforce_tenant(&app, tenant, app.clock.now(), "system:SweepTenant")
+                    .await?;
             let why = if sweep.notified {
                 " (on a change notification)"
             } else {
                 ""
             };
             format!(
-                "{}{why}; {activity}; {}",
+                "{}{why}; {activity}; {}; {}",
                 round.summary(tenant),
-                evaluation.summary()
+                evaluation.summary(),
+                enforced.summary()
             )
         }
         Ok(Outcome::Busy(until)) if sweep.notified => {

@@ -223,7 +223,11 @@ async fn each_action_changes_graph_the_inventory_and_the_audit_trail() {
     assert!(!s.w.graph.is_soft_deleted(t, g));
     assert!(s.w.graph.teams(t).iter().any(|x| x.group_id == g));
     let team = record(&s).await;
-    assert_eq!(team.lifecycle, LifecycleState::Restored);
+    assert_eq!(
+        team.lifecycle,
+        LifecycleState::Active,
+        "restored, then active"
+    );
     assert!(team.is_present());
     for action in [
         "team.ownerAdded",
@@ -274,17 +278,17 @@ async fn every_transition_moves_with_the_clock_and_illegal_ones_are_refused_with
     }
     assert_eq!(record(&s).await.lifecycle, LifecycleState::Active);
 
-    // Active -> Archived -> SoftDeleted -> Restored, then Warned -> Renewed
+    // Active -> Archived -> SoftDeleted -> Restored (-> Active), then Warned -> Renewed (-> Active)
     // and Warned -> Archived -> Active: each at the clock's time.
     s.w.graph.set_now(clock.now());
     let steps = [
         (None, Action::Archive, LifecycleState::Archived),
         (None, Action::SoftDelete, LifecycleState::SoftDeleted),
-        (None, Action::Restore, LifecycleState::Restored),
+        (None, Action::Restore, LifecycleState::Active),
         (
             Some(LifecycleState::Warned),
             Action::Renew,
-            LifecycleState::Renewed,
+            LifecycleState::Active,
         ),
         (
             Some(LifecycleState::Warned),
@@ -305,7 +309,14 @@ async fn every_transition_moves_with_the_clock_and_illegal_ones_are_refused_with
         assert_eq!(team.lifecycle, expected, "{action:?}");
         assert_eq!(team.lifecycle_since, Some(clock.now()), "{action:?}");
         let t = job.transition.unwrap();
-        assert_eq!((t.from, t.to, t.at), (from, expected, clock.now()));
+        // A renewed or restored team is active at once; the job keeps the
+        // transition its action made.
+        let made = match action {
+            Action::Renew => LifecycleState::Renewed,
+            Action::Restore => LifecycleState::Restored,
+            _ => expected,
+        };
+        assert_eq!((t.from, t.to, t.at), (from, made, clock.now()));
     }
     // Archived twice (from Active and from Warned), each audited at its time.
     let archived = trail(&s, "team.archived").await;
@@ -338,7 +349,11 @@ async fn a_renewal_renews_the_group_in_entra_and_keeps_the_expiry_consistent() {
     let before = record(&s).await.expires_at.unwrap();
     act(&s, Action::Renew, "renew-1").await;
     let team = record(&s).await;
-    assert_eq!(team.lifecycle, LifecycleState::Renewed);
+    assert_eq!(
+        team.lifecycle,
+        LifecycleState::Active,
+        "renewed, then active"
+    );
     assert_eq!(team.renewal, Renewal::Renewed);
     assert_eq!(team.expires_at, Some(before + time::Duration::days(90)));
     let (renewed, expires) = s.w.graph.group_dates(s.tenant.as_str(), &s.team);

@@ -16,6 +16,7 @@ mod bot_replies;
 mod cache;
 mod cards;
 mod documents;
+mod enforcement;
 mod graph;
 mod health;
 mod host;

@@ -9,10 +9,13 @@ use serde_json::Value;
 
 use super::request_flow::after_decision;
 use super::{Ctx, card_error, card_response};
+use crate::bot::lifecycle::queue_answer;
 use crate::error::AppError;
+use crate::governance::lifecycle::machine::LifecycleState;
 use crate::governance::people::Person;
 use crate::governance::requests::{self, RequestError};
-use crate::governance::teams::{self, TeamError};
+use crate::governance::teams::{self, Renewal, TeamError};
+use crate::jobs::governance_action::Action;
 use crate::teams::cards::{self, verbs};
 
 /// Ids in card data are our own tokens; anything else is not ours.
@@ -61,6 +64,12 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Value, AppError> {
             };
             on_team(ctx, user, verb, &id).await
         }
+        verbs::LIFECYCLE_REFRESH
+        | verbs::TEAM_NOMINATE
+        | verbs::TEAM_KEEP
+        | verbs::TEAM_ARCHIVE
+        | verbs::TEAM_DELETE
+        | verbs::TEAM_REVIEW_GUESTS => super::lifecycle_card::handle(ctx, user, verb, data).await,
         _ => Ok(bad_data(verb, "this card action is not known")),
     }
 }
@@ -135,7 +144,31 @@ async fn on_team(
     let (app, tenant) = (ctx.app, ctx.tenant);
     let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
     let outcome = match verb {
-        verbs::TEAM_RENEW => teams::answer_expiry(docs, clock, tenant, group_id, user, true).await,
+        verbs::TEAM_RENEW => {
+            let renewed = teams::answer_expiry(docs, clock, tenant, group_id, user, true).await;
+            // A warned team is renewed in Entra too (and active again); the
+            // key is the new expiry, so a replayed click asks nothing more.
+            if let Ok(team) = &renewed
+                && team.renewal == Renewal::Renewed
+                && team.lifecycle == LifecycleState::Warned
+            {
+                let key = format!(
+                    "renew-{}",
+                    team.expires_at.map_or(0, |t| t.unix_timestamp())
+                );
+                queue_answer(
+                    ctx.app,
+                    tenant,
+                    group_id,
+                    user,
+                    vec![Action::Renew],
+                    &key,
+                    "an owner renewed the team",
+                )
+                .await?;
+            }
+            renewed
+        }
         verbs::TEAM_LET_EXPIRE => {
             teams::answer_expiry(docs, clock, tenant, group_id, user, false).await
         }

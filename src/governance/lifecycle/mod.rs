@@ -18,6 +18,7 @@
 
 pub mod actions;
 pub mod activity;
+pub mod answers;
 pub mod enforce;
 pub mod evaluate;
 pub mod findings;

@@ -44,13 +44,13 @@ pub fn audit_entry(team_id: &str, team_name: &str, moved: &Transition) -> AuditE
     let policy = moved
         .cause
         .policy
-        .map(|(kind, version)| json!({"policy": kind, "version": version}));
+        .map(|(kind, version)| json!({"kind": kind.name(), "version": version}));
     AuditEntry {
         at: moved.at,
         actor: moved.cause.actor.clone(),
-        action: format!("lifecycle.{}", moved.event.name()),
+        action: moved.event.audit_action().to_owned(),
         details: json!({
-            "teamId": team_id,
+            "groupId": team_id,
             "displayName": team_name,
             "from": moved.from,
             "to": moved.to,
@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(moved.len(), 1);
         let trail = audit::trail(&docs, &tenant).await.unwrap();
         assert_eq!(trail.len(), 1);
-        assert_eq!(trail[0].action, "lifecycle.warn");
+        assert_eq!(trail[0].action, "team.warned");
         assert_eq!(trail[0].details["from"], "active");
         assert_eq!(trail[0].details["to"], "warned");
         assert_eq!(trail[0].details["policy"]["version"], 3);

@@ -10,7 +10,10 @@ use time::OffsetDateTime;
 use super::ActionError;
 use super::job::{ActionJob, Run, Step, key_hash};
 use crate::governance::audit::{self, AuditEntry};
-use crate::governance::lifecycle::machine::{LifecycleEvent, Transition, transition};
+use crate::governance::lifecycle::machine::{
+    LifecycleEvent, LifecycleState, Transition, transition,
+};
+use crate::governance::lifecycle::transitions;
 use crate::governance::people::Person;
 use crate::governance::teams::{self, Removal, Removed, Renewal, TeamRecord};
 use crate::jobs::governance_action::Action;
@@ -112,15 +115,22 @@ fn apply(
     made: &mut Option<Transition>,
 ) -> Result<bool, ActionError> {
     if let Some(event) = event_of(&job.action) {
-        let planned = job.transition.as_ref().map(|t| t.to);
+        let planned = job.transition.as_ref().map(|t| match t.to {
+            LifecycleState::Renewed | LifecycleState::Restored => LifecycleState::Active,
+            to => to,
+        });
         if Some(team.lifecycle) == planned && team.lifecycle_since == Some(at) {
             return Ok(false);
         }
-        let t = transition(team.lifecycle, event, at, job.cause.clone()).map_err(|e| {
+        let t = transitions::step(team, event, at, job.cause.clone()).map_err(|e| {
             ActionError::Permanent(format!("Graph did it, but the team changed meanwhile: {e}"))
         })?;
-        team.lifecycle = t.to;
-        team.lifecycle_since = Some(at);
+        // Renewed and restored teams are active again at once: nothing
+        // else is waited for.
+        if matches!(t.to, LifecycleState::Renewed | LifecycleState::Restored) {
+            transitions::step(team, LifecycleEvent::Activate, at, job.cause.clone())
+                .map_err(|e| ActionError::Permanent(e.to_string()))?;
+        }
         *made = Some(t);
     }
     match &job.action {
@@ -190,15 +200,13 @@ fn renewed(team: &mut TeamRecord, job: &ActionJob, at: OffsetDateTime) {
 }
 
 fn audit_action(action: &Action) -> &'static str {
+    if let Some(event) = event_of(action) {
+        return event.audit_action();
+    }
     match action {
-        Action::Archive => "team.archived",
-        Action::Unarchive => "team.unarchived",
-        Action::SoftDelete => "team.softDeleted",
-        Action::Restore => "team.restored",
-        Action::Renew => "team.renewed",
         Action::AddOwner { .. } => "team.ownerAdded",
         Action::RemoveGuest { .. } => "team.guestRemoved",
-        Action::ReAddMember { .. } => "team.memberReAdded",
+        _ => "team.memberReAdded",
     }
 }
 
