@@ -457,12 +457,22 @@ pub async fn policy_apply(app: &App, tenant: &TenantId, file: &Path) -> Result<S
     Ok(format!("{}{line}", proposal.text))
 }
 
-/// `handler sweep`: a dry run of one tenant's sweep. The inventory is
-/// synced first when the deployment has Graph credentials (else the kept
-/// inventory is read as it is, and the output says so); then every team is
-/// evaluated against the current policies. Nothing is recorded and nothing
-/// is acted on. `json`: the findings as JSON, the same data as the table.
-pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, String> {
+/// Who `handler sweep --apply` acts as, in the findings and the audit trail.
+const ACTOR: &str = "operator:handler-sweep";
+
+/// `handler sweep`: one tenant's sweep. The inventory is synced first when
+/// the deployment has Graph credentials (else the kept inventory is read as
+/// it is, and the output says so); then every team is evaluated against the
+/// current policies. A dry run (the default) records nothing and acts on
+/// nothing; `apply` records the findings and makes the due moves of the
+/// enforced ones, as `SweepTenant` does (dry-run policies still only find).
+/// `json`: the findings as JSON, the same data as the table.
+pub async fn sweep(
+    app: &App,
+    tenant: &TenantId,
+    json: bool,
+    apply: bool,
+) -> Result<String, String> {
     use crate::governance::lifecycle::evaluate::Sweep;
     use crate::governance::lifecycle::sync::{Inventory, Outcome};
 
@@ -485,7 +495,17 @@ pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, S
                 .await
                 .map_err(|e| e.to_string())?
             {
-                Outcome::Synced(round) => round.summary(tenant),
+                Outcome::Synced(round) => {
+                    let activity = crate::governance::lifecycle::activity::refresh(
+                        app.docs.as_ref(),
+                        graph,
+                        tenant,
+                        app.clock.now(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    format!("{}; {}", round.summary(tenant), activity.summary())
+                }
                 Outcome::Busy(until) => format!(
                     "inventory of {tenant}: another sync holds it until {until}; read as kept"
                 ),
@@ -516,7 +536,7 @@ pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, S
         tenant,
         tenant_naming: &record.settings.naming,
         now: app.clock.now(),
-        record: None,
+        record: apply.then_some(ACTOR),
         keep: true,
         progress: Some(&progress),
     }
@@ -527,12 +547,24 @@ pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, S
         bar.finish_and_clear();
     }
     let evaluation = evaluation?;
+    let enforced = if apply {
+        Some(
+            crate::bot::lifecycle::enforce_tenant(app, tenant, app.clock.now(), ACTOR)
+                .await
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
     if json {
         return serde_json::to_string_pretty(&serde_json::json!({
             "tenantId": tenant,
             "policyVersion": evaluation.policy_version,
             "teams": evaluation.teams,
             "findings": evaluation.findings,
+            "applied": enforced.map(|e| serde_json::json!({
+                "due": e.due, "cards": e.cards, "actions": e.actions, "failed": e.failed,
+            })),
         }))
         .map_err(|e| e.to_string());
     }
@@ -543,12 +575,19 @@ pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, S
         ));
         return Ok(out);
     }
-    out.push_str(&format!(
-        "dry run: policies v{} over {} teams: {} findings; nothing recorded, nothing done\n",
-        evaluation.policy_version,
-        evaluation.teams,
-        evaluation.findings.len()
-    ));
+    match &enforced {
+        None => out.push_str(&format!(
+            "dry run: policies v{} over {} teams: {} findings; nothing recorded, nothing done\n",
+            evaluation.policy_version,
+            evaluation.teams,
+            evaluation.findings.len()
+        )),
+        Some(e) => out.push_str(&format!(
+            "applied: {}; {}\n",
+            evaluation.summary(),
+            e.summary()
+        )),
+    }
     let mut by_policy: std::collections::BTreeMap<PolicyKind, Vec<&lifecycle::findings::Finding>> =
         Default::default();
     for f in &evaluation.findings {
@@ -584,6 +623,24 @@ pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, S
                 f.due.date(),
                 f.then.as_ref().map_or(String::new(), |t| format!("; then {t}")),
             ));
+            // A failed action is loud: shown with the finding it belongs to.
+            let failed = crate::governance::lifecycle::actions::failed_for_team(
+                app.docs.as_ref(),
+                tenant,
+                &f.team_id,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            for job in failed
+                .iter()
+                .filter(|j| j.cause.policy.map(|(p, _)| p) == Some(policy))
+            {
+                out.push_str(&format!(
+                    "    FAILED {:?}: {}\n",
+                    job.action,
+                    job.failure.as_deref().unwrap_or("no reason kept")
+                ));
+            }
         }
     }
     Ok(out)

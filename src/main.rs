@@ -59,12 +59,16 @@ enum Command {
         #[arg(long, default_value = "local.settings.json", global = true)]
         settings: PathBuf,
     },
-    /// One tenant's governance sweep, as a dry run (operators): the
-    /// inventory synced when Graph is configured, every team evaluated
-    /// against the current lifecycle policies, the findings printed by
-    /// policy and team. Nothing is recorded or done.
+    /// One tenant's governance sweep (operators): the inventory synced when
+    /// Graph is configured, every team evaluated against the current
+    /// lifecycle policies, the findings printed by policy and team. A dry
+    /// run unless --apply: nothing is recorded or done.
     Sweep {
         tenant_id: String,
+        /// Record the findings and carry out the enforced policies' due
+        /// moves (cards, Graph actions), as the scheduled sweep does.
+        #[arg(long)]
+        apply: bool,
         /// The findings as JSON (the same data as the table).
         #[arg(long)]
         json: bool,
@@ -247,21 +251,21 @@ fn main() -> ExitCode {
                 .map_err(|e| format!("{e:#}"))
             }
             Some(Command::Tenant { action, settings }) => {
-                server::init_tracing(RunMode::Local);
+                server::init_command_tracing();
                 let app = App::build(local_settings(&settings)?)
                     .await
                     .map_err(|e| format!("{e:#}"))?;
                 tenant_command(&app, action).await
             }
             Some(Command::Template { action, settings }) => {
-                server::init_tracing(RunMode::Local);
+                server::init_command_tracing();
                 let app = App::build(local_settings(&settings)?)
                     .await
                     .map_err(|e| format!("{e:#}"))?;
                 template_command(&app, action).await
             }
             Some(Command::Policy { action, settings }) => {
-                server::init_tracing(RunMode::Local);
+                server::init_command_tracing();
                 let app = App::build(local_settings(&settings)?)
                     .await
                     .map_err(|e| format!("{e:#}"))?;
@@ -269,19 +273,20 @@ fn main() -> ExitCode {
             }
             Some(Command::Sweep {
                 tenant_id,
+                apply,
                 json,
                 settings,
             }) => {
-                server::init_tracing(RunMode::Local);
+                server::init_command_tracing();
                 let app = App::build(local_settings(&settings)?)
                     .await
                     .map_err(|e| format!("{e:#}"))?;
                 let tenant = TenantId::parse(&tenant_id).map_err(|e| e.to_string())?;
-                println!("{}", admin::sweep(&app, &tenant, json).await?);
+                println!("{}", admin::sweep(&app, &tenant, json, apply).await?);
                 Ok(())
             }
             Some(Command::Billing { action, settings }) => {
-                server::init_tracing(RunMode::Local);
+                server::init_command_tracing();
                 let app = App::build(local_settings(&settings)?)
                     .await
                     .map_err(|e| format!("{e:#}"))?;

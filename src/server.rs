@@ -38,6 +38,19 @@ pub fn init_tracing(mode: RunMode) {
     }
 }
 
+/// The log of an operator command (`handler tenant|template|policy|sweep|
+/// billing`): on stderr, so the command's output on stdout (a table, JSON)
+/// stays only that.
+pub fn init_command_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .compact()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 /// The log the handler writes under the Functions host, which forwards its
 /// stdout: one JSON object a line, each with the fields of the invocation's
 /// span (function, invocation id, tenant).

@@ -237,3 +237,68 @@ async fn an_operator_reviews_a_policy_change_before_it_is_stored_and_every_versi
         "{stale:?}"
     );
 }
+
+#[tokio::test]
+async fn sweep_apply_records_the_findings_and_makes_the_enforced_moves_once() {
+    let cli = Cli::new();
+    cli.ok(&["tenant", "add", TENANT, "--name", "Contoso"])
+        .await;
+    let tenant = TenantId::parse(TENANT).unwrap();
+    let docs = || {
+        SqliteDocuments::open(
+            &cli.data_dir().join("documents.sqlite"),
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+    };
+    for t in [
+        team("g-falcon", "Falcon", None, 1),
+        team("g-vega", "Vega", None, 2),
+    ] {
+        teams::put(&docs(), &tenant, &t).await.unwrap();
+    }
+    let dry = cli.file(
+        "dry.json",
+        json!({"defaults": {"minimumOwners": {"minOwners": 2}}})
+            .to_string()
+            .as_bytes(),
+    );
+    cli.ok(&["policy", "apply", TENANT, "--file", &dry]).await;
+    let applied = cli.ok(&["sweep", TENANT, "--apply"]).await;
+    assert!(
+        applied.contains("applied: policies v1 over 2 teams: 1 findings (1 new"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("enforced: 0 due"),
+        "dry-run policies only find: {applied}"
+    );
+    let kept = salestim::governance::lifecycle::recorded::of_team(&docs(), &tenant, "g-falcon")
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].acted.is_empty());
+
+    let enforced = cli.file(
+        "enforced.json",
+        json!({"defaults": {"minimumOwners": {"minOwners": 2, "enforce": true}}})
+            .to_string()
+            .as_bytes(),
+    );
+    cli.ok(&["policy", "apply", TENANT, "--file", &enforced])
+        .await;
+    let applied = cli.ok(&["sweep", TENANT, "--apply", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&applied).unwrap();
+    assert_eq!(json["applied"]["due"], 1, "{json}");
+    assert_eq!(json["applied"]["cards"], 1, "{json}");
+    let again = cli.ok(&["sweep", TENANT, "--apply"]).await;
+    assert!(
+        again.contains("enforced: 1 due, 0 cards"),
+        "asked once: {again}"
+    );
+    let kept = salestim::governance::lifecycle::recorded::of_team(&docs(), &tenant, "g-falcon")
+        .await
+        .unwrap();
+    assert_eq!(kept[0].acted.len(), 1, "{:?}", kept[0].acted);
+    assert_eq!(kept[0].finding.policy_version, 2);
+}
