@@ -12,7 +12,8 @@
 //!   second send a no-op, then the follow-up is marked on the request under
 //!   its ETag: a failed send is tried again by the next run, never lost.
 //! - An approved request whose provisioning job nobody runs (never queued,
-//!   or its message lost) is queued again.
+//!   or its message lost) is queued again, and so is a governance action
+//!   still running but quiet for longer than any wait it makes.
 //!
 //! One request's trouble is logged and counted; the others are still
 //! followed up.
@@ -21,6 +22,7 @@ use crate::app::App;
 use crate::bot::notify;
 use crate::error::AppError;
 use crate::functions::{provision_team, tenant_work};
+use crate::governance::lifecycle::actions;
 use crate::governance::provisioning;
 use crate::governance::requests::{self, Due, TeamRequest};
 use crate::governance::tenants::Tenant;
@@ -36,6 +38,7 @@ struct Tally {
     reminded: u32,
     escalated: u32,
     requeued: u32,
+    actions_requeued: u32,
     failed: u32,
 }
 
@@ -81,14 +84,25 @@ pub async fn follow_up_tenant(
             }
         }
     }
+    for message in actions::stalled(docs, clock, tenant).await? {
+        tracing::warn!(%tenant, team = %message.team_id, action = ?message.action, "a governance action stalled; queued again");
+        match actions::requeue(app.queues.as_ref(), &message).await {
+            Ok(()) => tally.actions_requeued += 1,
+            Err(e) => {
+                tracing::error!(%tenant, team = %message.team_id, error = %e, "queueing a stalled governance action failed");
+                tally.failed += 1;
+            }
+        }
+    }
     let Tally {
         reminded,
         escalated,
         requeued,
+        actions_requeued,
         failed,
     } = tally;
     Ok(format!(
-        "reminders for {tenant}: {reminded} reminded, {escalated} escalated, {requeued} provisioning queued again, {failed} failed"
+        "reminders for {tenant}: {reminded} reminded, {escalated} escalated, {requeued} provisioning queued again, {actions_requeued} governance actions queued again, {failed} failed"
     ))
 }
 

@@ -568,3 +568,70 @@ async fn an_owner_renews_on_the_card_and_the_team_is_renewed_in_entra_and_active
     let line = sweep(&w).await;
     assert!(line.contains("resolved"), "{line}");
 }
+
+#[tokio::test]
+async fn an_action_whose_message_was_lost_midway_is_queued_again_after_two_quiet_hours() {
+    use salestim::functions::governance_action::runner;
+    use salestim::governance::lifecycle::actions::{self, ActionError};
+    use salestim::governance::lifecycle::machine::Cause;
+    use salestim::jobs::governance_action::{Action, ActionMessage};
+
+    let w = world().await;
+    let t = w.tenant.as_str();
+    let falcon = w.graph.add_team(t, "Falcon", &[ALICE], &[ALICE, BOB]);
+    sweep(&w).await;
+    let app = &w.bot.app.app;
+    let message = ActionMessage {
+        tenant_id: w.tenant.clone(),
+        team_id: falcon.clone(),
+        action: Action::Archive,
+        cause: Cause {
+            actor: "system:SweepTenant".into(),
+            policy: Some((PolicyKind::Expiry, 1)),
+            reason: "expired".into(),
+        },
+        key: "lost-archive".into(),
+    };
+    // The run stops after two checkpoints and no message is left for it.
+    let graph = app.graph.as_ref().unwrap();
+    let stopped = runner(app, Some(2)).run(graph, &message).await;
+    assert!(
+        matches!(stopped, Err(ActionError::Interrupted)),
+        "{stopped:?}"
+    );
+    let follow_ups = || async {
+        crate::provisioning::follow_ups(&w)
+            .await
+            .return_value
+            .to_string()
+    };
+    w.bot.app.clock.advance(time::Duration::hours(1));
+    w.graph.set_now(w.bot.app.clock.now());
+    let log = follow_ups().await;
+    assert!(
+        log.contains("0 governance actions queued again"),
+        "an archive may wait that long: {log}"
+    );
+    w.bot.app.clock.advance(time::Duration::hours(2));
+    w.graph.set_now(w.bot.app.clock.now());
+    let log = follow_ups().await;
+    assert!(log.contains("1 governance actions queued again"), "{log}");
+    w.bot.app.drain("governance-action").await;
+    let job = actions::get(app.docs.as_ref(), &w.tenant, "lost-archive")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.state, actions::JobState::Done, "{job:?}");
+    assert_eq!(team(&w, &falcon).await.lifecycle, LifecycleState::Archived);
+    let archives = w
+        .graph
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/archive"))
+        .count();
+    assert_eq!(archives, 1, "asked of Graph once");
+    // A job that ended is left alone.
+    w.bot.app.clock.advance(time::Duration::hours(3));
+    let log = follow_ups().await;
+    assert!(log.contains("0 governance actions queued again"), "{log}");
+}

@@ -166,6 +166,21 @@ pub(super) async fn of_team(
     Ok(jobs)
 }
 
+/// The tenant's jobs still running (page by page).
+pub(super) fn running<'a>(
+    docs: &'a dyn Documents,
+    tenant: &'a TenantId,
+) -> impl futures::Stream<Item = PlatformResult<ActionJob>> + Send + 'a {
+    use futures::TryStreamExt;
+    crate::platform::documents::stream(
+        docs,
+        Container::Jobs,
+        crate::platform::documents::Scope::Tenant(tenant),
+        Query::of_type(TYPE).with("state", "Running"),
+    )
+    .and_then(|doc| async move { doc.parse::<ActionJob>() })
+}
+
 /// One run of a job: the job as stored, its ETag, the checkpoint budget.
 pub(super) struct Run<'a> {
     pub docs: &'a dyn Documents,

@@ -222,6 +222,43 @@ pub async fn get(
     Ok(read(docs, tenant, key).await?.map(|(job, _)| job))
 }
 
+/// Longer than any wait a running action makes (an archive Teams is still
+/// working on: an hour), so a job this quiet has lost its message.
+pub const QUIET_FOR: time::Duration = time::Duration::hours(2);
+
+/// The messages of the tenant's actions nobody is running: still running,
+/// but not written for [`QUIET_FOR`] (their message was lost, or the app
+/// stopped between writing the job and queueing it). The `RequestReminders`
+/// timer's tenant work queues them again; a job is keyed by its key, so a
+/// second message resumes the same job and its effect stays one.
+pub async fn stalled(
+    docs: &dyn Documents,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+) -> PlatformResult<Vec<ActionMessage>> {
+    use futures::TryStreamExt;
+    let now = clock.now();
+    job::running(docs, tenant)
+        .try_filter(|job| {
+            let quiet = job.updated_at.unwrap_or(job.requested_at);
+            std::future::ready(now - quiet > QUIET_FOR)
+        })
+        .map_ok(|job| ActionMessage {
+            tenant_id: tenant.clone(),
+            team_id: job.team_id,
+            action: job.action,
+            cause: job.cause,
+            key: job.key,
+        })
+        .try_collect()
+        .await
+}
+
+/// Queues `message` again (see [`stalled`]).
+pub async fn requeue(queues: &dyn Queues, message: &ActionMessage) -> PlatformResult<()> {
+    contract::enqueue(queues, message, None).await
+}
+
 /// Every action taken (or refused) on a team, oldest first.
 pub async fn for_team(
     docs: &dyn Documents,
