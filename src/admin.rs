@@ -479,6 +479,7 @@ pub async fn sweep(app: &App, tenant: &TenantId, json: bool) -> Result<String, S
                 docs: app.docs.as_ref(),
                 clock: app.clock.as_ref(),
                 graph,
+                budget: app.settings.graph_limits.sweep_budget,
             };
             match inventory
                 .sync(tenant, None)
