@@ -44,7 +44,7 @@ mod tls;
 use botframework::{Channel, ChannelKey, ISSUER};
 use bots::{Bot, log_tail, start_botbuilder, start_salestim};
 use common::rss_kib;
-use common::{pin_to_cpu, unix_now};
+use common::unix_now;
 use connector::{APP_ID, ConnectorStandIn};
 
 const BIN: &str = env!("CARGO_BIN_EXE_handler");
@@ -368,11 +368,5 @@ async fn bench() {
 }
 
 fn main() {
-    // Before the runtime exists, so every thread it starts inherits CPU 1.
-    pin_to_cpu(1);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(bench());
+    common::run_on_cpu1(bench());
 }

@@ -53,7 +53,6 @@ mod sink;
 #[path = "provisioning/world.rs"]
 mod world;
 
-use common::pin_to_cpu;
 use graph::{Counts, Seen};
 use handler::log_tail;
 use world::{Submitted, World};
@@ -373,17 +372,7 @@ async fn bench() {
             f.in_flight,
             f.log_notes
         );
-        if !f.problems.is_empty() {
-            failed = true;
-            println!(
-                "!! {}: {} PROBLEMS, the figures are not valid:",
-                f.label,
-                f.problems.len()
-            );
-            for p in f.problems.iter().take(40) {
-                println!("!!   {p}");
-            }
-        }
+        failed |= common::report_problems(&f.label, &f.problems, 40);
     }
     if failed {
         std::process::exit(1);
@@ -391,11 +380,5 @@ async fn bench() {
 }
 
 fn main() {
-    // Before the runtime exists, so every thread it starts inherits CPU 1.
-    pin_to_cpu(1);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(bench());
+    common::run_on_cpu1(bench());
 }

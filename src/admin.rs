@@ -489,6 +489,7 @@ pub async fn sweep(
                 docs: app.docs.as_ref(),
                 clock: app.clock.as_ref(),
                 graph,
+                budget: app.settings.graph_limits.sweep_budget,
             };
             match inventory
                 .sync(tenant, None)

@@ -153,6 +153,7 @@ fn graph_from_settings(settings: &Settings, s: &Services) -> Option<Graph> {
         client_id: client_id.clone(),
         client_secret: secret.clone(),
         retry: RetryPolicy::default(),
+        pace: settings.graph_limits.pace,
     };
     Some(Graph::new(config, s.http.clone(), s.cache.clone()))
 }

@@ -10,8 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 mod bot;
+mod graph;
 mod replies;
 pub use bot::{AUTH_DISABLED_WARNING, AppType, BotSettings, EntraTrust};
+pub use graph::{DEFAULT_SWEEP_BUDGET, GraphLimits};
 pub use replies::ReplySettings;
 
 /// Who runs the binary: the Functions host, or a developer's `handler local`.
@@ -82,6 +84,8 @@ pub struct Settings {
     /// when absent, as most Teams apps use one registration for both.
     pub graph_client_id: Option<String>,
     pub graph_client_secret: Option<SecretString>,
+    /// Each tenant's Graph pace and a sweep's Graph budget.
+    pub graph_limits: GraphLimits,
     pub stripe_webhook_secret: Option<SecretString>,
     /// Stripe's secret (`sk_...`) or restricted (`rk_...`) API key, for
     /// creating Checkout Sessions.
@@ -200,6 +204,7 @@ impl Settings {
             url("ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com")?;
         let bot = bot::from_lookup(mode, &get, &entra_authority_host)?;
         let replies = replies::from_lookup(&get)?;
+        let graph_limits = graph::from_lookup(&get)?;
 
         let teams_app_id = get("TEAMS_APP_ID");
         if let Some(id) = &teams_app_id
@@ -283,6 +288,7 @@ impl Settings {
             graph_client_id: get("GRAPH_CLIENT_ID").or_else(|| get("MicrosoftAppId")),
             graph_client_secret: secret("GRAPH_CLIENT_SECRET")
                 .or_else(|| secret("MicrosoftAppPassword")),
+            graph_limits,
             entra_authority_host,
             stripe_webhook_secret,
             stripe_api_key,

@@ -175,3 +175,84 @@ pub fn cpu_time(pid: u32) -> std::time::Duration {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     std::time::Duration::from_micros(ticks * 1_000_000 / hz)
 }
+
+/// Runs `bench` to its end on a single-threaded runtime on CPU 1 (the
+/// handler gets CPU 0).
+pub fn run_on_cpu1(bench: impl std::future::Future<Output = ()>) {
+    // Before the runtime exists, so every thread it starts inherits CPU 1.
+    pin_to_cpu(1);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(bench);
+}
+
+/// An operator's command (`handler tenant add …`), `cmd` with `args`
+/// and no settings file; fails the bench with the log's end if it fails.
+pub async fn operator(mut cmd: tokio::process::Command, args: &[&str], log: &std::path::Path) {
+    let status = cmd
+        .args(args)
+        .args(["--settings", "/nonexistent"])
+        .status()
+        .await
+        .expect("the handler runs");
+    assert!(
+        status.success(),
+        "handler {args:?} failed; its log ends:\n{}",
+        log_tail(log, 20)
+    );
+}
+
+/// The handler's Graph: a stand-in's base URL and authority, and the
+/// credentials it accepts.
+pub fn on_graph(
+    cmd: &mut tokio::process::Command,
+    base_url: &str,
+    authority_host: &str,
+    client_id: &str,
+    secret: &str,
+) {
+    cmd.env("GRAPH_BASE_URL", base_url)
+        .env("ENTRA_AUTHORITY_HOST", authority_host)
+        .env("GRAPH_CLIENT_ID", client_id)
+        .env("GRAPH_CLIENT_SECRET", secret);
+}
+
+/// `handler local`, `cmd` on `port`, once it answers its health endpoint:
+/// the child and its base URL (`http://127.0.0.1:<port>`). Fails the bench
+/// with the log's end when no 200 comes within 30 s.
+pub async fn spawn_local(
+    http: &reqwest::Client,
+    mut cmd: tokio::process::Command,
+    port: u16,
+    log: &std::path::Path,
+) -> (tokio::process::Child, String) {
+    cmd.args(["local", "--settings", "/nonexistent"])
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string());
+    let child = cmd.spawn().expect("the handler starts");
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(
+        first_200(http, &format!("{base}/api/health"))
+            .await
+            .is_some(),
+        "handler local gave no 200 on /api/health within 30 s; its log ends:\n{}",
+        log_tail(log, 20)
+    );
+    (child, base)
+}
+
+/// Says what made a run's figures invalid; `true` when something did.
+pub fn report_problems(label: &str, problems: &[String], most: usize) -> bool {
+    if problems.is_empty() {
+        return false;
+    }
+    println!(
+        "!! {label}: {} PROBLEMS, the figures are not valid:",
+        problems.len()
+    );
+    for p in problems.iter().take(most) {
+        println!("!!   {p}");
+    }
+    true
+}

@@ -11,8 +11,7 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::common::{
-    self, BENCH_CUSTOMER, activate_subscription, cpu_time, data_dir, first_200, free_port,
-    handler_command,
+    self, BENCH_CUSTOMER, activate_subscription, cpu_time, data_dir, free_port, handler_command,
 };
 use crate::graph::{CLIENT_ID, GraphStandIn};
 
@@ -57,17 +56,7 @@ fn command(dir: &Path, log: &Path) -> Command {
 }
 
 async fn operator(dir: &Path, log: &Path, args: &[&str]) {
-    let status = command(dir, log)
-        .args(args)
-        .args(["--settings", "/nonexistent"])
-        .status()
-        .await
-        .expect("the handler runs");
-    assert!(
-        status.success(),
-        "handler {args:?} failed; its log ends:\n{}",
-        log_tail(log, 20)
-    );
+    common::operator(command(dir, log), args, log).await;
 }
 
 /// Sets the tenant up with `template` (saved as "project", with an icon)
@@ -119,28 +108,23 @@ pub async fn start(
     )
     .await;
 
-    let port = free_port();
     let mut cmd = command(dir.path(), &log);
-    cmd.args(["local", "--settings", "/nonexistent"])
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)
-        .env("SALESTIM_BOT_AUTH_DISABLED", "true")
-        .env("GRAPH_BASE_URL", graph.base_url.as_str())
-        .env("ENTRA_AUTHORITY_HOST", graph.authority_host.as_str())
-        .env("GRAPH_CLIENT_ID", CLIENT_ID)
-        .env("GRAPH_CLIENT_SECRET", graph.client_secret());
+    cmd.env("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)
+        .env("SALESTIM_BOT_AUTH_DISABLED", "true");
+    common::on_graph(
+        &mut cmd,
+        graph.base_url.as_str(),
+        graph.authority_host.as_str(),
+        CLIENT_ID,
+        &graph.client_secret(),
+    );
+    let (child, base) = common::spawn_local(http, cmd, free_port(), &log).await;
     let handler = Handler {
-        child: cmd.spawn().expect("the handler starts"),
-        base: format!("http://127.0.0.1:{port}"),
+        child,
+        base,
         log,
         _dir: dir,
     };
-    let health = format!("{}/api/health", handler.base);
-    assert!(
-        first_200(http, &health).await.is_some(),
-        "handler local gave no 200 on /api/health within 30 s; its log ends:\n{}",
-        log_tail(&handler.log, 20)
-    );
     activate_subscription(http, &handler.base, STRIPE_SECRET).await;
     handler
 }

@@ -6,7 +6,10 @@
 //! throttle or failure never fails the sweep); then every team evaluated
 //! against the tenant's lifecycle policies and the findings recorded (only
 //! what changed is written). One log line says what was read and changed,
-//! the Graph requests it cost, and what the policies found. A tenant no longer
+//! the Graph requests, sub-requests and 429s it cost, and what the policies
+//! found. A round that spends the tenant's Graph budget
+//! (`SALESTIM_SWEEP_GRAPH_BUDGET`) stops cleanly and says so; the next run
+//! continues it (the teams it has not reached yet are evaluated as kept). A tenant no longer
 //! registered, without consent, or a deployment without Graph credentials
 //! is skipped (said in its line); a failure fails the invocation, so the host retries this
 //! tenant alone and finally moves its message to `sweep-tenant-poison`.
@@ -42,6 +45,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         docs: app.docs.as_ref(),
         clock: app.clock.as_ref(),
         graph,
+        budget: app.settings.graph_limits.sweep_budget,
     };
     let line = match inventory.sync(tenant, sweep.period.as_deref()).await {
         Ok(Outcome::Synced(round)) => {

@@ -345,6 +345,7 @@ impl Graph {
                         url.clone(),
                         Payload::Json(&body),
                         idempotent,
+                        chunk.len() as u32,
                     )
                     .await?;
                 let mut by_id = parse_responses(&res.body)?;
@@ -368,6 +369,10 @@ impl Graph {
                 .filter_map(|&i| answers[i].as_ref()?.header("retry-after"))
                 .filter_map(parse_retry_after)
                 .max();
+            if let Some(wait) = retry_after {
+                // The tenant's other requests wait too.
+                self.inner.governor.pause(tenant, wait);
+            }
             let wait = retry_after.unwrap_or_else(|| policy.backoff(round));
             if round >= policy.max_attempts || wait > policy.max_retry_after {
                 tracing::warn!(tenant = %tenant, throttled = again.len(), round,

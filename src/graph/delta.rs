@@ -79,6 +79,17 @@ impl<'a> DeltaWalk<'a> {
         self.pages
     }
 
+    /// The link of the next page to request, while there is one (`None`
+    /// once the last page was handed out): where a round stopped between
+    /// pages continues, as a nextLink stays valid as long as its round's
+    /// token does.
+    pub fn next_link(&self) -> Option<&str> {
+        match &self.state {
+            State::Next(link) => Some(link),
+            State::Finished(_) | State::Over => None,
+        }
+    }
+
     /// The next page, or how the round ended. After `Done` or `Expired`
     /// the walk is over (asking again is an `Invalid` error).
     pub async fn next(&mut self) -> Result<Step, GraphError> {

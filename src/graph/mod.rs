@@ -12,11 +12,19 @@
 //! [`Tally`] ([`Graph::tallied`]) counts what one piece of work cost, apart
 //! from the other tenants' calls going through the same client.
 //!
+//! Every request waits for its tenant's turn ([`governor`]): a token bucket
+//! per tenant, and a pause of that tenant alone after a 429's
+//! `Retry-After`. Background work (the inventory sweeps) goes through a
+//! [`Graph::low_priority`] handle, whose requests carry
+//! `x-ms-throttle-priority: Low` so that Graph throttles them before the
+//! interactive ones (the bot, provisioning), which carry no such header.
+//!
 //! Tokens and secrets are never logged.
 
 mod batch;
 pub mod delta;
 mod error;
+mod governor;
 pub mod lifecycle;
 pub mod reports;
 mod retry;
@@ -36,6 +44,7 @@ use url::Url;
 pub use crate::outbound::RetryPolicy;
 pub use batch::{BatchRequest, BatchResponse, MAX_BATCH};
 pub use error::GraphError;
+pub use governor::Pace;
 
 use crate::ids::TenantId;
 use crate::outbound::TokenCache;
@@ -57,6 +66,21 @@ pub struct GraphConfig {
     pub client_id: String,
     pub client_secret: SecretString,
     pub retry: RetryPolicy,
+    /// Each tenant's pace ([`Pace::DEFAULT`] unless configured).
+    pub pace: Pace,
+}
+
+/// Graph's request priority header (a sweep's requests send `Low`).
+pub const PRIORITY_HEADER: &str = "x-ms-throttle-priority";
+
+/// How Graph is asked to treat a handle's requests when it must throttle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// No header: Graph's default (interactive work).
+    #[default]
+    Normal,
+    /// `x-ms-throttle-priority: Low`: background work, throttled first.
+    Low,
 }
 
 /// Cheap to clone: one shared client, cache and set of counters.
@@ -65,6 +89,7 @@ pub struct Graph {
     inner: Arc<Inner>,
     /// Counts this handle's calls too (see [`Graph::tallied`]).
     tally: Option<Arc<Tally>>,
+    priority: Priority,
 }
 
 /// What the calls made through one [`Graph::tallied`] handle cost: the
@@ -89,6 +114,7 @@ struct Inner {
     scope: String,
     tokens: TokenCache,
     stats: Counters,
+    governor: governor::Governor,
 }
 
 /// Cumulative counters since the client was made.
@@ -191,6 +217,7 @@ impl Graph {
                     retryable: retry::is_retryable,
                     throttle: retry::is_throttle,
                 },
+                governor: governor::Governor::new(config.pace),
                 config,
                 http,
                 tokens: TokenCache::new(cache.clone()),
@@ -199,6 +226,7 @@ impl Graph {
                 stats: Default::default(),
             }),
             tally: None,
+            priority: Priority::Normal,
         }
     }
 
@@ -209,9 +237,22 @@ impl Graph {
     /// The same client, whose calls are also counted in `tally`.
     pub fn tallied(&self, tally: Arc<Tally>) -> Graph {
         Graph {
-            inner: self.inner.clone(),
             tally: Some(tally),
+            ..self.clone()
         }
+    }
+
+    /// The same client for background work: its requests carry
+    /// `x-ms-throttle-priority: Low`.
+    pub fn low_priority(&self) -> Graph {
+        Graph {
+            priority: Priority::Low,
+            ..self.clone()
+        }
+    }
+
+    pub fn priority(&self) -> Priority {
+        self.priority
     }
 
     fn observers(&self) -> Observers<'_> {
@@ -295,10 +336,12 @@ impl Graph {
         payload: Payload<'_>,
     ) -> Result<GraphResponse, GraphError> {
         let idempotent = method != reqwest::Method::POST;
-        self.execute_with(tenant, method, url, payload, idempotent)
+        self.execute_with(tenant, method, url, payload, idempotent, 1)
             .await
     }
 
+    /// `cost`: the requests it stands for in the tenant's bucket (a
+    /// `$batch`'s sub-requests).
     async fn execute_with(
         &self,
         tenant: &TenantId,
@@ -306,6 +349,7 @@ impl Graph {
         url: Url,
         payload: Payload<'_>,
         idempotent: bool,
+        cost: u32,
     ) -> Result<GraphResponse, GraphError> {
         let request = Request {
             auth: Auth::Tenant(tenant),
@@ -313,6 +357,8 @@ impl Graph {
             url: &url,
             log_path: url.path(),
             payload,
+            cost,
+            tenant_throttle: true,
         };
         let answer = self
             .answer(request, &self.inner.rules, idempotent)
@@ -346,18 +392,26 @@ impl Graph {
             url,
             log_path,
             payload,
+            cost,
+            tenant_throttle,
         } = request;
         let call = Call {
             rules,
             idempotent,
             path: log_path,
         };
+        let governor = &self.inner.governor;
+        let cap = self.inner.rules.policy.max_retry_after;
         let build = || async {
-            let request = self.inner.http.request(method.clone(), url.clone());
-            let request = match auth {
-                Auth::Tenant(tenant) => request.bearer_auth(self.token(tenant).await?),
-                Auth::None => request,
-            };
+            let mut request = self.inner.http.request(method.clone(), url.clone());
+            if let Auth::Tenant(tenant) = auth {
+                // Paced per tenant; a sweep's requests at low priority.
+                governor.ready(tenant, cost, cap).await?;
+                request = request.bearer_auth(self.token(tenant).await?);
+                if self.priority == Priority::Low {
+                    request = request.header(PRIORITY_HEADER, "Low");
+                }
+            }
             Ok(match &payload {
                 Payload::Empty => request,
                 Payload::Json(body) => request.json(body),
@@ -378,7 +432,15 @@ impl Graph {
                 Auth::None => false,
             }
         };
-        send::send(call, build, refuse_token, &self.observers()).await
+        let observer = Paced {
+            counts: self.observers(),
+            governor,
+            tenant: match auth {
+                Auth::Tenant(tenant) if tenant_throttle => Some(tenant),
+                _ => None,
+            },
+        };
+        send::send(call, build, refuse_token, &observer).await
     }
 }
 
@@ -400,6 +462,13 @@ struct Request<'a> {
     /// credential (a pre-authenticated download).
     log_path: &'a str,
     payload: Payload<'a>,
+    /// The requests it stands for in the tenant's bucket (a `$batch`'s
+    /// sub-requests).
+    cost: u32,
+    /// Whether a 429's `Retry-After` is the tenant's (pausing all its
+    /// requests), or this endpoint's own throttle (the reports), which
+    /// pauses nothing else.
+    tenant_throttle: bool,
 }
 
 /// What a call that gave up stands for: still throttled (retry later),
@@ -426,15 +495,27 @@ fn failed(failure: Failure<GraphError>) -> GraphError {
     }
 }
 
-impl send::Observer for Observers<'_> {
+/// The counters, and the tenant's pause after a `Retry-After`.
+struct Paced<'a> {
+    counts: Observers<'a>,
+    governor: &'a governor::Governor,
+    /// `None`: nothing to pause (a download, or an endpoint with its own
+    /// throttle).
+    tenant: Option<&'a TenantId>,
+}
+
+impl send::Observer for Paced<'_> {
     fn sent(&self) {
-        self.each(|c| c.requests.inc());
+        self.counts.each(|c| c.requests.inc());
     }
-    fn throttled(&self) {
-        self.each(|c| c.throttled.inc());
+    fn throttled(&self, retry_after: Option<Duration>) {
+        self.counts.each(|c| c.throttled.inc());
+        if let (Some(wait), Some(tenant)) = (retry_after, self.tenant) {
+            self.governor.pause(tenant, wait);
+        }
     }
     fn retrying(&self) {
-        self.each(|c| c.retries.inc());
+        self.counts.each(|c| c.retries.inc());
     }
 }
 

@@ -97,6 +97,10 @@ pub async fn teams_activity(
         url: &url,
         log_path: url.path(),
         payload: Payload::Empty,
+        cost: 1,
+        // The report's throttle is its own (a few calls per 10 minutes):
+        // its 429 pauses none of the tenant's other requests.
+        tenant_throttle: false,
     };
     let location = match graph.answer(asked, &rules, true).await {
         // Some proxies follow the redirect themselves.
@@ -124,6 +128,8 @@ pub async fn teams_activity(
         // The download's path is its credential: never logged.
         log_path: "(activity report download)",
         payload: Payload::Empty,
+        cost: 0,
+        tenant_throttle: false,
     };
     let answer = graph
         .answer(fetched, &graph.inner.rules, true)

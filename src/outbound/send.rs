@@ -93,8 +93,9 @@ pub enum Failure<E> {
 pub trait Observer: Sync {
     /// An HTTP request went out.
     fn sent(&self) {}
-    /// An answer said "slow down".
-    fn throttled(&self) {}
+    /// An answer said "slow down" (with its `Retry-After`, when usable):
+    /// a client that paces its calls can hold back the others too.
+    fn throttled(&self, _retry_after: Option<Duration>) {}
     /// A request is about to be sent again.
     fn retrying(&self) {}
 }
@@ -182,7 +183,7 @@ where
         }
         let throttled = (rules.throttle)(status);
         if throttled {
-            observer.throttled();
+            observer.throttled(answer.retry_after());
         }
         let retryable = throttled || (idempotent && (rules.retryable)(status));
         let wait = answer
@@ -308,7 +309,7 @@ mod tests {
         fn sent(&self) {
             self.sent.fetch_add(1, Ordering::SeqCst);
         }
-        fn throttled(&self) {
+        fn throttled(&self, _retry_after: Option<Duration>) {
             self.throttled.fetch_add(1, Ordering::SeqCst);
         }
         fn retrying(&self) {

@@ -324,10 +324,10 @@ async fn a_template_without_approvers_approves_at_once_and_withdrawing_works_bef
         done["task"]["value"].as_str().unwrap().contains("approved"),
         "{done}"
     );
-    assert_eq!(
-        only_request(&bot, &tenant).await.state,
-        RequestState::Approved
-    );
+    // Approved at once; the local host may already have run (and, with no
+    // Graph here, failed) its provisioning.
+    let approved = only_request(&bot, &tenant).await;
+    assert!(approved.state.was_approved(), "{:?}", approved.state);
 
     let other = bot.active_tenant().await;
     templates::put(

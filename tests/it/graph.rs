@@ -33,6 +33,7 @@ fn client_with(standin: &GraphStandIn, secret: String, retry: RetryPolicy) -> Gr
         client_id: CLIENT_ID.into(),
         client_secret: SecretString::from(secret),
         retry,
+        pace: Default::default(),
     };
     Graph::new(
         config,
@@ -613,6 +614,7 @@ async fn a_user_found_is_looked_up_once_for_ten_minutes_and_one_not_found_each_t
         client_id: CLIENT_ID.into(),
         client_secret: SecretString::from(standin.client_secret()),
         retry: fast(4),
+        pace: Default::default(),
     };
     let graph = Graph::new(
         config,
@@ -640,4 +642,57 @@ async fn a_user_found_is_looked_up_once_for_ten_minutes_and_one_not_found_each_t
     clock.advance(time::Duration::minutes(11));
     users::user(&graph, &t, "ann@contoso.test").await.unwrap();
     assert_eq!(graph.stats().requests, 4, "asked again after ten minutes");
+}
+
+#[tokio::test]
+async fn a_retry_after_pauses_every_request_of_its_tenant_and_no_other_tenants() {
+    let standin = GraphStandIn::start().await;
+    let (a, b) = (tenant(&standin, 1), tenant(&standin, 1));
+    let graph = client(&standin);
+    standin.throttle_tenant(a.as_str(), 1, 2);
+    let throttled = async {
+        let (a, graph) = (&a, &graph);
+        graph.get(a, "/users/u0").await.unwrap();
+    };
+    let meanwhile = async {
+        while !standin
+            .requests_of(a.as_str())
+            .iter()
+            .any(|s| s.status == 429)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Another request of A (a sweep's, low priority), and five of B.
+        let sweep = graph.low_priority();
+        let second = async { sweep.get(&a, "/users/u0").await.unwrap() };
+        let others = async {
+            for _ in 0..5 {
+                graph.get(&b, "/users/u0").await.unwrap();
+            }
+        };
+        tokio::join!(second, others);
+    };
+    tokio::join!(throttled, meanwhile);
+
+    let a_seen = standin.requests_of(a.as_str());
+    let statuses: Vec<u16> = a_seen.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [429, 200, 200]);
+    let b_seen = standin.requests_of(b.as_str());
+    assert_eq!(b_seen.len(), 5);
+    assert!(b_seen.iter().all(|s| s.status == 200));
+    // The pause held A's other request, not B's: every one of B's went
+    // before A's next.
+    let a_next = a_seen[1].at.min(a_seen[2].at);
+    assert!(
+        b_seen.iter().all(|s| s.at < a_next),
+        "{a_seen:?} {b_seen:?}"
+    );
+    // Only the low-priority handle says so.
+    let low: Vec<_> = a_seen
+        .iter()
+        .chain(&b_seen)
+        .filter(|s| s.priority.as_deref() == Some("Low"))
+        .collect();
+    assert_eq!(low.len(), 1, "{a_seen:?}");
+    assert!(b_seen.iter().all(|s| s.priority.is_none()));
 }

@@ -5,8 +5,10 @@
 //! members and guests; an incremental one reads only the changes, at a cost
 //! that does not grow with the tenant; an expired token gives a full
 //! resync; tenants stay apart; many small pages and 429s change nothing.
-//! `delta_walk` tests the Graph client's delta walker on its own.
+//! `delta_walk` tests the Graph client's delta walker on its own; `budget`
+//! a sweep's Graph budget and the per-tenant governor.
 
+mod budget;
 mod delta_walk;
 
 use std::collections::BTreeSet;

@@ -4,6 +4,11 @@
 //! the lease of the sync running now, and when the Teams activity report
 //! was last read (it is read once a day: see [`super::activity`]).
 //!
+//! A round that spent its Graph budget stops between two pages and keeps
+//! where it was ([`Resume`]: the nextLink of the page to read next, and
+//! in a full round the teams it has seen so far); the next run continues
+//! from there instead of starting again.
+//!
 //! Every region's timer fires and a sync can be asked for twice (a replayed
 //! message, later a change notification): the lease lets one sync of a
 //! tenant run at a time, and a scheduled sync names its period, so the
@@ -52,6 +57,9 @@ pub struct SyncState {
         skip_serializing_if = "Option::is_none"
     )]
     pub activity_not_before: Option<OffsetDateTime>,
+    /// A round stopped at its Graph budget: the next run continues it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
 }
 
 /// One reading of the Teams activity report.
@@ -65,6 +73,45 @@ pub struct ActivityRead {
     pub report_date: Option<Date>,
     /// The period asked for, in days.
     pub period_days: u32,
+}
+
+/// The most team ids a stopped full round keeps (tens of bytes each, in
+/// one document); a round that saw more keeps none and then marks no team
+/// missing at its end ([`Resume::seen_overflow`]).
+pub const MAX_SEEN_KEPT: usize = 20_000;
+
+/// Where a round stopped at its Graph budget continues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resume {
+    pub kind: RoundKind,
+    pub why: String,
+    /// When the round's first run started (a full round marks missing only
+    /// teams held before then).
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// Runs the round has had so far.
+    pub runs: u32,
+    pub phase: Phase,
+    /// A full round: the teams (group ids) it has listed so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<String>,
+    /// A full round saw more than [`MAX_SEEN_KEPT`] teams before it
+    /// stopped: it will mark no team missing.
+    #[serde(default)]
+    pub seen_overflow: bool,
+}
+
+/// Which part of a round comes next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "part")]
+pub enum Phase {
+    /// The users round, from `next`; then the groups round from `groups`.
+    Users { next: String, groups: String },
+    /// The users round is over (its deltaLink `users_link`); the groups
+    /// round goes on from `next`.
+    #[serde(rename_all = "camelCase")]
+    Groups { users_link: String, next: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,7 +155,28 @@ pub struct Round {
     pub looked_up: u64,
     /// Graph requests (a `$batch` counts 1), retries and 429s included.
     pub graph_requests: u64,
+    /// Requests sent inside `$batch`es.
+    #[serde(default)]
+    pub batched: u64,
     pub throttled: u64,
+    /// Which run of the round this was (1: its first).
+    #[serde(default = "first_run")]
+    pub run: u32,
+    /// `false`: the run stopped at its Graph budget ([`Round::budget`]);
+    /// the next run continues the round.
+    #[serde(default = "complete")]
+    pub complete: bool,
+    /// The Graph requests the run could spend.
+    #[serde(default)]
+    pub budget: u64,
+}
+
+fn first_run() -> u32 {
+    1
+}
+
+fn complete() -> bool {
+    true
 }
 
 /// What a sync may do now.
@@ -127,10 +195,18 @@ impl Round {
     /// cost.
     pub fn summary(&self, tenant: &TenantId) -> String {
         let r = self;
+        let run = match (r.run, r.complete) {
+            (1, true) => String::new(),
+            (n, true) => format!(", run {n}, done"),
+            (n, false) => format!(
+                ", run {n}, stopped at its Graph budget of {}; continues at the next run",
+                r.budget
+            ),
+        };
         format!(
-            "inventory of {tenant}: {:?} round ({}): {} users and {} groups read, {} teams seen: \
+            "inventory of {tenant}: {:?} round ({}{run}): {} users and {} groups read, {} teams seen: \
              {} added, {} changed, {} removed, {} unchanged, {} people looked up; \
-             {} Graph requests ({} throttled)",
+             {} Graph requests, {} sub-requests ({} throttled)",
             r.kind,
             r.why,
             r.users_read,
@@ -142,6 +218,7 @@ impl Round {
             r.unchanged,
             r.looked_up,
             r.graph_requests,
+            r.batched,
             r.throttled,
         )
     }
@@ -198,13 +275,24 @@ pub async fn claim(
 
 /// What a finished sync keeps.
 pub struct Finished {
-    pub groups_link: String,
-    pub users_link: String,
+    pub end: End,
     pub round: Round,
     pub period: Option<String>,
 }
 
-/// Keeps the links and the round, and gives the lease back (if still ours).
+/// How a sync's run ended.
+pub enum End {
+    /// The round is over: the delta links to read the next changes from.
+    Links {
+        groups_link: String,
+        users_link: String,
+    },
+    /// The run spent its Graph budget: where the round continues.
+    Stopped(Resume),
+}
+
+/// Keeps the links (or where the round continues) and the round, and gives
+/// the lease back (if still ours).
 pub async fn finish(
     docs: &dyn Documents,
     tenant: &TenantId,
@@ -213,8 +301,17 @@ pub async fn finish(
 ) -> PlatformResult<()> {
     update(docs, Container::Teams, tenant, DOC_ID, |doc| {
         let mut state = read(doc)?;
-        state.groups_link = Some(done.groups_link.clone());
-        state.users_link = Some(done.users_link.clone());
+        match &done.end {
+            End::Links {
+                groups_link,
+                users_link,
+            } => {
+                state.groups_link = Some(groups_link.clone());
+                state.users_link = Some(users_link.clone());
+                state.resume = None;
+            }
+            End::Stopped(resume) => state.resume = Some(resume.clone()),
+        }
         match done.round.kind {
             RoundKind::Full => state.last_full = Some(done.round.clone()),
             RoundKind::Incremental => state.last_incremental = Some(done.round.clone()),
@@ -297,7 +394,11 @@ mod tests {
             unchanged: 0,
             looked_up: 0,
             graph_requests: 0,
+            batched: 0,
             throttled: 0,
+            run: 1,
+            complete: true,
+            budget: 100,
         }
     }
 
@@ -316,8 +417,10 @@ mod tests {
             Claim::Busy(_)
         ));
         let done = Finished {
-            groups_link: "g".into(),
-            users_link: "u".into(),
+            end: End::Links {
+                groups_link: "g".into(),
+                users_link: "u".into(),
+            },
             round: round(),
             period: period.map(str::to_owned),
         };

@@ -29,6 +29,7 @@ fn client(standin: &GraphStandIn) -> Graph {
             max_backoff: Duration::from_millis(5),
             max_retry_after: Duration::from_secs(5),
         },
+        pace: Default::default(),
     };
     Graph::new(
         config,

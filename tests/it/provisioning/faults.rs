@@ -62,6 +62,10 @@ async fn a_throttling_storm_is_waited_out_and_the_team_is_complete() {
     assert!(w.graph.count().throttled > 0);
     let stats = w.bot.app.app.graph.as_ref().unwrap().stats();
     assert!(stats.retries > 0 && stats.throttled > 0, "{stats:?}");
+    // The bot and provisioning are interactive: never low priority.
+    let seen = w.graph.requests();
+    assert!(seen.len() > 10, "{seen:?}");
+    assert!(seen.iter().all(|s| s.priority.is_none()), "{seen:?}");
 }
 
 #[tokio::test]

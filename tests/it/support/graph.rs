@@ -84,6 +84,10 @@ pub struct Seen {
     pub batched: bool,
     pub status: u16,
     pub at: Instant,
+    /// The tenant its token was issued for (empty when it had none).
+    pub tenant: String,
+    /// Its `x-ms-throttle-priority` header (a sub-request: its `$batch`'s).
+    pub priority: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -198,6 +202,12 @@ struct Tenant {
     journal: delta::Journal,
 }
 
+/// A tenant's next requests answered 429 (a throttling storm on it alone).
+struct Storm {
+    left: usize,
+    retry_after: u64,
+}
+
 struct Fault {
     method: String,
     path_contains: String,
@@ -215,6 +225,9 @@ struct State {
     page_size: usize,
     throttle_ratio: f64,
     throttle_retry_after: u64,
+    storms: HashMap<String, Storm>,
+    /// The priority header of the request being served.
+    priority: Option<String>,
     rng: StdRng,
     faults: Vec<Fault>,
     operation_polls: u32,
@@ -261,6 +274,8 @@ impl GraphStandIn {
             page_size: 100,
             throttle_ratio: 0.0,
             throttle_retry_after: 0,
+            storms: HashMap::new(),
+            priority: None,
             rng: StdRng::seed_from_u64(DEFAULT_SEED),
             faults: Vec::new(),
             operation_polls: 1,
@@ -369,6 +384,29 @@ impl GraphStandIn {
         let mut st = self.state();
         st.throttle_ratio = ratio;
         st.throttle_retry_after = retry_after_secs;
+    }
+
+    /// The next `times` Graph requests of `tenant` (top-level and batch
+    /// sub-requests) are answered 429 with `Retry-After: retry_after_secs`;
+    /// the other tenants' are served as usual.
+    pub fn throttle_tenant(&self, tenant: &str, times: usize, retry_after_secs: u64) {
+        self.state().storms.insert(
+            tenant.to_owned(),
+            Storm {
+                left: times,
+                retry_after: retry_after_secs,
+            },
+        );
+    }
+
+    /// The requests seen for `tenant`, in order.
+    pub fn requests_of(&self, tenant: &str) -> Vec<Seen> {
+        let st = self.state();
+        st.seen
+            .iter()
+            .filter(|s| s.tenant == tenant)
+            .cloned()
+            .collect()
     }
 
     /// Reseeds the generator behind throttling, shuffles and suffixes.
@@ -535,6 +573,7 @@ async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) {
                                 &header("authorization"),
                                 &header("content-type"),
                                 &body,
+                                Some(header("x-ms-throttle-priority")).filter(|p| !p.is_empty()),
                             );
                             (reply, st.delay)
                         };
@@ -715,7 +754,9 @@ fn handle(
     authorization: &str,
     content_type: &str,
     body: &[u8],
+    priority: Option<String>,
 ) -> Reply {
+    st.priority = priority;
     let path = target.split('?').next().unwrap_or("");
     if path.ends_with("/oauth2/v2.0/token") && method == "POST" {
         return token(st, path, body);
@@ -735,7 +776,7 @@ fn handle(
         .cloned();
     let Some(tenant) = tenant else {
         st.counts.http += 1;
-        record(st, &req, false, 401);
+        record(st, "", &req, false, 401);
         return Reply::error(
             401,
             "InvalidAuthenticationToken",
@@ -745,7 +786,7 @@ fn handle(
     graph_call(st, &tenant, &req, false)
 }
 
-fn record(st: &mut State, req: &Req, batched: bool, status: u16) {
+fn record(st: &mut State, tenant: &str, req: &Req, batched: bool, status: u16) {
     let query = req.query_string();
     st.seen.push(Seen {
         method: req.method.clone(),
@@ -754,6 +795,8 @@ fn record(st: &mut State, req: &Req, batched: bool, status: u16) {
         batched,
         status,
         at: Instant::now(),
+        tenant: tenant.to_owned(),
+        priority: st.priority.clone(),
     });
 }
 
@@ -774,11 +817,20 @@ fn graph_call(st: &mut State, tenant: &str, req: &Req, batched: bool) -> Reply {
     if reply.status == 429 {
         st.counts.throttled += 1;
     }
-    record(st, req, batched, reply.status);
+    record(st, tenant, req, batched, reply.status);
     reply
 }
 
 fn injected(st: &mut State, tenant: &str, req: &Req) -> Option<Reply> {
+    if let Some(storm) = st.storms.get_mut(tenant)
+        && storm.left > 0
+    {
+        storm.left -= 1;
+        return Some(
+            Reply::error(429, "TooManyRequests", "Too many requests; retry later.")
+                .with_header("Retry-After", storm.retry_after.to_string()),
+        );
+    }
     if st.throttle_ratio > 0.0 && st.rng.gen_bool(st.throttle_ratio.min(1.0)) {
         return Some(
             Reply::error(429, "TooManyRequests", "Too many requests; retry later.")
@@ -978,7 +1030,7 @@ fn batch(st: &mut State, tenant: &str, req: &Req) -> Reply {
             .any(|d| !(200..300).contains(&statuses.get(d).copied().unwrap_or(0)));
         let reply = if failed_dependency {
             st.counts.batched += 1;
-            record(st, &sub, true, 424);
+            record(st, tenant, &sub, true, 424);
             Reply::error(
                 424,
                 "FailedDependency",
@@ -1023,6 +1075,9 @@ fn route(st: &mut State, tenant: &str, req: &Req) -> Reply {
         ("GET", ["groups", id]) => get_group(st, tenant, req, id),
         ("GET", ["groups", id, which @ ("owners" | "members")]) => {
             list_group_people(st, tenant, req, id, *which == "owners")
+        }
+        ("GET", ["groups", id, "members", "microsoft.graph.user"]) => {
+            list_group_users(st, tenant, req, id)
         }
         ("PUT", ["groups", id, "photo", "$value"]) => put_photo(st, tenant, req, id),
         ("POST", ["groups", id, "settings"]) => group_setting(st, tenant, req, id),
@@ -1328,6 +1383,35 @@ fn list_group_people(st: &State, tenant: &str, req: &Req, id: &str, owners: bool
             v["@odata.type"] = json!("#microsoft.graph.user");
             v
         })
+        .collect();
+    page(st, req, items)
+}
+
+/// `/groups/{id}/members/microsoft.graph.user`, with `$filter=userType eq
+/// 'Guest'` (an advanced query: it needs `$count=true`; the
+/// `ConsistencyLevel` header is not checked) or without a filter.
+fn list_group_users(st: &State, tenant: &str, req: &Req, id: &str) -> Reply {
+    let t = &st.tenants[tenant];
+    let Some(g) = t.groups.iter().find(|g| g.id == id) else {
+        return user_not_found(id);
+    };
+    let guests_only = match req.param("$filter").map(str::trim) {
+        None => false,
+        Some("userType eq 'Guest'") if req.param("$count") == Some("true") => true,
+        Some(other) => {
+            return Reply::error(
+                400,
+                "Request_UnsupportedQuery",
+                &format!("Unsupported query: {other}"),
+            );
+        }
+    };
+    let items = g
+        .members
+        .iter()
+        .filter_map(|u| t.users.get(u))
+        .filter(|u| !guests_only || u.user_type == "Guest")
+        .map(user_json)
         .collect();
     page(st, req, items)
 }

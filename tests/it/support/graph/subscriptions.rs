@@ -204,7 +204,14 @@ pub async fn create(state: &Arc<Mutex<State>>, authorization: &str, body: &[u8])
     };
     let mut st = lock();
     let req = super::parse_req("POST", "/subscriptions", "application/json", body);
-    super::record(&mut st, &req, false, reply.status);
+    let tenant = authorization
+        .strip_prefix("Bearer ")
+        .and_then(|t| st.tokens.get(t))
+        .cloned()
+        .unwrap_or_default();
+    // Its priority header is not read here.
+    st.priority = None;
+    super::record(&mut st, &tenant, &req, false, reply.status);
     reply
 }
 
