@@ -84,6 +84,12 @@ impl Sweep<'_> {
             })
             .unwrap_or(self.now);
         let mut naming = Naming::new(self.docs, self.tenant, self.tenant_naming);
+        // The kept findings, read once (there are far fewer than teams):
+        // no query per team.
+        let mut kept = match self.record {
+            Some(_) => recorded::by_team(self.docs, self.tenant).await?,
+            None => Default::default(),
+        };
         let mut all = std::pin::pin!(teams::all(self.docs, self.tenant));
         while let Some(team) = all.try_next().await? {
             out.teams += 1;
@@ -97,10 +103,12 @@ impl Sweep<'_> {
             let found = findings::evaluate(&rules, &facts, self.now);
             out.found += u32::try_from(found.len()).unwrap_or(u32::MAX);
             if let Some(actor) = self.record {
-                out.recorded += recorded::reconcile(
+                let before = kept.remove(&team.group_id).unwrap_or_default();
+                out.recorded += recorded::reconcile_with(
                     self.docs,
                     self.tenant,
                     &team.group_id,
+                    &before,
                     &found,
                     self.now,
                     actor,

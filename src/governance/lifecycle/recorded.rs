@@ -150,6 +150,33 @@ pub async fn reconcile(
     actor: &str,
 ) -> PlatformResult<Reconciled> {
     let before = of_team(docs, tenant, team).await?;
+    reconcile_with(docs, tenant, team, &before, found, now, actor).await
+}
+
+/// Every recorded finding of the tenant by team, read in one pass (a sweep
+/// reconciles each team against these instead of one query per team).
+pub async fn by_team(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+) -> PlatformResult<std::collections::HashMap<String, Vec<RecordedFinding>>> {
+    let mut out: std::collections::HashMap<String, Vec<RecordedFinding>> = Default::default();
+    let mut kept = std::pin::pin!(all(docs, tenant));
+    while let Some(record) = kept.try_next().await? {
+        out.entry(record.team_id.clone()).or_default().push(record);
+    }
+    Ok(out)
+}
+
+/// [`reconcile`] against `before`, the team's findings as kept.
+pub async fn reconcile_with(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    team: &str,
+    before: &[RecordedFinding],
+    found: &[Finding],
+    now: OffsetDateTime,
+    actor: &str,
+) -> PlatformResult<Reconciled> {
     let mut done = Reconciled::default();
     for finding in found {
         let kept = before.iter().find(|r| r.policy == finding.policy);
