@@ -34,6 +34,9 @@ pub struct TeamFacts {
     /// team was made from a template with an expiry, moved by renewals);
     /// otherwise the policy's lifetime from creation or renewal decides.
     pub expires_at: Option<OffsetDateTime>,
+    /// When the tenant's Entra group expiration policy deletes the group,
+    /// when it has one: the earlier of this and `expires_at` counts.
+    pub entra_expires_at: Option<OffsetDateTime>,
     pub owners: u32,
     pub members: u32,
     pub guests: u32,
@@ -128,6 +131,18 @@ fn days(n: u32) -> String {
     }
 }
 
+/// The earlier of two dated facts (SalesTim's own expiry and Entra's: the
+/// team goes at whichever comes first).
+fn earliest(
+    a: Option<(OffsetDateTime, Fact)>,
+    b: Option<(OffsetDateTime, Fact)>,
+) -> Option<(OffsetDateTime, Fact)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Every finding the rules make for one team at `now`.
 pub fn evaluate(rules: &Rules<'_>, team: &TeamFacts, now: OffsetDateTime) -> Vec<Finding> {
     let fact = |name: &str, value: String| Fact {
@@ -212,20 +227,23 @@ pub fn evaluate(rules: &Rules<'_>, team: &TeamFacts, now: OffsetDateTime) -> Vec
         ));
     } else if let Some(p) = set.expiry.as_ref().filter(|p| p.enabled)
         && !archived
-        && let Some((expires, basis)) = team
-            .expires_at
-            .map(|at| (at, fact("expires (SalesTim)", day(at))))
-            .or_else(|| {
-                let (start, what) = match (team.renewed_at, team.created_at) {
-                    (Some(r), _) => (r, "renewed"),
-                    (None, Some(c)) => (c, "created"),
-                    (None, None) => return None,
-                };
-                Some((
-                    start + Duration::days(p.lifetime_days.into()),
-                    fact(what, day(start)),
-                ))
-            })
+        && let Some((expires, basis)) = earliest(
+            team.expires_at
+                .map(|at| (at, fact("expires (SalesTim)", day(at)))),
+            team.entra_expires_at
+                .map(|at| (at, fact("expires (Entra group expiration policy)", day(at)))),
+        )
+        .or_else(|| {
+            let (start, what) = match (team.renewed_at, team.created_at) {
+                (Some(r), _) => (r, "renewed"),
+                (None, Some(c)) => (c, "created"),
+                (None, None) => return None,
+            };
+            Some((
+                start + Duration::days(p.lifetime_days.into()),
+                fact(what, day(start)),
+            ))
+        })
     {
         let warn_from = expires - Duration::days(p.warn_days.into());
         let facts = vec![basis];
@@ -433,6 +451,7 @@ mod tests {
             created_at: Some(datetime!(2026-01-01 10:00 UTC)),
             renewed_at: None,
             expires_at: None,
+            entra_expires_at: None,
             owners: 2,
             members: 5,
             guests: 0,
@@ -532,6 +551,27 @@ mod tests {
         let found = run(&p, &own, NOW);
         assert_eq!(found[0].action, Action::SendRenewalCard, "{found:?}");
         assert_eq!(found[0].facts[0].name, "expires (SalesTim)");
+        // Entra's expiration policy deletes the group first: its date counts.
+        let entra_first = TeamFacts {
+            expires_at: Some(NOW + Duration::days(40)),
+            entra_expires_at: Some(NOW + Duration::days(5)),
+            ..team()
+        };
+        let found = run(&p, &entra_first, NOW);
+        assert_eq!(found[0].action, Action::SendRenewalCard, "{found:?}");
+        assert_eq!(
+            found[0].facts[0].name,
+            "expires (Entra group expiration policy)"
+        );
+        let ours_first = TeamFacts {
+            expires_at: Some(NOW + Duration::days(5)),
+            entra_expires_at: Some(NOW + Duration::days(40)),
+            ..team()
+        };
+        assert_eq!(
+            run(&p, &ours_first, NOW)[0].facts[0].name,
+            "expires (SalesTim)"
+        );
         let later = TeamFacts {
             expires_at: Some(NOW + Duration::days(11)),
             ..team()

@@ -43,6 +43,7 @@ pub fn facts_of(team: &TeamRecord, read_at: OffsetDateTime) -> TeamFacts {
         created_at: team.entra_created_at.or(team.first_seen_at),
         renewed_at: team.entra_renewed_at,
         expires_at: team.expires_at,
+        entra_expires_at: team.entra_expires_at,
         owners: u32::try_from(team.owners.len()).unwrap_or(u32::MAX),
         members: u32::try_from(team.member_ids.len()).unwrap_or(u32::MAX),
         guests: u32::try_from(team.guest_ids.len()).unwrap_or(u32::MAX),
