@@ -298,7 +298,12 @@ impl Run<'_> {
                 };
                 let before = t.clone();
                 if t.expires_at.is_none() {
-                    t.expires_at = start.map(|s| s + Duration::days(p.lifetime_days.into()));
+                    // The policy's lifetime, or Entra's expiry when it comes first.
+                    let lifetime = start.map(|s| s + Duration::days(p.lifetime_days.into()));
+                    t.expires_at = match (lifetime, t.entra_expires_at) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
                 t.renewal_days.get_or_insert(p.lifetime_days);
                 t.renewal = Renewal::Pending;
