@@ -457,6 +457,148 @@ pub async fn policy_apply(app: &App, tenant: &TenantId, file: &Path) -> Result<S
     Ok(format!("{}{line}", proposal.text))
 }
 
+/// Who `handler team` acts as, in the audit trail and the actions.
+const TEAM_ACTOR: &str = "operator:handler team";
+
+/// `handler team waive`: exempts a team from one policy for `days`, with a
+/// reason, audited; the next sweep resolves the policy's finding for it.
+pub async fn team_waive(
+    app: &App,
+    tenant: &TenantId,
+    team_id: &str,
+    policy: &str,
+    days: u32,
+    reason: &str,
+) -> Result<String, String> {
+    use crate::governance::lifecycle::answers::AnswerError;
+    use crate::governance::lifecycle::machine::Waiver;
+    use crate::platform::documents::update::{Decision, update};
+    use crate::platform::documents::{Container, check_id};
+
+    known(app, tenant).await?;
+    let kind: PolicyKind = serde_json::from_value(serde_json::json!(policy)).map_err(|_| {
+        format!("no policy {policy:?}: minimumOwners, expiry, inactivity, guestReview, permanentMembers or namingDrift")
+    })?;
+    check_id(team_id).map_err(|_| format!("no team {team_id:?}"))?;
+    let now = app.clock.now();
+    let waiver = Waiver::new(
+        kind,
+        now + time::Duration::days(i64::from(days)),
+        reason,
+        TEAM_ACTOR,
+        now,
+    )?;
+    let mut name = String::new();
+    update::<AnswerError>(
+        app.docs.as_ref(),
+        Container::Teams,
+        tenant,
+        team_id,
+        |doc| {
+            let Some(mut team) = doc
+                .map(crate::governance::teams::parse)
+                .transpose()?
+                .flatten()
+            else {
+                return Err(AnswerError::NotFound);
+            };
+            team.waivers.retain(|w| w.until > now && w.policy != kind);
+            team.waivers.push(waiver.clone());
+            name.clone_from(&team.display_name);
+            Ok(Decision::Write(crate::governance::teams::to_document(
+                tenant, &team,
+            )?))
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        AnswerError::NotFound => format!("no team {team_id} in {tenant}'s inventory"),
+        e => e.to_string(),
+    })?;
+    let entry = crate::governance::audit::AuditEntry {
+        at: now,
+        actor: TEAM_ACTOR.into(),
+        action: "team.waived".into(),
+        details: serde_json::json!({"groupId": team_id, "displayName": name, "policy": kind.name(), "until": waiver.until.unix_timestamp(), "reason": waiver.reason}),
+    };
+    crate::governance::audit::record(app.docs.as_ref(), tenant, &entry)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{name} ({team_id}) is exempt from {} until {}",
+        kind.name(),
+        waiver.until.date()
+    ))
+}
+
+/// `handler team restore|unarchive`: queues the governance action (checked
+/// against the team's lifecycle state first; the same command the same day
+/// queues nothing more).
+pub async fn team_bring_back(
+    app: &App,
+    tenant: &TenantId,
+    team_id: &str,
+    restore: bool,
+    reason: &str,
+) -> Result<String, String> {
+    use crate::governance::lifecycle::actions::{self, ActionRequest, Requested};
+    use crate::governance::lifecycle::machine::Cause;
+    use crate::jobs::governance_action::Action;
+
+    known(app, tenant).await?;
+    let (action, what) = if restore {
+        (Action::Restore, "restore")
+    } else {
+        (Action::Unarchive, "unarchive")
+    };
+    // One request a day per state the team is in: a refusal (wrong state)
+    // does not stand in the way once the team is in the right one.
+    let since = match crate::governance::teams::get(app.docs.as_ref(), tenant, team_id).await {
+        Ok(team) => format!(
+            "{:?}-{}",
+            team.lifecycle,
+            team.lifecycle_since.map_or(0, |t| t.unix_timestamp())
+        ),
+        Err(crate::governance::teams::TeamError::NotFound) => {
+            return Err(format!("no team {team_id} in {tenant}'s inventory"));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let ask = ActionRequest {
+        team_id: team_id.to_owned(),
+        key: format!(
+            "operator:{what}:{team_id}:{}:{since}",
+            app.clock.now().date()
+        ),
+        action,
+        cause: Cause {
+            actor: TEAM_ACTOR.into(),
+            policy: None,
+            reason: reason.to_owned(),
+        },
+    };
+    let requested = actions::request(
+        app.docs.as_ref(),
+        app.clock.as_ref(),
+        app.queues.as_ref(),
+        tenant,
+        ask,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    match requested {
+        Requested::Queued(job) => Ok(format!("{what} of {} ({team_id}) queued", job.team_name)),
+        Requested::Already(job) => Ok(format!(
+            "{what} of {team_id} was asked for already today: {:?}",
+            job.state
+        )),
+        Requested::Refused(job) => Err(format!(
+            "cannot {what} {team_id}: {}",
+            job.failure.unwrap_or_default()
+        )),
+    }
+}
+
 /// Who `handler sweep --apply` acts as, in the findings and the audit trail.
 const ACTOR: &str = "operator:handler-sweep";
 

@@ -59,6 +59,15 @@ enum Command {
         #[arg(long, default_value = "local.settings.json", global = true)]
         settings: PathBuf,
     },
+    /// One team's lifecycle, by hand (operators): exempt it from a policy
+    /// for a while, or bring it back (restore a soft-deleted team within
+    /// Entra's 30 days, unarchive an archived one).
+    Team {
+        #[command(subcommand)]
+        action: TeamAction,
+        #[arg(long, default_value = "local.settings.json", global = true)]
+        settings: PathBuf,
+    },
     /// One tenant's governance sweep (operators): the inventory synced when
     /// Graph is configured, every team evaluated against the current
     /// lifecycle policies, the findings printed by policy and team. A dry
@@ -101,6 +110,37 @@ enum PolicyAction {
         tenant_id: String,
         #[arg(long)]
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeamAction {
+    /// Exempt a team from one lifecycle policy for some days, with a reason
+    /// (its findings under that policy are resolved at the next sweep).
+    Waive {
+        tenant_id: String,
+        team_id: String,
+        /// minimumOwners, expiry, inactivity, guestReview, permanentMembers
+        /// or namingDrift.
+        policy: String,
+        #[arg(long)]
+        days: u32,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Restore a soft-deleted team (Entra keeps it 30 days).
+    Restore {
+        tenant_id: String,
+        team_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Unarchive an archived team.
+    Unarchive {
+        tenant_id: String,
+        team_id: String,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -264,6 +304,17 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("{e:#}"))?;
                 template_command(&app, action).await
             }
+            Some(Command::Team { action, settings }) => {
+                server::init_command_tracing();
+                let app = App::build(local_settings(&settings)?)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                // It queues governance actions: their queues exist first.
+                server::ensure_queues(&app)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                team_command(&app, action).await
+            }
             Some(Command::Policy { action, settings }) => {
                 server::init_command_tracing();
                 let app = App::build(local_settings(&settings)?)
@@ -281,6 +332,12 @@ fn main() -> ExitCode {
                 let app = App::build(local_settings(&settings)?)
                     .await
                     .map_err(|e| format!("{e:#}"))?;
+                if apply {
+                    // It queues cards and governance actions.
+                    server::ensure_queues(&app)
+                        .await
+                        .map_err(|e| format!("{e:#}"))?;
+                }
                 let tenant = TenantId::parse(&tenant_id).map_err(|e| e.to_string())?;
                 println!("{}", admin::sweep(&app, &tenant, json, apply).await?);
                 Ok(())
@@ -313,6 +370,31 @@ async fn policy_command(app: &App, action: PolicyAction) -> Result<(), String> {
         PolicyAction::Apply { tenant_id, file } => {
             admin::policy_apply(app, &parse(&tenant_id)?, &file).await?
         }
+    };
+    println!("{out}");
+    Ok(())
+}
+
+async fn team_command(app: &App, action: TeamAction) -> Result<(), String> {
+    let parse = |id: &str| TenantId::parse(id).map_err(|e| e.to_string());
+    let out = match action {
+        TeamAction::Waive {
+            tenant_id,
+            team_id,
+            policy,
+            days,
+            reason,
+        } => admin::team_waive(app, &parse(&tenant_id)?, &team_id, &policy, days, &reason).await?,
+        TeamAction::Restore {
+            tenant_id,
+            team_id,
+            reason,
+        } => admin::team_bring_back(app, &parse(&tenant_id)?, &team_id, true, &reason).await?,
+        TeamAction::Unarchive {
+            tenant_id,
+            team_id,
+            reason,
+        } => admin::team_bring_back(app, &parse(&tenant_id)?, &team_id, false, &reason).await?,
     };
     println!("{out}");
     Ok(())

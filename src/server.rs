@@ -110,7 +110,7 @@ where
 
 /// Creates the queues the app sends to and their poison queues, so the
 /// first message never meets a missing queue (creating is idempotent).
-async fn ensure_queues(app: &App) -> anyhow::Result<()> {
+pub async fn ensure_queues(app: &App) -> anyhow::Result<()> {
     for name in routes::trigger_queues() {
         let queue = QueueName::parse(name).expect("the route table names valid queues");
         app.queues

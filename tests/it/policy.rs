@@ -302,3 +302,139 @@ async fn sweep_apply_records_the_findings_and_makes_the_enforced_moves_once() {
     assert_eq!(kept[0].acted.len(), 1, "{:?}", kept[0].acted);
     assert_eq!(kept[0].finding.policy_version, 2);
 }
+
+#[tokio::test]
+async fn an_operator_waives_a_policy_for_a_team_and_brings_back_an_archived_one() {
+    use salestim::governance::lifecycle::machine::LifecycleState;
+    let cli = Cli::new();
+    cli.ok(&["tenant", "add", TENANT, "--name", "Contoso"])
+        .await;
+    let tenant = TenantId::parse(TENANT).unwrap();
+    let docs = || {
+        SqliteDocuments::open(
+            &cli.data_dir().join("documents.sqlite"),
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+    };
+    teams::put(&docs(), &tenant, &team("g-falcon", "Falcon", None, 1))
+        .await
+        .unwrap();
+    let p = cli.file(
+        "p.json",
+        json!({"defaults": {"minimumOwners": {"minOwners": 2}}})
+            .to_string()
+            .as_bytes(),
+    );
+    cli.ok(&["policy", "apply", TENANT, "--file", &p]).await;
+    let swept = cli.ok(&["sweep", TENANT, "--apply"]).await;
+    assert!(swept.contains("1 findings (1 new"), "{swept}");
+
+    // Bad input changes nothing.
+    for bad in [
+        vec![
+            "team", "waive", TENANT, "g-falcon", "owners", "--days", "30", "--reason", "x",
+        ],
+        vec![
+            "team",
+            "waive",
+            TENANT,
+            "g-falcon",
+            "minimumOwners",
+            "--days",
+            "400",
+            "--reason",
+            "x",
+        ],
+        vec![
+            "team",
+            "waive",
+            TENANT,
+            "g-falcon",
+            "minimumOwners",
+            "--days",
+            "30",
+            "--reason",
+            " ",
+        ],
+        vec![
+            "team",
+            "waive",
+            TENANT,
+            "g-nope",
+            "minimumOwners",
+            "--days",
+            "30",
+            "--reason",
+            "x",
+        ],
+    ] {
+        let (ok, _, err) = cli.run(&bad).await;
+        assert!(!ok && !err.is_empty(), "{bad:?}");
+    }
+    assert!(
+        teams::get(&docs(), &tenant, "g-falcon")
+            .await
+            .unwrap()
+            .waivers
+            .is_empty()
+    );
+
+    let waived = cli
+        .ok(&[
+            "team",
+            "waive",
+            TENANT,
+            "g-falcon",
+            "minimumOwners",
+            "--days",
+            "30",
+            "--reason",
+            "owner on leave",
+        ])
+        .await;
+    assert!(
+        waived.contains("Falcon (g-falcon) is exempt from minimumOwners until"),
+        "{waived}"
+    );
+    let swept = cli.ok(&["sweep", TENANT, "--apply"]).await;
+    assert!(
+        swept.contains("0 findings (0 new, 0 changed, 1 resolved)"),
+        "{swept}"
+    );
+    let waivers: Vec<_> = audit::trail(&docs(), &tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "team.waived")
+        .collect();
+    assert_eq!(waivers.len(), 1);
+    assert_eq!(waivers[0].details["reason"], "owner on leave");
+
+    // An active team cannot be unarchived; an archived one can, once a day.
+    let (ok, _, err) = cli
+        .run(&["team", "unarchive", TENANT, "g-falcon", "--reason", "back"])
+        .await;
+    assert!(!ok && err.contains("cannot unarchive"), "{err}");
+    let mut archived = teams::get(&docs(), &tenant, "g-falcon").await.unwrap();
+    archived.lifecycle = LifecycleState::Archived;
+    teams::put(&docs(), &tenant, &archived).await.unwrap();
+    let queued = cli
+        .ok(&["team", "unarchive", TENANT, "g-falcon", "--reason", "back"])
+        .await;
+    assert!(
+        queued.contains("unarchive of Falcon (g-falcon) queued"),
+        "{queued}"
+    );
+    let again = cli
+        .ok(&["team", "unarchive", TENANT, "g-falcon", "--reason", "back"])
+        .await;
+    assert!(again.contains("asked for already today"), "{again}");
+    let (ok, _, err) = cli
+        .run(&["team", "restore", TENANT, "g-falcon", "--reason", "oops"])
+        .await;
+    assert!(
+        !ok && err.contains("cannot restore"),
+        "only a soft-deleted team: {err}"
+    );
+}
