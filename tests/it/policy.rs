@@ -238,19 +238,27 @@ async fn an_operator_reviews_a_policy_change_before_it_is_stored_and_every_versi
     );
 }
 
-#[tokio::test]
-async fn sweep_apply_records_the_findings_and_makes_the_enforced_moves_once() {
+/// The CLI with tenant Contoso added.
+async fn contoso() -> (Cli, TenantId) {
     let cli = Cli::new();
     cli.ok(&["tenant", "add", TENANT, "--name", "Contoso"])
         .await;
-    let tenant = TenantId::parse(TENANT).unwrap();
-    let docs = || {
-        SqliteDocuments::open(
-            &cli.data_dir().join("documents.sqlite"),
-            Arc::new(SystemClock),
-        )
-        .unwrap()
-    };
+    (cli, TenantId::parse(TENANT).unwrap())
+}
+
+/// The CLI's document store, opened beside it.
+fn store_of(cli: &Cli) -> SqliteDocuments {
+    SqliteDocuments::open(
+        &cli.data_dir().join("documents.sqlite"),
+        Arc::new(SystemClock),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn sweep_apply_records_the_findings_and_makes_the_enforced_moves_once() {
+    let (cli, tenant) = contoso().await;
+    let docs = || store_of(&cli);
     for t in [
         team("g-falcon", "Falcon", None, 1),
         team("g-vega", "Vega", None, 2),
@@ -306,17 +314,8 @@ async fn sweep_apply_records_the_findings_and_makes_the_enforced_moves_once() {
 #[tokio::test]
 async fn an_operator_waives_a_policy_for_a_team_and_brings_back_an_archived_one() {
     use salestim::governance::lifecycle::machine::LifecycleState;
-    let cli = Cli::new();
-    cli.ok(&["tenant", "add", TENANT, "--name", "Contoso"])
-        .await;
-    let tenant = TenantId::parse(TENANT).unwrap();
-    let docs = || {
-        SqliteDocuments::open(
-            &cli.data_dir().join("documents.sqlite"),
-            Arc::new(SystemClock),
-        )
-        .unwrap()
-    };
+    let (cli, tenant) = contoso().await;
+    let docs = || store_of(&cli);
     teams::put(&docs(), &tenant, &team("g-falcon", "Falcon", None, 1))
         .await
         .unwrap();
