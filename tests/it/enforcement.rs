@@ -635,3 +635,62 @@ async fn an_action_whose_message_was_lost_midway_is_queued_again_after_two_quiet
     let log = follow_ups().await;
     assert!(log.contains("0 governance actions queued again"), "{log}");
 }
+
+#[tokio::test]
+async fn an_owner_archives_an_inactive_team_on_its_card_once_and_a_member_cannot() {
+    let w = world().await;
+    let t = w.tenant.as_str();
+    let falcon = w.graph.add_team(t, "Falcon", &[ALICE], &[ALICE, BOB]);
+    policies(
+        &w,
+        json!({"defaults": {"inactivity": {"inactiveDays": 30, "enforce": true}}}),
+    )
+    .await;
+    sweep(&w).await;
+    let today = w.bot.app.clock.now().date();
+    let mut kept = team(&w, &falcon).await;
+    kept.activity = Some(ActivityFacts {
+        last_activity: None,
+        report_date: today,
+        period_days: 90,
+    });
+    teams::put(w.bot.app.app.docs.as_ref(), &w.tenant, &kept)
+        .await
+        .unwrap();
+    sweep(&w).await;
+    wait_for_cards(&w, ALICE, "looks inactive", 1).await;
+
+    let data = json!({"groupId": falcon, "card": "inactive"});
+    let value =
+        json!({"action": {"type": "Action.Execute", "verb": verbs::TEAM_ARCHIVE, "data": data}});
+    let (_, body) = invoke(&w.bot, &w.tenant, BOB, "adaptiveCard/action", value).await;
+    assert_eq!(body["statusCode"], 403, "{body}");
+    for _ in 0..2 {
+        card_action(&w.bot, &w.tenant, ALICE, verbs::TEAM_ARCHIVE, data.clone()).await;
+    }
+    w.bot.app.drain("governance-action").await;
+    wait_until(Duration::from_secs(20), || async {
+        team(&w, &falcon).await.lifecycle == LifecycleState::Archived
+    })
+    .await;
+    let archives = w
+        .graph
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/archive"))
+        .count();
+    assert_eq!(archives, 1, "archived once");
+    let archived: Vec<_> = trail(&w)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "team.archived")
+        .collect();
+    assert_eq!(archived.len(), 1);
+    assert_eq!(archived[0].actor, format!("user:{ALICE}"));
+    // The card now says so, to anyone.
+    let card = card_action(&w.bot, &w.tenant, ALICE, verbs::LIFECYCLE_REFRESH, data).await;
+    assert!(
+        card["value"].to_string().contains("archived (read-only)"),
+        "{card}"
+    );
+}
