@@ -13,6 +13,7 @@ mod delta_walk;
 
 use std::collections::BTreeSet;
 
+use salestim::governance::lifecycle::machine::LifecycleState;
 use salestim::governance::lifecycle::state::{self, RoundKind, SyncState};
 use salestim::governance::people::Person;
 use salestim::governance::teams::{self, Removal, TeamRecord};
@@ -289,6 +290,17 @@ async fn an_incremental_sync_updates_exactly_what_changed_at_a_cost_independent_
         assert_eq!(b.guest_ids, [GIL], "a guest added is counted");
         let g = team(&after, "Gamma");
         assert_eq!(g.removed.map(|r| r.reason), Some(Removal::SoftDeleted));
+        // Deleted outside SalesTim: its lifecycle follows, audited.
+        assert_eq!(g.lifecycle, LifecycleState::SoftDeleted);
+        let followed: Vec<_> = salestim::governance::audit::trail(w.app.app.docs.as_ref(), &tenant)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.actor == "system:inventory")
+            .collect();
+        assert_eq!(followed.len(), 1, "{followed:?}");
+        assert_eq!(followed[0].action, "team.softDeleted");
+        assert_eq!(followed[0].details["groupId"], gamma.as_str());
         assert_eq!(g.template_id.as_deref(), Some("project"));
         let d = team(&after, "Delta");
         assert_eq!(d.group_id, delta);
@@ -363,6 +375,7 @@ async fn an_expired_token_gives_a_full_resync_with_the_same_result() {
         team(&all, "Beta").removed.map(|r| r.reason),
         Some(Removal::Missing)
     );
+    assert_eq!(team(&all, "Beta").lifecycle, LifecycleState::Purged);
     assert_eq!(
         team(&all, "Gamma 2").template_id.as_deref(),
         Some("project")

@@ -30,6 +30,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::machine::{Cause, LifecycleEvent, LifecycleState, Transition};
 use super::people::People;
 use crate::governance::people::Person;
 use crate::governance::teams::{Removal, Removed, TeamRecord, Visibility};
@@ -259,6 +260,58 @@ pub fn removed(team: &TeamRecord, reason: Removal, now: OffsetDateTime) -> Optio
     Some(team)
 }
 
+/// Brings the team's lifecycle state in line with what Entra says of its
+/// group (`removed`), through the machine: a group deleted outside SalesTim
+/// is soft-deleted (then purged, when Entra deleted it for good or a full
+/// listing no longer holds it), and a soft-deleted group that came back is
+/// restored and active again. Returns the transitions made, for the audit.
+pub fn follow_removal(team: &mut TeamRecord, now: OffsetDateTime) -> Vec<Transition> {
+    use LifecycleEvent as E;
+    use LifecycleState as S;
+    let cause = |reason: &str| Cause {
+        actor: "system:inventory".into(),
+        policy: None,
+        reason: reason.into(),
+    };
+    let events: &[(E, &str)] = match (team.removed.map(|r| r.reason), team.lifecycle) {
+        (None, S::SoftDeleted) => &[
+            (E::Restore, "the group came back in Entra"),
+            (E::Activate, "the group came back in Entra"),
+        ],
+        (Some(Removal::SoftDeleted), S::Renewed | S::Restored) => &[
+            (E::Activate, "deleted in Entra"),
+            (E::SoftDelete, "deleted in Entra"),
+        ],
+        (Some(Removal::SoftDeleted), S::Active | S::Warned | S::Archived) => {
+            &[(E::SoftDelete, "deleted in Entra")]
+        }
+        (Some(Removal::Deleted | Removal::Missing), S::Renewed | S::Restored) => &[
+            (E::Activate, "gone from Entra"),
+            (E::SoftDelete, "gone from Entra"),
+            (E::Purge, "gone from Entra"),
+        ],
+        (Some(Removal::Deleted | Removal::Missing), S::Active | S::Warned | S::Archived) => &[
+            (E::SoftDelete, "gone from Entra"),
+            (E::Purge, "gone from Entra"),
+        ],
+        (Some(Removal::Deleted | Removal::Missing), S::SoftDeleted) => {
+            &[(E::Purge, "gone from Entra")]
+        }
+        _ => &[],
+    };
+    let mut made = Vec::new();
+    for (event, why) in events {
+        match super::transitions::step(team, *event, now, cause(why)) {
+            Ok(t) => made.push(t),
+            Err(e) => {
+                tracing::warn!(team = %team.group_id, error = %e, "the lifecycle does not follow Entra here");
+                break;
+            }
+        }
+    }
+    made
+}
+
 /// The removal a delta `@removed` reason stands for.
 pub fn removal(reason: Reason) -> Removal {
     match reason {
@@ -273,6 +326,49 @@ mod tests {
 
     use super::*;
     use crate::governance::lifecycle::people::Known;
+
+    #[test]
+    fn the_lifecycle_follows_entra_through_the_machine() {
+        let now = time::macros::datetime!(2026-12-02 09:00 UTC);
+        let team = |state: LifecycleState, removed: Option<Removal>| TeamRecord {
+            group_id: "g1".into(),
+            lifecycle: state,
+            removed: removed.map(|reason| Removed { reason, at: now }),
+            ..TeamRecord::default()
+        };
+        let follow = |mut t: TeamRecord| {
+            let made = follow_removal(&mut t, now);
+            (
+                t.lifecycle,
+                made.iter().map(|m| m.event).collect::<Vec<_>>(),
+            )
+        };
+        use LifecycleEvent as E;
+        use LifecycleState as S;
+        assert_eq!(
+            follow(team(S::Warned, Some(Removal::SoftDeleted))),
+            (S::SoftDeleted, vec![E::SoftDelete])
+        );
+        assert_eq!(
+            follow(team(S::Active, Some(Removal::Deleted))),
+            (S::Purged, vec![E::SoftDelete, E::Purge])
+        );
+        assert_eq!(
+            follow(team(S::SoftDeleted, Some(Removal::Missing))),
+            (S::Purged, vec![E::Purge])
+        );
+        assert_eq!(
+            follow(team(S::SoftDeleted, None)),
+            (S::Active, vec![E::Restore, E::Activate]),
+            "it came back"
+        );
+        assert_eq!(follow(team(S::Active, None)), (S::Active, vec![]));
+        assert_eq!(
+            follow(team(S::SoftDeleted, Some(Removal::SoftDeleted))),
+            (S::SoftDeleted, vec![]),
+            "already there"
+        );
+    }
 
     fn present(item: Value) -> GroupState {
         match GroupObject::parse(&item).unwrap() {

@@ -12,7 +12,10 @@ use futures::TryStreamExt;
 use time::OffsetDateTime;
 
 use super::group::{self, GroupState, Links};
+use super::machine::Transition;
 use super::people::People;
+use super::transitions;
+use crate::governance::audit;
 use crate::governance::teams::{self, Removal, TeamRecord};
 use crate::ids::TenantId;
 use crate::platform::documents::update::{Decision, update};
@@ -44,8 +47,11 @@ pub async fn apply_group(
         return Ok(Applied::Ignored);
     }
     let mut applied = Applied::Ignored;
+    let mut moved = Vec::new();
+    let mut name = String::new();
     update::<PlatformError>(docs, Container::Teams, tenant, &group.id, |doc| {
         applied = Applied::Ignored;
+        moved.clear();
         let was = existing(doc)?;
         let base = match (doc, &was) {
             // Another kind of document, or a plain group: not a team.
@@ -58,7 +64,9 @@ pub async fn apply_group(
             },
             (Some(_), Some(team)) => team.clone(),
         };
-        let next = group::apply(base, group, links, people);
+        let mut next = group::apply(base, group, links, people);
+        moved = group::follow_removal(&mut next, now);
+        name.clone_from(&next.display_name);
         if was.as_ref() == Some(&next) {
             applied = Applied::Unchanged;
             return Ok(Decision::Keep);
@@ -71,7 +79,22 @@ pub async fn apply_group(
         Ok(Decision::Write(teams::to_document(tenant, &next)?))
     })
     .await?;
+    audit_moves(docs, tenant, &group.id, &name, &moved).await?;
     Ok(applied)
+}
+
+/// One audit entry per lifecycle transition the sync made.
+async fn audit_moves(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    id: &str,
+    name: &str,
+    moved: &[Transition],
+) -> PlatformResult<()> {
+    for t in moved {
+        audit::record(docs, tenant, &transitions::audit_entry(id, name, t)).await?;
+    }
+    Ok(())
 }
 
 fn existing(doc: Option<&Document>) -> PlatformResult<Option<TeamRecord>> {
@@ -90,16 +113,24 @@ pub async fn mark_removed(
     if check_id(id).is_err() {
         return Ok(false);
     }
+    let mut moved = Vec::new();
+    let mut name = String::new();
     let written = update::<PlatformError>(docs, Container::Teams, tenant, id, |doc| {
+        moved.clear();
         let Some(team) = existing(doc)? else {
             return Ok(Decision::Keep);
         };
         match group::removed(&team, reason, now) {
-            Some(next) => Ok(Decision::Write(teams::to_document(tenant, &next)?)),
+            Some(mut next) => {
+                moved = group::follow_removal(&mut next, now);
+                name.clone_from(&next.display_name);
+                Ok(Decision::Write(teams::to_document(tenant, &next)?))
+            }
             None => Ok(Decision::Keep),
         }
     })
     .await?;
+    audit_moves(docs, tenant, id, &name, &moved).await?;
     Ok(written.is_some())
 }
 
