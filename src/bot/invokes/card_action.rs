@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::request_flow::after_decision;
-use super::{Ctx, card_error, card_response};
+use super::{Ctx, card_error, card_response, id_in};
 use crate::bot::lifecycle::queue_answer;
 use crate::error::AppError;
 use crate::governance::lifecycle::machine::LifecycleState;
@@ -17,18 +17,6 @@ use crate::governance::requests::{self, RequestError};
 use crate::governance::teams::{self, Renewal, TeamError};
 use crate::jobs::governance_action::Action;
 use crate::teams::cards::{self, verbs};
-
-/// Ids in card data are our own tokens; anything else is not ours.
-pub(super) fn id_in(data: &Value, name: &str) -> Option<String> {
-    data.get(name)
-        .and_then(Value::as_str)
-        .filter(|s| {
-            !s.is_empty()
-                && s.len() <= 100
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        .map(str::to_owned)
-}
 
 fn bad_data(verb: &str, why: &str) -> Value {
     tracing::info!(verb, why, "card action refused");

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::card_action::id_in;
+use super::id_in;
 use super::{Ctx, card_error, card_response};
 use crate::bot::lifecycle::queue_answer;
 use crate::error::AppError;

@@ -35,6 +35,18 @@ use crate::error::AppError;
 use crate::governance::people::Person;
 use crate::ids::TenantId;
 
+/// Ids in card data are our own tokens; anything else is not ours.
+fn id_in(data: &Value, name: &str) -> Option<String> {
+    data.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= 100
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .map(str::to_owned)
+}
+
 /// What goes back to Teams: the HTTP status and the JSON body.
 #[derive(Debug, PartialEq)]
 pub struct InvokeReply {

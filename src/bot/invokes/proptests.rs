@@ -10,9 +10,9 @@ use crate::proptest_json::{scalar, tree};
 use serde_json::{Value, json};
 
 use super::Activity;
-use super::card_action::id_in;
 use super::compose_action::{message_text, prefill};
 use super::compose_query::{option, search_text};
+use super::id_in;
 use super::request_flow::{draft_id, form_from};
 use super::task_module::action;
 use crate::governance::requests::MAX_TEXT_CHARS;
