@@ -6,7 +6,7 @@
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::functions::tenant_work;
+use crate::functions::fan_out;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::jobs::tenant_work::Task;
 
@@ -19,7 +19,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     if timer.is_past_due {
         tracing::info!("dunning run is past due; running now");
     }
-    let out = tenant_work::fan_out(&app, Task::Dunning).await?;
+    let out = fan_out::fan_out(&app, Task::Dunning).await?;
     Ok(InvokeResponse::done(format!(
         "dunning: queued for {} tenants, {} failed",
         out.queued, out.failed

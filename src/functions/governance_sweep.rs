@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::functions::tenant_work;
+use crate::functions::fan_out;
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::jobs::sweep_tenant;
 
@@ -25,7 +25,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let period = period_of(app.clock.now());
     let (queues, period_ref) = (app.queues.as_ref(), period.as_str());
-    let out = tenant_work::fan_out_over(app.tenants.onboarded_ids(), |tenant| async move {
+    let out = fan_out::fan_out_over(app.tenants.onboarded_ids(), |tenant| async move {
         sweep_tenant::enqueue(queues, &tenant, Some(period_ref)).await
     })
     .await?;

@@ -9,7 +9,7 @@
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::functions::tenant_work;
+use crate::functions::fan_out;
 use crate::governance::lifecycle::subscriptions::{Upkeep, Urls};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::jobs::graph_subscription;
@@ -25,7 +25,7 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
         ));
     }
     let queues = app.queues.as_ref();
-    let out = tenant_work::fan_out_over(app.tenants.onboarded_ids(), |tenant| async move {
+    let out = fan_out::fan_out_over(app.tenants.onboarded_ids(), |tenant| async move {
         graph_subscription::enqueue(queues, &tenant, Upkeep::Check).await
     })
     .await?;

@@ -21,7 +21,7 @@
 use crate::app::App;
 use crate::bot::notify;
 use crate::error::AppError;
-use crate::functions::{provision_team, tenant_work};
+use crate::functions::{fan_out, provision_team};
 use crate::governance::lifecycle::actions;
 use crate::governance::provisioning;
 use crate::governance::requests::{self, Due, TeamRequest};
@@ -46,7 +46,7 @@ struct Tally {
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
     req.timer("timer")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let out = tenant_work::fan_out(&app, Task::FollowUpRequests).await?;
+    let out = fan_out::fan_out(&app, Task::FollowUpRequests).await?;
     Ok(InvokeResponse::done(format!(
         "reminders: follow-ups queued for {} tenants, {} failed",
         out.queued, out.failed
