@@ -470,10 +470,8 @@ pub async fn team_waive(
     days: u32,
     reason: &str,
 ) -> Result<String, String> {
-    use crate::governance::lifecycle::answers::AnswerError;
     use crate::governance::lifecycle::machine::Waiver;
-    use crate::platform::documents::update::{Decision, update};
-    use crate::platform::documents::{Container, check_id};
+    use crate::platform::documents::check_id;
 
     known(app, tenant).await?;
     let kind: PolicyKind = serde_json::from_value(serde_json::json!(policy)).map_err(|_| {
@@ -488,33 +486,15 @@ pub async fn team_waive(
         TEAM_ACTOR,
         now,
     )?;
-    let mut name = String::new();
-    update::<AnswerError>(
-        app.docs.as_ref(),
-        Container::Teams,
-        tenant,
-        team_id,
-        |doc| {
-            let Some(mut team) = doc
-                .map(crate::governance::teams::parse)
-                .transpose()?
-                .flatten()
-            else {
-                return Err(AnswerError::NotFound);
-            };
-            team.waivers.retain(|w| w.until > now && w.policy != kind);
-            team.waivers.push(waiver.clone());
-            name.clone_from(&team.display_name);
-            Ok(Decision::Write(crate::governance::teams::to_document(
-                tenant, &team,
-            )?))
-        },
-    )
+    let waived = crate::governance::teams::modify(app.docs.as_ref(), tenant, team_id, |team| {
+        team.waivers.retain(|w| w.until > now && w.policy != kind);
+        team.waivers.push(waiver.clone());
+        Ok::<_, crate::platform::PlatformError>(())
+    })
     .await
-    .map_err(|e| match e {
-        AnswerError::NotFound => format!("no team {team_id} in {tenant}'s inventory"),
-        e => e.to_string(),
-    })?;
+    .map_err(|e| e.to_string())?
+    .ok_or_else(|| format!("no team {team_id} in {tenant}'s inventory"))?;
+    let name = waived.team.display_name;
     let entry = crate::governance::audit::AuditEntry {
         at: now,
         actor: TEAM_ACTOR.into(),

@@ -29,8 +29,7 @@ use crate::governance::teams::{self, GuestAnswer, GuestReview, Renewal, TeamReco
 use crate::governance::templates;
 use crate::ids::TenantId;
 use crate::jobs::governance_action::Action;
-use crate::platform::documents::update::{Decision, update};
-use crate::platform::documents::{Container, Documents};
+use crate::platform::documents::Documents;
 use crate::teams::cards;
 use crate::teams::cards::lifecycle::MAX_GUESTS_REVIEWED;
 
@@ -286,39 +285,21 @@ impl Run<'_> {
             .entra_renewed_at
             .or(team.entra_created_at)
             .or(team.first_seen_at);
-        let mut next = None;
-        update::<AppError>(
-            self.docs(),
-            Container::Teams,
-            self.tenant,
-            &team.group_id,
-            |doc| {
-                let Some(mut t) = doc.map(teams::parse).transpose()?.flatten() else {
-                    return Ok(Decision::Keep);
+        let pending = teams::modify(self.docs(), self.tenant, &team.group_id, |t| {
+            if t.expires_at.is_none() {
+                // The policy's lifetime, or Entra's expiry when it comes first.
+                let lifetime = start.map(|s| s + Duration::days(p.lifetime_days.into()));
+                t.expires_at = match (lifetime, t.entra_expires_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
                 };
-                let before = t.clone();
-                if t.expires_at.is_none() {
-                    // The policy's lifetime, or Entra's expiry when it comes first.
-                    let lifetime = start.map(|s| s + Duration::days(p.lifetime_days.into()));
-                    t.expires_at = match (lifetime, t.entra_expires_at) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                }
-                t.renewal_days.get_or_insert(p.lifetime_days);
-                t.renewal = Renewal::Pending;
-                let write = t != before;
-                let doc = teams::to_document(self.tenant, &t)?;
-                next = Some(t);
-                Ok(if write {
-                    Decision::Write(doc)
-                } else {
-                    Decision::Keep
-                })
-            },
-        )
+            }
+            t.renewal_days.get_or_insert(p.lifetime_days);
+            t.renewal = Renewal::Pending;
+            Ok::<_, AppError>(())
+        })
         .await?;
-        Ok(next.unwrap_or_else(|| team.clone()))
+        Ok(pending.map_or_else(|| team.clone(), |m| m.team))
     }
 
     /// Opens a guest review on the team (its guests, named where Graph
@@ -360,28 +341,16 @@ impl Run<'_> {
             })
             .collect();
         let now = self.now;
-        let mut next = None;
-        update::<AppError>(
-            self.docs(),
-            Container::Teams,
-            self.tenant,
-            &team.group_id,
-            |doc| {
-                let Some(mut t) = doc.map(teams::parse).transpose()?.flatten() else {
-                    return Ok(Decision::Keep);
-                };
-                t.guest_review = Some(GuestReview {
-                    asked_at: now,
-                    guests: guests.clone(),
-                    answer: None,
-                });
-                let doc = teams::to_document(self.tenant, &t)?;
-                next = Some(t);
-                Ok(Decision::Write(doc))
-            },
-        )
+        let opened = teams::modify(self.docs(), self.tenant, &team.group_id, |t| {
+            t.guest_review = Some(GuestReview {
+                asked_at: now,
+                guests: guests.clone(),
+                answer: None,
+            });
+            Ok::<_, AppError>(())
+        })
         .await?;
-        Ok(next.unwrap_or_else(|| team.clone()))
+        Ok(opened.map_or_else(|| team.clone(), |m| m.team))
     }
 
     /// Queues `effect`'s actions; returns how many were new.
@@ -474,28 +443,19 @@ impl Run<'_> {
         removed: &[String],
     ) -> Result<(), AppError> {
         let now = self.now;
-        update::<AppError>(
-            self.docs(),
-            Container::Teams,
-            self.tenant,
-            &team.group_id,
-            |doc| {
-                let Some(mut t) = doc.map(teams::parse).transpose()?.flatten() else {
-                    return Ok(Decision::Keep);
-                };
-                if let Some(review) = t.guest_review.as_mut()
-                    && review.answer.is_none()
-                {
-                    review.answer = Some(GuestAnswer {
-                        by: None,
-                        at: now,
-                        removed: removed.to_vec(),
-                    });
-                }
-                t.guests_reviewed_at = Some(now);
-                Ok(Decision::Write(teams::to_document(self.tenant, &t)?))
-            },
-        )
+        teams::modify(self.docs(), self.tenant, &team.group_id, |t| {
+            if let Some(review) = t.guest_review.as_mut()
+                && review.answer.is_none()
+            {
+                review.answer = Some(GuestAnswer {
+                    by: None,
+                    at: now,
+                    removed: removed.to_vec(),
+                });
+            }
+            t.guests_reviewed_at = Some(now);
+            Ok::<_, AppError>(())
+        })
         .await?;
         Ok(())
     }
@@ -535,37 +495,25 @@ impl Run<'_> {
                     now,
                 )
                 .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
-                let events: &[LifecycleEvent] = if team.lifecycle == LifecycleState::Warned {
-                    &[LifecycleEvent::Activate]
-                } else {
-                    &[]
-                };
-                update::<AppError>(
-                    self.docs(),
-                    Container::Teams,
-                    self.tenant,
-                    &team.group_id,
-                    |doc| {
-                        let Some(mut t) = doc.map(teams::parse).transpose()?.flatten() else {
-                            return Ok(Decision::Keep);
-                        };
-                        t.waivers.retain(|w| w.until > now);
-                        t.waivers.push(waiver.clone());
-                        Ok(Decision::Write(teams::to_document(self.tenant, &t)?))
-                    },
-                )
+                // The waiver and the way back to active, in one write.
+                let cause = self.cause("kept by the policy's default: nobody answered");
+                let kept = teams::modify(self.docs(), self.tenant, &team.group_id, |t| {
+                    t.waivers.retain(|w| w.until > now);
+                    t.waivers.push(waiver.clone());
+                    if t.lifecycle != LifecycleState::Warned {
+                        return Ok(None);
+                    }
+                    transitions::step(t, LifecycleEvent::Activate, now, cause.clone())
+                        .map(Some)
+                        .map_err(|e| AppError::Internal(e.into()))
+                })
                 .await?;
-                if !events.is_empty() {
-                    transitions::apply(
-                        self.docs(),
-                        self.tenant,
-                        &team.group_id,
-                        events,
-                        now,
-                        &self.cause("kept by the policy's default: nobody answered"),
-                    )
-                    .await
-                    .map_err(|e| AppError::Internal(e.into()))?;
+                if let Some(m) = kept
+                    && let Some(moved) = &m.out
+                {
+                    let entry =
+                        transitions::audit_entry(&team.group_id, &m.team.display_name, moved);
+                    crate::governance::audit::record(self.docs(), self.tenant, &entry).await?;
                 }
                 Ok(format!("kept for {days} days by the policy's default"))
             }

@@ -320,6 +320,53 @@ pub fn to_document(tenant: &TenantId, team: &TeamRecord) -> PlatformResult<Docum
     Document::new(tenant, TYPE, team.group_id.clone(), team)
 }
 
+/// A kept team after [`modify`]: as it is now, what the change returned,
+/// and whether it was written.
+pub struct Modified<R> {
+    pub team: TeamRecord,
+    pub out: R,
+    pub written: bool,
+}
+
+/// Changes the kept team `group_id` with `change`, under its ETag
+/// (`change` runs again, on the newer version, after a lost race); writes
+/// only when the team changed. `None`: no such team.
+pub async fn modify<R, E>(
+    docs: &dyn Documents,
+    tenant: &TenantId,
+    group_id: &str,
+    mut change: impl FnMut(&mut TeamRecord) -> Result<R, E>,
+) -> Result<Option<Modified<R>>, E>
+where
+    E: From<PlatformError>,
+{
+    if documents::check_id(group_id).is_err() {
+        return Ok(None);
+    }
+    let mut out = None;
+    let written = update::<E>(docs, Container::Teams, tenant, group_id, |doc| {
+        out = None;
+        let Some(mut team) = doc.map(parse).transpose()?.flatten() else {
+            return Ok(Decision::Keep);
+        };
+        let before = team.clone();
+        let returned = change(&mut team)?;
+        let decision = if team == before {
+            Decision::Keep
+        } else {
+            Decision::Write(to_document(tenant, &team)?)
+        };
+        out = Some((team, returned));
+        Ok(decision)
+    })
+    .await?;
+    Ok(out.map(|(team, out)| Modified {
+        team,
+        out,
+        written: written.is_some(),
+    }))
+}
+
 /// The team a document holds; `None` for another kind of document in the
 /// container (the sync keeps its state beside the teams).
 pub fn parse(doc: &Document) -> PlatformResult<Option<TeamRecord>> {

@@ -22,8 +22,7 @@ use crate::governance::teams::{self, GuestAnswer, TeamRecord};
 use crate::ids::TenantId;
 use crate::jobs::governance_action::Action;
 use crate::platform::PlatformError;
-use crate::platform::documents::update::{Decision, update};
-use crate::platform::documents::{Container, Documents, check_id};
+use crate::platform::documents::Documents;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
@@ -47,38 +46,23 @@ pub struct Answered {
 }
 
 /// Reads `team_id`, lets `decide` change it (or not), writes it when it
-/// changed, and returns it with what `decide` asked for.
+/// changed, and returns it with what `decide` asked for. A team gone from
+/// Entra is not found.
 async fn answer(
     docs: &dyn Documents,
     tenant: &TenantId,
     team_id: &str,
     mut decide: impl FnMut(&mut TeamRecord) -> Result<Vec<Action>, AnswerError>,
 ) -> Result<(TeamRecord, Vec<Action>, bool), AnswerError> {
-    if check_id(team_id).is_err() {
-        return Err(AnswerError::NotFound);
-    }
-    let mut out = None;
-    let written = update::<AnswerError>(docs, Container::Teams, tenant, team_id, |doc| {
-        let Some(mut team) = doc.map(teams::parse).transpose()?.flatten() else {
-            return Err(AnswerError::NotFound);
-        };
+    let answered = teams::modify(docs, tenant, team_id, |team| {
         if !team.is_present() {
             return Err(AnswerError::NotFound);
         }
-        let before = team.clone();
-        let actions = decide(&mut team)?;
-        let changed = team != before;
-        let next = teams::to_document(tenant, &team)?;
-        out = Some((team, actions));
-        Ok(if changed {
-            Decision::Write(next)
-        } else {
-            Decision::Keep
-        })
+        decide(team)
     })
-    .await?;
-    let (team, actions) = out.expect("a decision that did not fail saw the team");
-    Ok((team, actions, written.is_some()))
+    .await?
+    .ok_or(AnswerError::NotFound)?;
+    Ok((answered.team, answered.out, answered.written))
 }
 
 async fn audit_answer(
