@@ -105,6 +105,15 @@ async fn wait_for_cards(w: &World, aad: &str, text: &str, n: usize) -> Vec<Value
         .collect()
 }
 
+/// The POSTs Graph was sent to a path ending in `path_end`.
+fn posts(w: &World, path_end: &str) -> usize {
+    w.graph
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with(path_end))
+        .count()
+}
+
 async fn team(w: &World, id: &str) -> TeamRecord {
     teams::get(w.bot.app.app.docs.as_ref(), &w.tenant, id)
         .await
@@ -556,12 +565,7 @@ async fn an_owner_renews_on_the_card_and_the_team_is_renewed_in_entra_and_active
         assert!(card["value"].to_string().contains("Renewed"), "{card}");
     }
     w.bot.app.drain("governance-action").await;
-    let renewals = w
-        .graph
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with(&format!("/groups/{falcon}/renew")))
-        .count();
+    let renewals = posts(&w, &format!("/groups/{falcon}/renew"));
     assert_eq!(renewals, 1, "Entra renews the group once");
     let renewed = team(&w, &falcon).await;
     assert_eq!(renewed.lifecycle, LifecycleState::Active);
@@ -623,12 +627,7 @@ async fn an_action_whose_message_was_lost_midway_is_queued_again_after_two_quiet
         .unwrap();
     assert_eq!(job.state, actions::JobState::Done, "{job:?}");
     assert_eq!(team(&w, &falcon).await.lifecycle, LifecycleState::Archived);
-    let archives = w
-        .graph
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/archive"))
-        .count();
+    let archives = posts(&w, "/archive");
     assert_eq!(archives, 1, "asked of Graph once");
     // A job that ended is left alone.
     w.bot.app.clock.advance(time::Duration::hours(3));
@@ -673,12 +672,7 @@ async fn an_owner_archives_an_inactive_team_on_its_card_once_and_a_member_cannot
         team(&w, &falcon).await.lifecycle == LifecycleState::Archived
     })
     .await;
-    let archives = w
-        .graph
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/archive"))
-        .count();
+    let archives = posts(&w, "/archive");
     assert_eq!(archives, 1, "archived once");
     let archived: Vec<_> = trail(&w)
         .await
