@@ -14,6 +14,9 @@ pub const BUSY_RETRY_AFTER_SECS: u32 = 1;
 pub enum AppError {
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A field of the caller's input is not valid: a 400 naming it.
+    #[error("bad request: {field}: {reason}")]
+    Invalid { field: String, reason: String },
     #[error("unauthorized: {0}")]
     Unauthorized(String),
     #[error("forbidden: {0}")]
@@ -58,7 +61,7 @@ impl From<BodyError> for AppError {
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::BadRequest(_) | AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
@@ -85,6 +88,7 @@ impl AppError {
             | AppError::Forbidden(m)
             | AppError::Conflict(m) => m.clone(),
             AppError::UnsupportedMediaType(m) => m.clone(),
+            AppError::Invalid { field, reason } => format!("{field}: {reason}"),
             AppError::PayloadTooLarge { limit } => format!("the body is larger than {limit} bytes"),
             AppError::NotConfigured(what) => format!("{what} is not configured on this deployment"),
             AppError::Busy(_) => "busy; retry shortly".into(),
@@ -107,12 +111,16 @@ impl AppError {
     /// The problem JSON body.
     pub fn problem(&self) -> serde_json::Value {
         let status = self.status();
-        serde_json::json!({
+        let mut problem = serde_json::json!({
             "type": "about:blank",
             "title": status.canonical_reason().unwrap_or("Error"),
             "status": status.as_u16(),
             "detail": self.public_detail(),
-        })
+        });
+        if let AppError::Invalid { field, .. } = self {
+            problem["field"] = field.clone().into();
+        }
+        problem
     }
 }
 
@@ -131,6 +139,17 @@ mod tests {
         ));
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!e.problem().to_string().contains("acct"));
+    }
+
+    #[test]
+    fn an_invalid_field_is_named() {
+        let e = AppError::Invalid {
+            field: "displayName".into(),
+            reason: "give the team a name".into(),
+        };
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(e.problem()["field"], "displayName");
+        assert_eq!(e.problem()["detail"], "displayName: give the team a name");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Stripe's Checkout Sessions API (`POST /v1/checkout/sessions`), the one
-//! call that lets a tenant pay: the session SalesTim creates is the proof,
+//! call that lets a tenant pay, and its Customer Portal sessions
+//! (`POST /v1/billing_portal/sessions`), where a paying tenant manages
+//! invoices and seats. The checkout session SalesTim creates is the proof,
 //! when it completes, that its customer belongs to that tenant.
 //!
 //! Stripe's REST API takes form-encoded bodies (nested fields as
@@ -14,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use super::binding::CustomerId;
 use crate::ids::TenantId;
 
 /// How long one call may take before the operator is told.
@@ -65,10 +68,6 @@ impl StripeApi {
         &self,
         c: &NewCheckout<'_>,
     ) -> Result<CreatedSession, StripeApiError> {
-        let url = self
-            .base
-            .join("v1/checkout/sessions")
-            .map_err(|e| StripeApiError::Unreachable(e.to_string()))?;
         let seats = c.seats.to_string();
         // The tenant goes into Stripe's own records for people reading its
         // dashboard; SalesTim never reads it back as proof of anything.
@@ -82,13 +81,55 @@ impl StripeApi {
             ("metadata[tenantId]", c.tenant.as_str()),
             ("subscription_data[metadata][tenantId]", c.tenant.as_str()),
         ];
+        let session: CreatedSession = self
+            .post_form("v1/checkout/sessions", &form, c.idempotency_key)
+            .await?;
+        super::binding::checkout_session_id(&session.id)
+            .map_err(|e| StripeApiError::BadAnswer(e.to_string()))?;
+        Ok(session)
+    }
+
+    /// A Customer Portal session (`POST /v1/billing_portal/sessions`) for
+    /// a bound customer: where the tenant's admin manages invoices, seats
+    /// and the payment method, then comes back to `return_url`.
+    pub async fn create_portal_session(
+        &self,
+        customer: &CustomerId,
+        return_url: &str,
+        idempotency_key: &str,
+    ) -> Result<CreatedSession, StripeApiError> {
+        let form = [("customer", customer.as_str()), ("return_url", return_url)];
+        let session: CreatedSession = self
+            .post_form("v1/billing_portal/sessions", &form, idempotency_key)
+            .await?;
+        if !session.id.starts_with("bps_") {
+            return Err(StripeApiError::BadAnswer(format!(
+                "{:?} is not a portal session id",
+                session.id.chars().take(64).collect::<String>()
+            )));
+        }
+        Ok(session)
+    }
+
+    /// One form-encoded POST to Stripe's API, once, with an idempotency key;
+    /// Stripe's error message (cut short) when it refuses.
+    async fn post_form<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        idempotency_key: &str,
+    ) -> Result<T, StripeApiError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| StripeApiError::Unreachable(e.to_string()))?;
         let res = self
             .http
             .post(url)
             .bearer_auth(self.key.expose_secret())
-            .header("Idempotency-Key", c.idempotency_key)
+            .header("Idempotency-Key", idempotency_key)
             .timeout(TIMEOUT)
-            .form(&form)
+            .form(form)
             .send()
             .await
             .map_err(|e| StripeApiError::Unreachable(e.without_url().to_string()))?;
@@ -112,11 +153,7 @@ impl StripeApi {
                 message: message.chars().take(500).collect(),
             });
         }
-        let session: CreatedSession =
-            serde_json::from_slice(&body).map_err(|e| StripeApiError::BadAnswer(e.to_string()))?;
-        super::binding::checkout_session_id(&session.id)
-            .map_err(|e| StripeApiError::BadAnswer(e.to_string()))?;
-        Ok(session)
+        serde_json::from_slice(&body).map_err(|e| StripeApiError::BadAnswer(e.to_string()))
     }
 }
 

@@ -402,6 +402,36 @@ impl Billing {
         Ok(session)
     }
 
+    /// A Stripe Customer Portal session for the tenant's bound customer,
+    /// opened by `actor` (an admin in the admin tab): where invoices, seats
+    /// and the payment method are managed. A tenant with no customer bound
+    /// yet subscribes first.
+    pub async fn open_portal(
+        &self,
+        stripe: &StripeApi,
+        tenant: &TenantId,
+        return_url: &str,
+        actor: &str,
+    ) -> Result<checkout::CreatedSession, BillingError> {
+        let customer = self
+            .subscription(tenant)
+            .await?
+            .and_then(|s| s.stripe_customer_id)
+            .ok_or_else(|| {
+                BillingError::Refused(
+                    "no Stripe customer is bound to this tenant yet: subscribe first".into(),
+                )
+            })?;
+        let customer =
+            CustomerId::parse(&customer).map_err(|e| BillingError::Refused(e.to_string()))?;
+        let key = uuid::Uuid::new_v4().to_string();
+        let session = stripe
+            .create_portal_session(&customer, return_url, &key)
+            .await?;
+        tracing::info!(tenant_id = %tenant, actor, session = %session.id, "stripe customer portal session opened");
+        Ok(session)
+    }
+
     /// Applies one event to the bound tenant's subscription, under the one
     /// rule of [`Subscription::admit`].
     async fn apply_to(

@@ -7,7 +7,8 @@
 //! against the tenant's lifecycle policies and the findings recorded (only
 //! what changed is written). One log line says what was read and changed,
 //! the Graph requests, sub-requests and 429s it cost, and what the policies
-//! found. A round that spends the tenant's Graph budget
+//! found; the tally it leaves goes into the tenant's history (the
+//! dashboard's charts). A round that spends the tenant's Graph budget
 //! (`SALESTIM_SWEEP_GRAPH_BUDGET`) stops cleanly and says so; the next run
 //! continues it (the teams it has not reached yet are evaluated as kept). A tenant no longer
 //! registered, without consent, or a deployment without Graph credentials
@@ -20,9 +21,9 @@
 use crate::app::App;
 use crate::bot::lifecycle;
 use crate::error::AppError;
-use crate::governance::lifecycle::activity;
 use crate::governance::lifecycle::evaluate::Sweep;
 use crate::governance::lifecycle::sync::{Inventory, Outcome, SyncError};
+use crate::governance::lifecycle::{activity, history};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::ids::TenantId;
 use crate::jobs::{self, sweep_tenant::SweepTenant};
@@ -65,6 +66,25 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
             let enforced =
                 lifecycle::enforce_tenant(&app, tenant, app.clock.now(), "system:SweepTenant")
                     .await?;
+            // The dashboard's history: best effort, a sweep that did its
+            // work is not failed for its picture.
+            let tally = history::tally(app.docs.as_ref(), tenant).await;
+            if let Err(e) = match tally {
+                Ok(tally) => {
+                    history::record_sweep(
+                        app.docs.as_ref(),
+                        tenant,
+                        app.clock.now(),
+                        &round,
+                        enforced.actions,
+                        tally,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            } {
+                tracing::warn!(error = %e, "the sweep was not added to the tenant's history");
+            }
             let why = if sweep.notified {
                 " (on a change notification)"
             } else {

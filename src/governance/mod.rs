@@ -12,6 +12,7 @@ pub mod naming;
 pub mod people;
 pub mod provisioning;
 pub mod requests;
+pub mod roles;
 pub mod teams;
 pub mod templates;
 pub mod tenants;

@@ -1,6 +1,7 @@
 //! People in a tenant's directory: the attributes a naming policy uses, a
 //! requester's manager (for manager approval), and addresses typed in a
-//! form resolved to object ids.
+//! form resolved to object ids, and which groups a user belongs to (roles
+//! and template audiences given to Entra groups).
 
 use std::time::Duration;
 
@@ -90,4 +91,69 @@ pub async fn manager(
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Most group ids one `checkMemberGroups` call takes (Graph's limit).
+pub const CHECK_GROUPS_PER_CALL: usize = 20;
+/// How long a user's answer is remembered: a role given through a group
+/// reaches the user within this, and a page of the tabs costs no Graph
+/// request per call.
+const MEMBERSHIP_CACHED_FOR: Duration = Duration::from_secs(300);
+
+/// Which of `groups` the user is a member of, directly or through nested
+/// groups (`POST /users/{id}/checkMemberGroups`, at most
+/// [`CHECK_GROUPS_PER_CALL`] ids a call). The answer for this set of
+/// groups is cached for [`MEMBERSHIP_CACHED_FOR`].
+pub async fn member_of(
+    graph: &Graph,
+    tenant: &TenantId,
+    user: &str,
+    groups: &[String],
+) -> Result<Vec<String>, GraphError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sorted: Vec<String> = groups.iter().map(|g| g.to_ascii_lowercase()).collect();
+    sorted.sort();
+    sorted.dedup();
+    let digest =
+        hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(sorted.join(",").as_bytes())[..12]);
+    let key = format!("graph:memberof:{tenant}:{}:{digest}", user.to_lowercase());
+    let cache = &graph.inner.cache;
+    if let Ok(Some(bytes)) = cache.get(&key).await
+        && let Ok(found) = serde_json::from_slice::<Vec<String>>(&bytes)
+    {
+        return Ok(found);
+    }
+    let path = format!("/users/{}/checkMemberGroups", encode_uri_component(user));
+    let mut found = Vec::new();
+    for chunk in sorted.chunks(CHECK_GROUPS_PER_CALL) {
+        let body = serde_json::json!({ "groupIds": chunk });
+        let answer = match graph
+            .send(tenant, reqwest::Method::POST, &path, Some(&body))
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let ids = answer
+            .body
+            .get("value")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        found.extend(
+            ids.iter()
+                .filter_map(|v| v.as_str())
+                .map(str::to_ascii_lowercase)
+                .filter(|id| chunk.contains(id)),
+        );
+    }
+    if let Ok(bytes) = serde_json::to_vec(&found)
+        && let Err(e) = cache.set(&key, &bytes, MEMBERSHIP_CACHED_FOR).await
+    {
+        tracing::debug!(error = %e, "a group membership was not cached");
+    }
+    Ok(found)
 }

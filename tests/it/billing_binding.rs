@@ -569,3 +569,60 @@ async fn operator_commands_bind_a_customer_and_start_a_checkout() {
     let out = run(args(&["billing", "bind", t, "cus_../x"])).await;
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn the_customer_portal_opens_for_the_bound_customer_of_the_tenant_only() {
+    let app = spawn_app().await;
+    let stripe = StripeStandIn::start(&[PRICE]).await;
+    let api = StripeApi::new(
+        reqwest::Client::new(),
+        stripe.base_url.clone(),
+        SecretString::from(stripe.api_key.clone()),
+    );
+    let paying = app.add_tenant("Paying").await;
+    let unbound = app.add_tenant("Unbound").await;
+    stripe.add_customer("cus_portal");
+    app.bind_customer(&paying, "cus_portal").await;
+    deliver(
+        &app,
+        &[event(
+            "evt_p1",
+            "customer.subscription.created",
+            app.now() - 10,
+            subscription("sub_p", "cus_portal", &paying, "active", 5),
+        )],
+    )
+    .await;
+
+    let session = app
+        .app
+        .billing
+        .open_portal(
+            &api,
+            &paying,
+            "https://app.example.com/api/tabs/admin",
+            "user:admin",
+        )
+        .await
+        .expect("a portal session");
+    assert!(session.url.starts_with("https://billing.stripe.com/"));
+    let seen = stripe.portals();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].field("customer"), Some("cus_portal"));
+    assert_eq!(
+        seen[0].field("return_url"),
+        Some("https://app.example.com/api/tabs/admin")
+    );
+    assert!(seen[0].idempotency_key.is_some());
+
+    // A tenant no customer is bound to is told to subscribe; Stripe is not asked.
+    let before = stripe.requests();
+    let refused = app
+        .app
+        .billing
+        .open_portal(&api, &unbound, "https://app.example.com/", "user:admin")
+        .await
+        .expect_err("refused");
+    assert!(refused.to_string().contains("subscribe first"), "{refused}");
+    assert_eq!(stripe.requests(), before);
+}

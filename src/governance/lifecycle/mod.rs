@@ -23,6 +23,7 @@ pub mod enforce;
 pub mod evaluate;
 pub mod findings;
 pub mod group;
+pub mod history;
 pub mod inventory;
 pub mod machine;
 pub mod notifications;

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::enforce::Acted;
 use super::findings::Finding;
 use super::policy::PolicyKind;
-use crate::governance::audit::{self, AuditEntry};
+use crate::governance::audit;
 use crate::ids::TenantId;
 use crate::platform::PlatformResult;
 use crate::platform::documents::update::{Decision, update};
@@ -211,18 +211,9 @@ pub async fn reconcile_with(
         {
             continue;
         }
-        audit::record(
-            docs,
-            tenant,
-            &AuditEntry {
-                at: now,
-                actor: actor.to_owned(),
-                action: "finding.resolved".into(),
-                details: serde_json::json!({"teamId": team, "policy": gone.policy,
-                    "decision": gone.finding.decision, "firstSeen": gone.first_seen}),
-            },
-        )
-        .await?;
+        let details = serde_json::json!({"teamId": team, "policy": gone.policy,
+            "decision": gone.finding.decision, "firstSeen": gone.first_seen});
+        audit::note(docs, tenant, now, actor, "finding.resolved", details).await?;
         done.resolved += 1;
     }
     Ok(done)

@@ -3,8 +3,8 @@
 //! operator can act on.
 
 use super::{
-    ApprovalRule, GENERAL, MAX_APPS, MAX_CHANNEL_NAME, MAX_CHANNELS, MAX_PEOPLE, MAX_STAGES,
-    MAX_TABS, Template,
+    ApprovalRule, Audience, GENERAL, MAX_APPS, MAX_AUDIENCE_GROUPS, MAX_CHANNEL_NAME, MAX_CHANNELS,
+    MAX_PEOPLE, MAX_STAGES, MAX_TABS, Template,
 };
 use crate::governance::people::Person;
 
@@ -117,6 +117,14 @@ impl Template {
                     "permanent: \"{id}\" is not one of the template's members or owners."
                 ));
             }
+        }
+        if let Audience::Groups { groups } = &self.audience {
+            if groups.is_empty() || groups.len() > MAX_AUDIENCE_GROUPS {
+                problems.push(format!(
+                    "An audience of groups names 1 to {MAX_AUDIENCE_GROUPS} groups."
+                ));
+            }
+            people_problems("audience groups", groups, &mut problems);
         }
         match &self.approval {
             ApprovalRule::None | ApprovalRule::Manager => {}

@@ -157,6 +157,42 @@ pub struct Template {
     pub lifecycle: LifecycleRef,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crm_link: Option<CrmLinkType>,
+    /// Who is offered the template.
+    #[serde(default)]
+    pub audience: Audience,
+}
+
+/// Most groups one template's audience names.
+pub const MAX_AUDIENCE_GROUPS: usize = 20;
+
+/// Who may request a team from a template: everyone in the tenant, or the
+/// members of some Entra groups (nested membership counts).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Audience {
+    #[default]
+    Everyone,
+    Groups {
+        groups: Vec<Person>,
+    },
+}
+
+impl Audience {
+    /// The groups to check a user against (none: everyone may).
+    pub fn group_ids(&self) -> Vec<String> {
+        match self {
+            Audience::Everyone => Vec::new(),
+            Audience::Groups { groups } => groups.iter().map(|g| g.aad_object_id.clone()).collect(),
+        }
+    }
+
+    /// Whether a user who is a member of `member_of` is in the audience.
+    pub fn includes(&self, member_of: &[String]) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::Groups { groups } => groups.iter().any(|g| member_of.iter().any(|m| g.is(m))),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -185,6 +221,7 @@ impl Default for Template {
             approval: ApprovalRule::default(),
             lifecycle: LifecycleRef::default(),
             crm_link: None,
+            audience: Audience::Everyone,
         }
     }
 }

@@ -4,7 +4,10 @@
 //! (made at test time), with Stripe's error shape
 //! (`{"error": {"type", "code", "message", "param"}}`) and its idempotency
 //! rule: the same `Idempotency-Key` with the same parameters answers the same
-//! session, with other parameters a 400 `idempotency_error`.
+//! session, with other parameters a 400 `idempotency_error`. Also
+//! `POST /v1/billing_portal/sessions` (Customer Portal), for customers the
+//! test declares ([`StripeStandIn::add_customer`]); another customer gets
+//! Stripe's 400 `resource_missing`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,6 +39,8 @@ struct State {
     /// Idempotency-Key -> (form, answer).
     replays: HashMap<String, (Vec<(String, String)>, Value)>,
     requests: usize,
+    customers: Vec<String>,
+    portals: Vec<SeenSession>,
 }
 
 pub struct StripeStandIn {
@@ -61,6 +66,23 @@ fn error(status: u16, kind: &str, code: &str, param: Option<&str>, message: &str
     )
 }
 
+/// Stripe's answer to a body that is not form-encoded, if it is not.
+fn not_form_encoded(headers: &hyper::HeaderMap) -> Option<(u16, String)> {
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    (!form).then(|| {
+        error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            None,
+            "Stripe takes form-encoded bodies",
+        )
+    })
+}
+
 fn handle(
     state: &Mutex<State>,
     key: &str,
@@ -82,6 +104,9 @@ fn handle(
             "Invalid API Key provided",
         );
     }
+    if (method, path) == ("POST", "/v1/billing_portal/sessions") {
+        return portal(&mut state, headers, body);
+    }
     if (method, path) != ("POST", "/v1/checkout/sessions") {
         return error(
             404,
@@ -91,14 +116,8 @@ fn handle(
             "Unrecognized request URL",
         );
     }
-    if !header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
-        return error(
-            400,
-            "invalid_request_error",
-            "parameter_invalid",
-            None,
-            "Stripe takes form-encoded bodies",
-        );
+    if let Some(refused) = not_form_encoded(headers) {
+        return refused;
     }
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let idempotency_key = header("idempotency-key").map(str::to_owned);
@@ -197,6 +216,68 @@ fn handle(
     (200, answer.to_string())
 }
 
+/// A Customer Portal session for a known customer.
+fn portal(state: &mut State, headers: &hyper::HeaderMap, body: &[u8]) -> (u16, String) {
+    let form_encoded = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if !form_encoded {
+        return error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            None,
+            "Stripe takes form-encoded bodies",
+        );
+    }
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let Some(customer) = get("customer").filter(|c| !c.is_empty()) else {
+        return error(
+            400,
+            "invalid_request_error",
+            "parameter_missing",
+            Some("customer"),
+            "Missing required param: customer.",
+        );
+    };
+    if !state.customers.contains(&customer) {
+        return error(
+            400,
+            "invalid_request_error",
+            "resource_missing",
+            Some("customer"),
+            &format!("No such customer: '{customer}'"),
+        );
+    }
+    if let Some(u) = get("return_url")
+        && url::Url::parse(&u).is_err()
+    {
+        return error(
+            400,
+            "invalid_request_error",
+            "url_invalid",
+            Some("return_url"),
+            "Not a valid URL",
+        );
+    }
+    let id = format!("bps_{}", uuid::Uuid::new_v4().simple());
+    let answer = json!({
+        "id": id, "object": "billing_portal.session", "customer": customer, "livemode": false,
+        "return_url": get("return_url"), "url": format!("https://billing.stripe.com/p/session/test_{id}"),
+    });
+    state.portals.push(SeenSession {
+        id,
+        form,
+        idempotency_key: headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    });
+    (200, answer.to_string())
+}
+
 impl StripeStandIn {
     /// Starts the stand-in knowing these Price ids.
     pub async fn start(prices: &[&str]) -> StripeStandIn {
@@ -263,6 +344,20 @@ impl StripeStandIn {
     /// Every session made so far, oldest first.
     pub fn sessions(&self) -> Vec<SeenSession> {
         self.state.lock().unwrap().sessions.clone()
+    }
+
+    /// Lets `customer` open Customer Portal sessions.
+    pub fn add_customer(&self, customer: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .customers
+            .push(customer.to_owned());
+    }
+
+    /// Every Customer Portal session made so far, oldest first.
+    pub fn portals(&self) -> Vec<SeenSession> {
+        self.state.lock().unwrap().portals.clone()
     }
 
     pub fn requests(&self) -> usize {

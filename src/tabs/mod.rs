@@ -1,0 +1,4 @@
+//! The tabs: the web app inside Teams and the API behind it.
+
+pub mod access;
+pub mod files;
