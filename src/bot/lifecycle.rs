@@ -591,3 +591,39 @@ pub async fn queue_answer(
     }
     Ok(queued)
 }
+
+/// An owner's answer to their team's expiry (the card's Renew / Let it
+/// expire, or the same buttons in the My teams tab). A warned team that is
+/// renewed is renewed in Entra too and becomes active again; the key is the
+/// new expiry, so a replayed answer asks nothing more.
+pub async fn answer_expiry(
+    app: &App,
+    tenant: &TenantId,
+    group_id: &str,
+    owner: &Person,
+    renew: bool,
+) -> Result<Result<TeamRecord, teams::TeamError>, AppError> {
+    let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
+    let answered = teams::answer_expiry(docs, clock, tenant, group_id, owner, renew).await;
+    if renew
+        && let Ok(team) = &answered
+        && team.renewal == Renewal::Renewed
+        && team.lifecycle == LifecycleState::Warned
+    {
+        let key = format!(
+            "renew-{}",
+            team.expires_at.map_or(0, |t| t.unix_timestamp())
+        );
+        queue_answer(
+            app,
+            tenant,
+            group_id,
+            owner,
+            vec![Action::Renew],
+            &key,
+            "an owner renewed the team",
+        )
+        .await?;
+    }
+    Ok(answered)
+}

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod notify;
 pub mod openid;
 pub mod replies;
+pub mod requests;
 
 use crate::config::AUTH_DISABLED_WARNING;
 use crate::platform::clock::Clock;

@@ -9,13 +9,11 @@ use serde_json::Value;
 
 use super::request_flow::after_decision;
 use super::{Ctx, card_error, card_response, id_in};
-use crate::bot::lifecycle::queue_answer;
+use crate::bot::lifecycle::answer_expiry;
 use crate::error::AppError;
-use crate::governance::lifecycle::machine::LifecycleState;
 use crate::governance::people::Person;
 use crate::governance::requests::{self, RequestError};
-use crate::governance::teams::{self, Renewal, TeamError};
-use crate::jobs::governance_action::Action;
+use crate::governance::teams::{self, TeamError};
 use crate::teams::cards::{self, verbs};
 
 fn bad_data(verb: &str, why: &str) -> Value {
@@ -130,36 +128,10 @@ async fn on_team(
     group_id: &str,
 ) -> Result<Value, AppError> {
     let (app, tenant) = (ctx.app, ctx.tenant);
-    let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
+    let docs = app.docs.as_ref();
     let outcome = match verb {
-        verbs::TEAM_RENEW => {
-            let renewed = teams::answer_expiry(docs, clock, tenant, group_id, user, true).await;
-            // A warned team is renewed in Entra too (and active again); the
-            // key is the new expiry, so a replayed click asks nothing more.
-            if let Ok(team) = &renewed
-                && team.renewal == Renewal::Renewed
-                && team.lifecycle == LifecycleState::Warned
-            {
-                let key = format!(
-                    "renew-{}",
-                    team.expires_at.map_or(0, |t| t.unix_timestamp())
-                );
-                queue_answer(
-                    ctx.app,
-                    tenant,
-                    group_id,
-                    user,
-                    vec![Action::Renew],
-                    &key,
-                    "an owner renewed the team",
-                )
-                .await?;
-            }
-            renewed
-        }
-        verbs::TEAM_LET_EXPIRE => {
-            teams::answer_expiry(docs, clock, tenant, group_id, user, false).await
-        }
+        verbs::TEAM_RENEW => answer_expiry(app, tenant, group_id, user, true).await?,
+        verbs::TEAM_LET_EXPIRE => answer_expiry(app, tenant, group_id, user, false).await?,
         _ => teams::get(docs, tenant, group_id).await,
     };
     match outcome {

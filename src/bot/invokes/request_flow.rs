@@ -1,23 +1,17 @@
 //! The request form as several invokes share it (a task module from a card
 //! button, the message action): reading the form, checking the final name
 //! (a draft), submitting, and telling the people concerned — the approvers
-//! of the waiting stage, the requester — in their chat with the bot. An
-//! approved request goes to provisioning.
+//! of the waiting stage, the requester — in their chat with the bot
+//! ([`crate::bot::requests`], which the Request tab shares).
 
 use serde_json::Value;
 
 use super::Ctx;
-use crate::app::App;
-use crate::bot::notify::{notify_requester, notify_stage};
+pub(crate) use crate::bot::requests::{self as requests_flow, Submitted, after_decision};
 use crate::error::AppError;
-use crate::functions::provision_team;
 use crate::governance::directory;
-use crate::governance::people::Person;
-use crate::governance::requests::{self, RequestError, RequestForm, RequestState, TeamRequest};
+use crate::governance::requests::{RequestForm, TeamRequest};
 use crate::governance::templates;
-use crate::governance::tenants::TenantSettings;
-use crate::graph::GraphError;
-use crate::ids::TenantId;
 use crate::teams::cards;
 
 /// The string field `name` of a submitted form (missing or not a string: empty).
@@ -62,25 +56,6 @@ pub(crate) async fn form_card(
     Ok(cards::request_form(&templates, prefill, problems, draft))
 }
 
-/// What the form came to.
-pub(crate) enum Submitted {
-    Done(Box<TeamRequest>),
-    /// Saved as a draft, to show its final name.
-    Previewed(Box<TeamRequest>),
-    /// The form comes back with these reasons.
-    Refused(Vec<String>),
-}
-
-fn directory_problem(e: &GraphError) -> String {
-    tracing::warn!(error = %e, "the directory could not be read for a team request");
-    if e.is_transient() {
-        "Your directory could not be reached just now; try again in a minute.".to_owned()
-    } else {
-        "SalesTim cannot read your directory: an administrator needs to grant it consent."
-            .to_owned()
-    }
-}
-
 /// Checks (`preview`) or submits the form for the acting user.
 pub(crate) async fn submit_request(
     ctx: &Ctx<'_>,
@@ -93,99 +68,6 @@ pub(crate) async fn submit_request(
             "the invoke names no user (from.aadObjectId)".into(),
         ));
     };
-    let (app, tenant) = (ctx.app, ctx.tenant);
-    let settings = app
-        .tenants
-        .get(tenant)
-        .await?
-        .map(|t| t.settings)
-        .unwrap_or_default();
-    let graph = app.graph.as_ref();
-    let mut form = form.clone();
-    for list in [&mut form.owners, &mut form.members] {
-        match directory::resolve(graph, tenant, list).await {
-            Ok(Ok(ids)) => *list = ids,
-            Ok(Err(reasons)) => return Ok(Submitted::Refused(reasons)),
-            Err(e) => return Ok(Submitted::Refused(vec![directory_problem(&e)])),
-        }
-    }
-    let info = match requester_info(app, tenant, &settings, user, &form).await {
-        Ok(info) => info,
-        Err(e) => return Ok(Submitted::Refused(vec![directory_problem(&e)])),
-    };
-    let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
-    let mut preview = preview;
-    let mut outcome = if preview {
-        requests::preview(docs, clock, tenant, &settings, user, &form, &info, draft).await
-    } else {
-        let origin = ctx.activity.conversation.as_ref().map(|c| c.id.clone());
-        requests::submit(
-            docs, clock, tenant, &settings, user, &form, &info, draft, origin,
-        )
-        .await
-    };
-    if let Err(RequestError::NameNotSeen(name)) = &outcome {
-        // The final name is shown first; submitting the preview confirms it.
-        tracing::info!(%name, "final name not seen yet: previewing instead of submitting");
-        preview = true;
-        outcome =
-            requests::preview(docs, clock, tenant, &settings, user, &form, &info, draft).await;
-    }
-    match outcome {
-        Ok(request) if preview => Ok(Submitted::Previewed(Box::new(request))),
-        Ok(request) => {
-            tracing::info!(request = %request.id, template = %request.template_id, state = ?request.state, "team request submitted");
-            after_decision(app, tenant, &request).await?;
-            Ok(Submitted::Done(Box::new(request)))
-        }
-        Err(RequestError::Invalid(reasons)) => {
-            tracing::info!(?reasons, "team request refused");
-            Ok(Submitted::Refused(reasons))
-        }
-        Err(RequestError::NotFound | RequestError::AlreadyDecided(_)) => {
-            Ok(Submitted::Refused(vec![
-                "That draft is no longer open; submit the form again.".to_owned(),
-            ]))
-        }
-        Err(RequestError::Platform(e)) => Err(e.into()),
-        Err(e) => Err(AppError::Internal(anyhow::anyhow!(
-            "submitting a request: {e}"
-        ))),
-    }
-}
-
-async fn requester_info(
-    app: &App,
-    tenant: &TenantId,
-    settings: &TenantSettings,
-    user: &Person,
-    form: &RequestForm,
-) -> Result<requests::RequesterInfo, GraphError> {
-    let template = match templates::get(app.docs.as_ref(), tenant, form.template_id.trim()).await {
-        Ok(Some(t)) => t,
-        // The domain says what is wrong with the template.
-        _ => return Ok(requests::RequesterInfo::default()),
-    };
-    let needs = requests::needs(&template, settings);
-    directory::requester_info(app.graph.as_ref(), tenant, user, needs).await
-}
-
-/// What follows a submission or a decision: the next stage's approvers
-/// get the card, a decided request's requester gets its status, and an
-/// approved one goes to provisioning.
-pub(crate) async fn after_decision(
-    app: &App,
-    tenant: &TenantId,
-    request: &TeamRequest,
-) -> Result<(), AppError> {
-    match request.state {
-        RequestState::Submitted => notify_stage(app, tenant, request, "").await,
-        // Queued first: the team matters more than the news of it.
-        RequestState::Approved => {
-            provision_team::start(app, tenant, &request.id).await?;
-            notify_requester(app, tenant, request).await
-        }
-        RequestState::Rejected => notify_requester(app, tenant, request).await,
-        _ => Ok(()),
-    }
+    let origin = ctx.activity.conversation.as_ref().map(|c| c.id.clone());
+    requests_flow::submit_form(ctx.app, ctx.tenant, user, form, draft, preview, origin).await
 }
