@@ -8,6 +8,7 @@ import type { DayPoint, Sweep } from "../types";
 const useStyles = makeStyles({
   charts: { display: "grid", gridTemplateColumns: "repeat(auto-fit, minmax(380px, 1fr))", gap: tokens.spacingHorizontalXL },
   chart: {
+    margin: 0,
     backgroundColor: tokens.colorNeutralBackground1,
     borderRadius: tokens.borderRadiusMedium,
     padding: tokens.spacingHorizontalM,
@@ -37,11 +38,13 @@ export default function Charts({ series, sweeps }: { series: DayPoint[]; sweeps:
     }));
   return (
     <div className={s.charts} data-testid="charts">
-      <figure className={s.chart} aria-label="Teams, findings and actions per day">
+      <figure className={s.chart}>
+        <figcaption>Teams, findings and actions per day</figcaption>
         <LineChart data={{ chartTitle: "Teams, findings and actions per day", lineChartData: lines }} height={260} />
       </figure>
       {bars.length > 0 && (
-        <figure className={s.chart} aria-label="Graph requests per sweep">
+        <figure className={s.chart}>
+          <figcaption>Graph requests per sweep (red: over 90% of the budget)</figcaption>
           <VerticalBarChart data={bars} chartTitle="Graph requests per sweep" height={260} hideLegend />
         </figure>
       )}

@@ -164,7 +164,7 @@ function Audit() {
         }}
         aria-label="Audit filters"
       >
-        <Field label="Actor" hint="Object id or name">
+        <Field label="Actor (object id or name)">
           <Input value={draft.actor} onChange={set("actor")} data-testid="audit-actor" />
         </Field>
         <Field label="Action starts with">

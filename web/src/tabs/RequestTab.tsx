@@ -269,7 +269,7 @@ export default function RequestTab() {
                     <Button
                       appearance={chosen?.id === t.id ? "primary" : "secondary"}
                       aria-pressed={chosen?.id === t.id}
-                      aria-label={`Use template ${t.name}`}
+                      aria-label={`${chosen?.id === t.id ? "Chosen" : "Use this template"}: ${t.name}`}
                       data-testid="choose-template"
                       onClick={() => {
                         setChosen(t);

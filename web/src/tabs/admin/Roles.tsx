@@ -127,8 +127,8 @@ function RolesEditor({ assignments, reload }: { assignments: RoleAssignment[]; r
           </Table>
         </div>
       )}
+      <h3 id="add-role-title">Add an assignment</h3>
       <form className={p.row} onSubmit={add} aria-labelledby="add-role-title" data-testid="add-role-form">
-        <h3 id="add-role-title">Add an assignment</h3>
         <Field label="Kind">
           <Select value={kind} onChange={(_, d) => setKind(d.value as "user" | "group")} data-testid="role-kind">
             <option value="user">User</option>

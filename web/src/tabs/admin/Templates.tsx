@@ -53,21 +53,33 @@ function audienceText(t: AdminTemplate): string {
 
 function Editor({ id, isNew, onSaved }: { id: string; isNew: boolean; onSaved: () => void }) {
   const loaded = useLoad<TemplateDetail>(isNew ? null : `admin/templates/${encodeURIComponent(id)}`);
+  // Kept here: saving reloads the template, which remounts the form.
+  const [saved, setSaved] = useState<number>();
+  const done = (version: number) => {
+    setSaved(version);
+    onSaved();
+  };
+  const notice = saved !== undefined && <Notice intent="success">Saved as version {saved}.</Notice>;
   if (isNew) {
     const blank: TemplateDetail = {
       template: { id, name: "", version: 0, active: true, description: "", audience: { kind: "everyone" }, approval: { kind: "none" } },
       versions: [],
     };
-    return <EditorForm detail={blank} onSaved={onSaved} reload={() => undefined} />;
+    return <EditorForm detail={blank} onSaved={done} reload={() => undefined} />;
   }
   return (
     <Resource loaded={loaded} label="Loading the template…">
-      {(d) => <EditorForm key={`${d.template.id}-${d.template.version}`} detail={d} onSaved={onSaved} reload={loaded.reload} />}
+      {(d) => (
+        <>
+          {notice}
+          <EditorForm key={`${d.template.id}-${d.template.version}`} detail={d} onSaved={done} reload={loaded.reload} />
+        </>
+      )}
     </Resource>
   );
 }
 
-function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSaved: () => void; reload: () => void }) {
+function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSaved: (version: number) => void; reload: () => void }) {
   const p = usePageStyles();
   const s = useStyles();
   const t = detail.template;
@@ -79,7 +91,6 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
   const [groups, setGroups] = useState(initialAudience.groups.join("\n"));
   const [approval, setApproval] = useState(JSON.stringify(t.approval ?? { kind: "none" }, null, 2));
   const [error, setError] = useState<ApiError | string>();
-  const [saved, setSaved] = useState<number>();
   const [busy, setBusy] = useState(false);
   const [icon, setIcon] = useState(t.icon ?? null);
   const [iconError, setIconError] = useState<string>();
@@ -89,7 +100,6 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
   const save = async (e: React.FormEvent) => {
     e.preventDefault();
     setError(undefined);
-    setSaved(undefined);
     let parsedApproval: unknown;
     try {
       parsedApproval = JSON.parse(approval);
@@ -112,8 +122,7 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
       const body: Record<string, unknown> = { template };
       if (detail.etag) body.etag = detail.etag;
       const res = await put<{ id: string; version: number }>(`admin/templates/${encodeURIComponent(t.id)}`, body);
-      setSaved(res.version);
-      onSaved();
+      onSaved(res.version);
       reload();
     } catch (err) {
       setError(err instanceof ApiError ? err : reasonOf(err));
@@ -187,7 +196,6 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
           />
         </Field>
         {general && <ErrorBar message={general} />}
-        {saved !== undefined && <Notice intent="success">Saved as version {saved}.</Notice>}
         <div className={p.row}>
           <Button type="submit" appearance="primary" disabled={busy} data-testid="template-save">
             {busy ? "Saving…" : "Save as a new version"}
@@ -200,16 +208,19 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
           <div className={p.row}>
             {icon ? <img src={icon} alt={`Icon of ${name}`} className={s.icon} data-testid="template-icon" /> : <Text>No icon yet.</Text>}
             <Field label="Upload an icon (PNG or JPEG, at most 256 KiB)">
-              <input
-                type="file"
-                accept="image/png,image/jpeg"
-                disabled={iconBusy}
-                data-testid="icon-upload"
-                onChange={(e) => {
-                  void upload(e.target.files?.[0]);
-                  e.target.value = "";
-                }}
-              />
+              {(fieldProps) => (
+                <input
+                  {...fieldProps}
+                  type="file"
+                  accept="image/png,image/jpeg"
+                  disabled={iconBusy}
+                  data-testid="icon-upload"
+                  onChange={(e) => {
+                    void upload(e.target.files?.[0]);
+                    e.target.value = "";
+                  }}
+                />
+              )}
             </Field>
           </div>
           {iconError && <ErrorBar message={iconError} />}
@@ -321,7 +332,7 @@ export default function Templates() {
       </Resource>
       {editing && (
         <Editor
-          key={`${editing.id}-${editing.isNew}`}
+          key={editing.id}
           id={editing.id}
           isNew={editing.isNew}
           onSaved={() => {
