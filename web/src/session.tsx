@@ -51,9 +51,39 @@ interface StoredToken {
   expiresAt: number;
 }
 
+/** sessionStorage, or memory where the browser refuses storage to the page
+ * (a framed page with third-party storage blocked): the token then lasts
+ * as long as the page. */
+let memoryToken: string | null = null;
+const tokenStore = {
+  get(): string | null {
+    try {
+      return sessionStorage.getItem(DEV_TOKEN_KEY);
+    } catch {
+      return memoryToken;
+    }
+  },
+  set(value: string): void {
+    memoryToken = value;
+    try {
+      sessionStorage.setItem(DEV_TOKEN_KEY, value);
+    } catch {
+      // memory only
+    }
+  },
+  clear(): void {
+    memoryToken = null;
+    try {
+      sessionStorage.removeItem(DEV_TOKEN_KEY);
+    } catch {
+      // memory only
+    }
+  },
+};
+
 function readDevToken(): StoredToken | null {
   try {
-    const raw = sessionStorage.getItem(DEV_TOKEN_KEY);
+    const raw = tokenStore.get();
     if (!raw) return null;
     const t = JSON.parse(raw) as StoredToken;
     if (typeof t.token !== "string" || typeof t.expiresAt !== "number" || t.expiresAt <= Date.now() + 30_000) return null;
@@ -93,7 +123,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, [mode]);
 
   const showPicker = useCallback(async () => {
-    sessionStorage.removeItem(DEV_TOKEN_KEY);
+    tokenStore.clear();
     setTokenSource(null);
     shutdownIntercom();
     try {
@@ -159,7 +189,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     async (userId: string) => {
       const t = await call<DevToken>("POST", "/api/dev/signin", { body: { userId }, anonymous: true });
       const stored: StoredToken = { token: t.token, expiresAt: Date.now() + t.expiresIn * 1000 };
-      sessionStorage.setItem(DEV_TOKEN_KEY, JSON.stringify(stored));
+      tokenStore.set(JSON.stringify(stored));
       setRound((r) => r + 1);
     },
     [],

@@ -109,7 +109,12 @@ export function Empty({ children }: { children: ReactNode }) {
 export function Resource<T>({ loaded, children, label }: { loaded: Loaded<T>; children: (data: T) => ReactNode; label?: string }) {
   if (loaded.error) return <ErrorBar message={loaded.error} onRetry={loaded.reload} />;
   if (loaded.data === undefined) return <Loading label={label} />;
-  return <>{children(loaded.data)}</>;
+  return (
+    <>
+      {loaded.loading && <Spinner size="tiny" label="Refreshing…" data-testid="refreshing" />}
+      {children(loaded.data)}
+    </>
+  );
 }
 
 type BadgeColor = "brand" | "danger" | "important" | "informative" | "severe" | "subtle" | "success" | "warning";

@@ -183,6 +183,9 @@ function RequestForm({ template, onDone }: { template: CatalogTemplate; onDone: 
             </Text>
             <Text size={200}>Mail nickname: {preview.mailNickname}</Text>
             {!preview.valid && (
+              <Text weight="semibold">This name does not follow the naming policy:</Text>
+            )}
+            {!preview.valid && (
               <ul data-testid="name-problems">
                 {preview.problems.map((pr) => (
                   <li key={pr}>{pr}</li>
