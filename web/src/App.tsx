@@ -18,7 +18,7 @@ import {
 } from "@fluentui/react-components";
 import { SessionProvider, useSession } from "./session";
 import { TABS, hrefOf, navigate, useRoute, type TabId } from "./routes";
-import { ErrorBar, Loading } from "./ui";
+import { ErrorBar, Loading, ScreenBoundary } from "./ui";
 import { SignIn, TeamsOnly } from "./SignIn";
 import { Home } from "./Home";
 import type { HostTheme } from "./teams";
@@ -138,9 +138,11 @@ function TabView({ me, route }: { me: Me; route: TabId | "" | null }) {
   }
   const View = TAB_VIEWS[route];
   return (
-    <Suspense fallback={<Loading />}>
-      <View />
-    </Suspense>
+    <ScreenBoundary key={route}>
+      <Suspense fallback={<Loading />}>
+        <View />
+      </Suspense>
+    </ScreenBoundary>
   );
 }
 

@@ -41,7 +41,7 @@ function mayBeHosted(): boolean {
   } catch {
     framed = true; // a cross-origin parent: framed
   }
-  return framed || w.nativeInterface !== undefined || window.opener != null;
+  return framed || w.nativeInterface !== undefined;
 }
 
 /** Connects to the Teams host with a short timeout. Returns null outside Teams. */

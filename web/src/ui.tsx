@@ -1,7 +1,7 @@
 // Pieces every screen uses: loading a resource with its three states, the
 // loading / empty / error views, state badges, dates, and links that leave
 // the app the way the host wants.
-import { useCallback, useEffect, useState, type ReactNode } from "react";
+import { Component, useCallback, useEffect, useState, type ErrorInfo, type ReactNode } from "react";
 import {
   Badge,
   Button,
@@ -186,3 +186,27 @@ export const usePageStyles = makeStyles({
   form: { display: "flex", flexDirection: "column", gap: tokens.spacingVerticalM, maxWidth: "640px" },
   tableWrap: { overflowX: "auto" },
 });
+
+/** Catches what a screen throws while rendering, or a chunk that no longer
+ * loads (the app was updated while the page stayed open), so the page
+ * shows a short reason and a way out instead of going blank. */
+export class ScreenBoundary extends Component<{ children: ReactNode }, { failed: boolean }> {
+  override state = { failed: false };
+
+  static getDerivedStateFromError(): { failed: boolean } {
+    return { failed: true };
+  }
+
+  override componentDidCatch(error: unknown, info: ErrorInfo): void {
+    console.error("screen failed", error instanceof Error ? error.message : String(error), info.componentStack?.length ?? 0);
+  }
+
+  override render(): ReactNode {
+    if (!this.state.failed) return this.props.children;
+    return (
+      <div style={{ padding: 24 }}>
+        <ErrorBar message="This page could not be shown. Reload it to get the latest version." onRetry={() => window.location.reload()} />
+      </div>
+    );
+  }
+}

@@ -164,7 +164,12 @@ function RequestForm({ template, onDone }: { template: CatalogTemplate; onDone: 
           <Button
             appearance="primary"
             type="submit"
-            disabled={submitting || !form.displayName.trim() || (preview !== undefined && !preview.valid)}
+            disabled={
+              submitting ||
+              !form.displayName.trim() ||
+              (template.fields.justification && !form.justification.trim()) ||
+              (preview !== undefined && !preview.valid)
+            }
             data-testid="submit-request"
           >
             {submitting ? "Submitting…" : "Submit request"}
