@@ -36,7 +36,17 @@ fn directory_problem(e: &GraphError) -> String {
     }
 }
 
-/// Checks (`preview`) or submits `user`'s form; `origin` is the
+/// What to do with a form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Work out the request it would make; save nothing (a live preview).
+    Check,
+    /// Save it as a draft, to show its final name.
+    Preview,
+    Submit,
+}
+
+/// Checks, previews or submits `user`'s form; `origin` is the
 /// conversation it came from, when it came from one (the bot answers
 /// there).
 pub async fn submit_form(
@@ -45,7 +55,7 @@ pub async fn submit_form(
     user: &Person,
     form: &RequestForm,
     draft: Option<&str>,
-    preview: bool,
+    mode: Mode,
     origin: Option<String>,
 ) -> Result<Submitted, AppError> {
     let settings = app
@@ -68,8 +78,10 @@ pub async fn submit_form(
         Err(e) => return Ok(Submitted::Refused(vec![directory_problem(&e)])),
     };
     let (docs, clock) = (app.docs.as_ref(), app.clock.as_ref());
-    let mut preview = preview;
-    let mut outcome = if preview {
+    let mut preview = mode != Mode::Submit;
+    let mut outcome = if mode == Mode::Check {
+        requests::check(docs, clock, tenant, &settings, user, &form, &info).await
+    } else if preview {
         requests::preview(docs, clock, tenant, &settings, user, &form, &info, draft).await
     } else {
         requests::submit(

@@ -3,3 +3,4 @@
 pub mod access;
 pub mod files;
 pub mod input;
+pub mod request;

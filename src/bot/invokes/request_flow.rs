@@ -69,5 +69,10 @@ pub(crate) async fn submit_request(
         ));
     };
     let origin = ctx.activity.conversation.as_ref().map(|c| c.id.clone());
-    requests_flow::submit_form(ctx.app, ctx.tenant, user, form, draft, preview, origin).await
+    let mode = if preview {
+        requests_flow::Mode::Preview
+    } else {
+        requests_flow::Mode::Submit
+    };
+    requests_flow::submit_form(ctx.app, ctx.tenant, user, form, draft, mode, origin).await
 }

@@ -29,7 +29,7 @@ use crate::platform::{PlatformError, PlatformResult};
 
 pub use decide::{Due, cancel, decide, due_reminders, followed_up, mark_followed_up};
 pub use outcome::{mark_failed, mark_provisioned, mark_provisioning};
-pub use submit::{RequestForm, RequesterInfo, needs, preview, submit};
+pub use submit::{RequestForm, RequesterInfo, check, needs, preview, submit};
 
 const TYPE: &str = "teamRequest";
 pub const MAX_NAME_CHARS: usize = 256;

@@ -237,6 +237,28 @@ async fn template_of(
     Ok(templates::get(docs, tenant, id).await?)
 }
 
+/// The request the form would make, with its final name and approval
+/// stages, without saving anything (a live preview as the person types).
+pub async fn check(
+    docs: &dyn Documents,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+    settings: &TenantSettings,
+    requester: &Person,
+    form: &RequestForm,
+    info: &RequesterInfo,
+) -> Result<TeamRequest, RequestError> {
+    let template = template_of(docs, tenant, form).await?;
+    build(
+        settings,
+        template.as_ref(),
+        requester,
+        form,
+        info,
+        clock.now(),
+    )
+}
+
 /// Saves the form as a draft (a new one, or `draft` again) and returns it
 /// with its final name, so the requester sees what will be created.
 #[allow(
@@ -253,15 +275,7 @@ pub async fn preview(
     info: &RequesterInfo,
     draft: Option<&str>,
 ) -> Result<TeamRequest, RequestError> {
-    let template = template_of(docs, tenant, form).await?;
-    let request = build(
-        settings,
-        template.as_ref(),
-        requester,
-        form,
-        info,
-        clock.now(),
-    )?;
+    let request = check(docs, clock, tenant, settings, requester, form, info).await?;
     store(docs, tenant, requester, draft, request).await
 }
 
