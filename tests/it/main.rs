@@ -32,3 +32,5 @@ mod queues;
 mod stripe_verdicts;
 mod stripe_webhook;
 mod support;
+mod support_identity;
+mod tab_auth;
