@@ -7,7 +7,7 @@
 //!    `none` or an HMAC) and names a `kid`.
 //! 3. The token's (not yet verified) `tid` picks whose keys to use: a tenant
 //!    that has not signed up is refused before any key is fetched; the keys
-//!    of a known one come from `{ENTRA_AUTHORITY_HOST}/{tid}/v2.0/.well-known/openid-configuration`,
+//!    of a known one (asked of the store at most every few minutes) come from `{ENTRA_AUTHORITY_HOST}/{tid}/v2.0/.well-known/openid-configuration`,
 //!    one cached [`KeySource`] per tenant (the bot's cache: refreshes are
 //!    rate-limited and single-flight), in a bounded map. Under `handler
 //!    local` the demo tenant's key is the development sign-in's ([`super::dev`]),
@@ -28,16 +28,15 @@
 //! `WWW-Authenticate: Bearer` and a short reason, and logs it. The tenant
 //! that has not signed up gets 403 (a new token would not help).
 //!
-//! [`on_behalf_of`] trades the user's token for one to another API (Graph),
-//! for the few calls that must act as the user.
+//! [`on_behalf_of`] (in `tabs::obo`) trades the user's token for one to
+//! another API (Graph), for the few calls that must act as the user.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::dev::DevIssuer;
@@ -49,10 +48,10 @@ use crate::error::AppError;
 use crate::governance::tenants::Tenants;
 use crate::http::RequestHead;
 use crate::ids::TenantId;
-use crate::outbound::send::{Unobserved, send};
-use crate::outbound::{Call, Failure, RetryPolicy, Rules};
 use crate::platform::PlatformError;
 use crate::platform::clock::Clock;
+
+pub use super::obo::on_behalf_of;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const CLOCK_SKEW_SECS: i64 = 300;
@@ -60,6 +59,9 @@ pub const CLOCK_SKEW_SECS: i64 = 300;
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Tenants whose keys are cached at once; one more drops another's.
 const MAX_KEY_SOURCES: usize = 4096;
+/// How long a tenant found in the store is taken as signed up without
+/// reading it again (a tenant removed keeps access at most this long).
+const KNOWN_TENANT_TTL: time::Duration = time::Duration::minutes(5);
 /// The delegated scope the tabs' API exposes.
 pub const SCOPE: &str = super::SCOPE_CLAIM;
 
@@ -155,6 +157,12 @@ struct SsoClaims {
     preferred_username: Option<String>,
 }
 
+/// A signed-up tenant: its keys, and when the store last said it exists.
+struct Known {
+    keys: Arc<KeySource>,
+    checked_at: time::OffsetDateTime,
+}
+
 /// The keys a token of one tenant is checked with, and for whom it must be.
 enum Trust {
     Published(Arc<KeySource>),
@@ -163,14 +171,14 @@ enum Trust {
 
 pub struct TabAuthenticator {
     /// `ENTRA_AUTHORITY_HOST`, without a trailing slash.
-    authority: String,
-    client_id: Option<String>,
-    client_secret: Option<SecretString>,
+    pub(super) authority: String,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret: Option<SecretString>,
     audiences: Vec<String>,
     accept_v1: bool,
-    http: reqwest::Client,
-    keys: Mutex<HashMap<TenantId, Arc<KeySource>>>,
-    dev: Option<DevIssuer>,
+    pub(super) http: reqwest::Client,
+    known: Mutex<HashMap<TenantId, Known>>,
+    pub(super) dev: Option<DevIssuer>,
 }
 
 impl TabAuthenticator {
@@ -199,7 +207,7 @@ impl TabAuthenticator {
             audiences,
             accept_v1: settings.tabs.accept_v1,
             http,
-            keys: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
             dev,
         }
     }
@@ -214,24 +222,55 @@ impl TabAuthenticator {
         format!("{}/{tenant}/v2.0", self.authority)
     }
 
-    fn key_source(&self, tenant: &TenantId) -> Result<Arc<KeySource>, TabAuthError> {
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(source) = keys.get(tenant) {
-            return Ok(source.clone());
+    /// The keys of `tenant`, once the store says it has signed up (asked
+    /// again after [`KNOWN_TENANT_TTL`]). Nothing is fetched for a tenant
+    /// that has not.
+    async fn tenant_keys(
+        &self,
+        tenant: &TenantId,
+        tenants: &Tenants,
+        now: time::OffsetDateTime,
+    ) -> Result<Arc<KeySource>, TabAuthError> {
+        {
+            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(k) = known.get(tenant)
+                && now - k.checked_at < KNOWN_TENANT_TTL
+            {
+                return Ok(k.keys.clone());
+            }
+        }
+        let signed_up = tenants
+            .exists(tenant)
+            .await
+            .map_err(|e| TabAuthError::Unavailable(e.to_string()))?;
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if !signed_up {
+            known.remove(tenant);
+            return Err(TabAuthError::UnknownTenant);
+        }
+        if let Some(k) = known.get_mut(tenant) {
+            k.checked_at = now;
+            return Ok(k.keys.clone());
         }
         let url = format!(
             "{}/{tenant}/v2.0/.well-known/openid-configuration",
             self.authority
         );
         let url = url::Url::parse(&url).map_err(|e| TabAuthError::Unavailable(e.to_string()))?;
-        if keys.len() >= MAX_KEY_SOURCES
-            && let Some(evicted) = keys.keys().next().cloned()
+        if known.len() >= MAX_KEY_SOURCES
+            && let Some(evicted) = known.keys().next().cloned()
         {
-            keys.remove(&evicted);
+            known.remove(&evicted);
         }
-        let source = Arc::new(KeySource::new(url, self.http.clone()));
-        keys.insert(tenant.clone(), source.clone());
-        Ok(source)
+        let keys = Arc::new(KeySource::new(url, self.http.clone()));
+        known.insert(
+            tenant.clone(),
+            Known {
+                keys: keys.clone(),
+                checked_at: now,
+            },
+        );
+        Ok(keys)
     }
 
     /// Validates the `Authorization` header of a tab's call (steps 1-6).
@@ -280,14 +319,7 @@ impl TabAuthenticator {
                 if self.audiences.is_empty() {
                     return Err(TabAuthError::NotConfigured);
                 }
-                let known = tenants
-                    .exists(&tenant)
-                    .await
-                    .map_err(|e| TabAuthError::Unavailable(e.to_string()))?;
-                if !known {
-                    return Err(TabAuthError::UnknownTenant);
-                }
-                Trust::Published(self.key_source(&tenant)?)
+                Trust::Published(self.tenant_keys(&tenant, tenants, clock.now()).await?)
             }
         };
         let (key, audiences) = match trust {
@@ -375,140 +407,9 @@ pub async fn authenticate(app: &App, head: &RequestHead) -> Result<TabUser, AppE
     Ok(user)
 }
 
-/// The token endpoint throttles and fails too: three attempts, a short cap.
-const OBO_RULES: Rules = Rules {
-    service: "token endpoint (on behalf of)",
-    policy: RetryPolicy {
-        max_attempts: 3,
-        base_backoff: Duration::from_millis(200),
-        max_backoff: Duration::from_secs(2),
-        max_retry_after: Duration::from_secs(10),
-    },
-    timeout: Duration::from_secs(15),
-    retryable: |status| matches!(status, 429 | 500 | 502 | 503 | 504),
-    throttle: |status| status == 429,
-};
-
-/// The answers of the token endpoint that ask the user to act (sign in
-/// again, pass MFA, consent), which the client handles.
-const INTERACTION_ERRORS: [&str; 3] = ["interaction_required", "invalid_grant", "consent_required"];
-
-#[derive(Deserialize)]
-struct OboToken {
-    access_token: String,
-}
-
-/// Trades the user's token for one to `scope` (`https://graph.microsoft.com/.default`)
-/// with the on-behalf-of flow. When Entra ID wants the user to act, the
-/// answer is a 401 whose `WWW-Authenticate` is
-/// `Bearer error="interaction_required", claims="<base64 of the claims JSON>"`
-/// (as Entra's own claims challenges carry them), for the client to pass to
-/// a new sign-in.
-pub async fn on_behalf_of(app: &App, user: &TabUser, scope: &str) -> Result<String, AppError> {
-    let auth = &app.tab_auth;
-    if auth.dev.as_ref().is_some_and(|d| d.tenant() == user.tenant) {
-        return Err(AppError::NotConfigured(
-            "acting as the user (not with the development sign-in)",
-        ));
-    }
-    let (Some(client_id), Some(secret)) = (&auth.client_id, &auth.client_secret) else {
-        return Err(AppError::NotConfigured(
-            "acting as the user (SALESTIM_TAB_CLIENT_ID, SALESTIM_TAB_CLIENT_SECRET)",
-        ));
-    };
-    let url = format!("{}/{}/oauth2/v2.0/token", auth.authority, user.tenant);
-    let form = [
-        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-        ("client_id", client_id.as_str()),
-        ("client_secret", secret.expose_secret()),
-        ("assertion", user.token.expose_secret()),
-        ("scope", scope),
-        ("requested_token_use", "on_behalf_of"),
-    ];
-    let call = Call {
-        rules: &OBO_RULES,
-        idempotent: true,
-        path: "/oauth2/v2.0/token",
-    };
-    let build = || async { Ok::<_, AppError>(auth.http.post(&url).form(&form)) };
-    let answer = match send(call, build, || async { false }, &Unobserved).await {
-        Ok(answer) => answer,
-        Err(Failure::Prepare(e)) => return Err(e),
-        Err(Failure::Transport { error, .. }) => {
-            return Err(PlatformError::unavailable("Entra ID token endpoint", error).into());
-        }
-        Err(Failure::Status { answer, .. }) => {
-            let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-            return Err(obo_refusal(answer.status, &body));
-        }
-    };
-    let token: OboToken = serde_json::from_slice(&answer.body)
-        .map_err(|e| anyhow::anyhow!("the token endpoint's answer is not a token: {e}"))?;
-    Ok(token.access_token)
-}
-
-/// What the caller is told when the token endpoint refused.
-fn obo_refusal(status: u16, body: &serde_json::Value) -> AppError {
-    let code = body["error"].as_str().unwrap_or("unknown");
-    if INTERACTION_ERRORS.contains(&code) {
-        let mut challenge = String::from("Bearer error=\"interaction_required\"");
-        if let Some(claims) = body["claims"].as_str().filter(|c| !c.is_empty()) {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(claims);
-            challenge.push_str(&format!(", claims=\"{encoded}\""));
-        }
-        return AppError::Challenge {
-            detail: format!("Microsoft Entra ID needs you to sign in again or consent ({code})"),
-            challenge,
-        };
-    }
-    if status == 429 || status >= 500 {
-        return PlatformError::unavailable("Entra ID token endpoint", format!("HTTP {status}"))
-            .into();
-    }
-    // Our registration or request is wrong: the operator's to fix.
-    let description = body["error_description"].as_str().unwrap_or_default();
-    AppError::Internal(anyhow::anyhow!(
-        "the on-behalf-of request was refused: HTTP {status} {code}: {description}"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn interaction_and_consent_errors_become_a_challenge_with_the_claims() {
-        let claims = r#"{"access_token":{"polids":{"essential":true,"values":["x"]}}}"#;
-        let e = obo_refusal(
-            400,
-            &json!({"error": "interaction_required", "error_description": "AADSTS50079: MFA", "claims": claims}),
-        );
-        assert_eq!(e.status().as_u16(), 401);
-        let challenge = e.www_authenticate().unwrap();
-        let encoded = base64::engine::general_purpose::STANDARD.encode(claims);
-        assert_eq!(
-            challenge,
-            format!("Bearer error=\"interaction_required\", claims=\"{encoded}\"")
-        );
-        let e = obo_refusal(400, &json!({"error": "invalid_grant"}));
-        assert_eq!(
-            e.www_authenticate(),
-            Some("Bearer error=\"interaction_required\"")
-        );
-        assert!(e.public_detail().contains("invalid_grant"));
-    }
-
-    #[test]
-    fn other_refusals_are_ours_to_fix_or_transient() {
-        let e = obo_refusal(
-            401,
-            &json!({"error": "invalid_client", "error_description": "AADSTS7000215: secret"}),
-        );
-        assert_eq!(e.status().as_u16(), 500);
-        assert!(!e.problem().to_string().contains("AADSTS"));
-        assert_eq!(obo_refusal(503, &json!({})).status().as_u16(), 503);
-    }
 
     #[test]
     fn refusals_map_to_the_right_status() {

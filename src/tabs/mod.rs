@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod dev;
 pub mod me;
+pub mod obo;
 
 use serde::{Deserialize, Serialize};
 

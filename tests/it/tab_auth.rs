@@ -1,12 +1,9 @@
 //! The tabs' API sign-in: Teams SSO tokens checked against each tenant's
 //! Entra ID keys (a stand-in serving several tenants), every refusal a 401
 //! (403 for a tenant that has not signed up, 400 for a header too large to
-//! be a token) with a log line; the on-behalf-of exchange; the development
-//! sign-in of `handler local`.
+//! be a token) with a log line; the on-behalf-of exchange.
 
-use salestim::config::RunMode;
 use salestim::ids::TenantId;
-use salestim::tabs::dev::{DEMO_TENANT_ID, DEMO_TENANT_NAME, demo_tenant};
 use serde_json::{Value, json};
 
 use crate::support::app::{Options, TestApp, spawn_app_with};
@@ -30,14 +27,20 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(vec![]).await
+}
+
+async fn fixture_with(more: Vec<(&'static str, String)>) -> Fixture {
     let entra = Entra::start().await;
+    let mut settings = vec![
+        ("SALESTIM_TAB_CLIENT_ID", CLIENT_ID.into()),
+        ("SALESTIM_TAB_CLIENT_SECRET", "tab-secret".into()),
+        ("ENTRA_AUTHORITY_HOST", entra.authority.clone()),
+        ("SALESTIM_PUBLIC_HOSTNAME", HOST.into()),
+    ];
+    settings.extend(more);
     let app = spawn_app_with(Options {
-        settings: vec![
-            ("SALESTIM_TAB_CLIENT_ID", CLIENT_ID.into()),
-            ("SALESTIM_TAB_CLIENT_SECRET", "tab-secret".into()),
-            ("ENTRA_AUTHORITY_HOST", entra.authority.clone()),
-            ("SALESTIM_PUBLIC_HOSTNAME", HOST.into()),
-        ],
+        settings,
         ..Options::default()
     })
     .await;
@@ -86,7 +89,7 @@ impl Fixture {
 }
 
 /// An unsigned or HMAC token with these claims (what a forger sends).
-fn forged(alg: &str, claims: &Value) -> String {
+pub(crate) fn forged(alg: &str, claims: &Value) -> String {
     use base64::Engine;
     let b64 = |v: &Value| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
@@ -403,101 +406,29 @@ async fn on_behalf_of_trades_the_users_token_and_turns_interaction_into_a_challe
     );
 }
 
-async fn dev_sign_in(app: &TestApp, user_id: &str) -> reqwest::Response {
-    app.http
-        .post(app.url("api/dev/signin"))
-        .json(&json!({ "userId": user_id }))
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
-async fn the_development_sign_in_issues_demo_tokens_that_pass_the_same_checks() {
-    let app = spawn_app_with(Options::default()).await;
-    app.app
-        .tenants
-        .add(&demo_tenant(), DEMO_TENANT_NAME)
-        .await
-        .unwrap();
-    let listed: Value = app.get("api/dev/signin").await.json().await.unwrap();
-    assert_eq!(listed["tenant"]["id"], DEMO_TENANT_ID);
-    let users = listed["users"].as_array().unwrap();
-    assert_eq!(users.len(), 6);
-    assert_eq!(users[0]["roles"], json!(["admin"]));
-
-    let res = dev_sign_in(&app, users[3]["id"].as_str().unwrap()).await;
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["cache-control"], "no-store");
-    let issued: Value = res.json().await.unwrap();
-    assert_eq!(issued["expiresIn"], 3600);
-    let token = issued["token"].as_str().unwrap();
-    let res = app
-        .http
-        .get(app.url("api/tab/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let me: Value = res.json().await.unwrap();
-    assert_eq!(
-        me["tenant"],
-        json!({"id": DEMO_TENANT_ID, "name": DEMO_TENANT_NAME})
-    );
-    assert_eq!(me["user"]["id"], users[3]["id"]);
-    assert_eq!(me["user"]["name"], users[3]["name"]);
-
-    // The same checks: the token expires by the injected clock.
-    app.clock.advance(time::Duration::minutes(70));
-    let res = app
-        .http
-        .get(app.url("api/tab/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-
-    // Only demo users, only as JSON.
-    let res = dev_sign_in(&app, OID).await;
-    assert_eq!(res.status(), 400);
-    let problem: Value = res.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap().contains("userId"));
-    let res = app
-        .http
-        .post(app.url("api/dev/signin"))
-        .header("content-type", "text/plain")
-        .body(format!(
-            "{{\"userId\":\"{}\"}}",
-            users[0]["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 415);
-}
-
-#[tokio::test]
-async fn the_development_sign_in_does_not_exist_under_the_functions_host() {
-    let app = spawn_app_with(Options {
-        mode: RunMode::Host,
-        ..Options::default()
-    })
+async fn a_v1_token_is_taken_only_where_v1_is_configured() {
+    let f = fixture_with(vec![("SALESTIM_TAB_ACCEPT_V1", "true".into())]).await;
+    let mut v1 = f.claims(&f.a);
+    v1["ver"] = json!("1.0");
+    v1["iss"] = json!(format!("https://sts.windows.net/{}/", f.a));
+    v1["aud"] = json!(format!("api://{HOST}/{CLIENT_ID}"));
+    assert_eq!(f.me_with(&f.signed(&v1)).await.status(), 200);
+    // Its issuer is still the token's own tenant's, in the version it claims.
+    let mut mixed = v1.clone();
+    mixed["iss"] = json!(f.entra.issuer(f.a.as_str()));
+    refused(
+        f.me_with(&f.signed(&mixed)).await,
+        401,
+        "a v1 token with the v2 issuer",
+    )
     .await;
-    assert_eq!(app.get("api/dev/signin").await.status(), 404);
-    let res = dev_sign_in(&app, salestim::tabs::dev::DEMO_USERS[0].id).await;
-    assert_eq!(res.status(), 404);
-    // And no demo token is trusted there: the demo tenant is like any other.
-    let res = app
-        .http
-        .get(app.url("api/tab/me"))
-        .bearer_auth(forged(
-            "RS256",
-            &json!({"tid": DEMO_TENANT_ID, "ver": "2.0"}),
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(res.status(), 200);
+    let mut other = v1.clone();
+    other["iss"] = json!(format!("https://sts.windows.net/{}/", f.b));
+    refused(
+        f.me_with(&f.signed(&other)).await,
+        401,
+        "another tenant's v1 issuer",
+    )
+    .await;
 }
