@@ -6,12 +6,14 @@
 //! 2. The header's `alg` is RS256 (Entra ID signs with nothing else; never
 //!    `none` or an HMAC) and names a `kid`.
 //! 3. The token's (not yet verified) `tid` picks whose keys to use: a tenant
-//!    that has not signed up is refused before any key is fetched; the keys
-//!    of a known one (asked of the store at most every few minutes) come from `{ENTRA_AUTHORITY_HOST}/{tid}/v2.0/.well-known/openid-configuration`,
+//!    that has not signed up is refused before any key is fetched (the
+//!    store is asked at most every [`KNOWN_TENANT_TTL`] per tenant); the
+//!    keys of a known one come from
+//!    `{ENTRA_AUTHORITY_HOST}/{tid}/v2.0/.well-known/openid-configuration`,
 //!    one cached [`KeySource`] per tenant (the bot's cache: refreshes are
 //!    rate-limited and single-flight), in a bounded map. Under `handler
-//!    local` the demo tenant's key is the development sign-in's ([`super::dev`]),
-//!    and its tokens go through every check below.
+//!    local` the demo tenant's key is the development sign-in's
+//!    ([`super::dev`]), and its tokens go through every check below.
 //! 4. `ver` is `2.0` (a v1.0 token only when `SALESTIM_TAB_ACCEPT_V1` says
 //!    so), and the signature verifies; `iss` is the issuer built from the
 //!    token's own `tid` (v2.0 `{authority}/{tid}/v2.0`, v1.0
