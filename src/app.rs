@@ -27,6 +27,7 @@ use crate::platform::keys::envelope::{self, Envelope};
 use crate::platform::queues::Queues;
 use crate::platform::storage_account::StorageAccount;
 use crate::platform::{azure_credential, blobs, cache, documents, keys, queues};
+use crate::tabs::TabAuthenticator;
 use crate::teams::links::AppLinks;
 
 /// The platform services, built from settings or handed in by tests.
@@ -70,6 +71,9 @@ pub struct AppInner {
     pub graph: Option<Graph>,
     /// Per-tenant secrets sealed under the tenant's data key.
     pub envelope: Envelope,
+    /// Who calls the tabs' API: Teams SSO tokens, and under `handler local`
+    /// the development sign-in's.
+    pub tab_auth: TabAuthenticator,
 }
 
 /// A cheap handle on the app, cloned into every request.
@@ -118,7 +122,9 @@ impl App {
             envelope::DEFAULT_CACHE_TTL,
             envelope::DEFAULT_CACHE_ENTRIES,
         );
+        let tab_auth = TabAuthenticator::new(&settings, s.http.clone());
         App(Arc::new(AppInner {
+            tab_auth,
             graph,
             envelope,
             links,

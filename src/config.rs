@@ -12,9 +12,11 @@ use url::Url;
 mod bot;
 mod graph;
 mod replies;
+mod tabs;
 pub use bot::{AUTH_DISABLED_WARNING, AppType, BotSettings, EntraTrust};
 pub use graph::{DEFAULT_SWEEP_BUDGET, GraphLimits};
 pub use replies::ReplySettings;
+pub use tabs::{SupportSettings, TabSettings};
 
 /// Who runs the binary: the Functions host, or a developer's `handler local`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +109,10 @@ pub struct Settings {
     pub billing_grace_days: u32,
     /// How the bot answers under load (inline budget, in-flight bound).
     pub replies: ReplySettings,
+    /// The tabs' sign-in: Teams SSO, on-behalf-of, the development sign-in.
+    pub tabs: TabSettings,
+    /// The Intercom Messenger's identity verification.
+    pub support: SupportSettings,
 }
 
 impl Settings {
@@ -205,6 +211,7 @@ impl Settings {
         let bot = bot::from_lookup(mode, &get, &entra_authority_host)?;
         let replies = replies::from_lookup(&get)?;
         let graph_limits = graph::from_lookup(&get)?;
+        let (tabs, support) = tabs::from_lookup(mode, &get)?;
 
         let teams_app_id = get("TEAMS_APP_ID");
         if let Some(id) = &teams_app_id
@@ -300,6 +307,8 @@ impl Settings {
             public_hostname,
             billing_grace_days,
             replies,
+            tabs,
+            support,
         })
     }
 

@@ -17,8 +17,14 @@ pub enum AppError {
     /// A field of the caller's input is not valid: a 400 naming it.
     #[error("bad request: {field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// No valid credentials: answered 401 with `WWW-Authenticate: Bearer`.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// The credentials are valid but the caller must act first (consent,
+    /// MFA): 401 with this `WWW-Authenticate` challenge, which the client
+    /// reads to get a new token (`Bearer error="interaction_required", claims="..."`).
+    #[error("unauthorized: {detail} ({challenge})")]
+    Challenge { detail: String, challenge: String },
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("not found")]
@@ -62,7 +68,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) | AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized(_) | AppError::Challenge { .. } => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -87,7 +93,7 @@ impl AppError {
             | AppError::Unauthorized(m)
             | AppError::Forbidden(m)
             | AppError::Conflict(m) => m.clone(),
-            AppError::UnsupportedMediaType(m) => m.clone(),
+            AppError::UnsupportedMediaType(m) | AppError::Challenge { detail: m, .. } => m.clone(),
             AppError::Invalid { field, reason } => format!("{field}: {reason}"),
             AppError::PayloadTooLarge { limit } => format!("the body is larger than {limit} bytes"),
             AppError::NotConfigured(what) => format!("{what} is not configured on this deployment"),
@@ -106,6 +112,16 @@ impl AppError {
     pub fn retry_after_secs(&self) -> Option<u32> {
         matches!(self, AppError::Busy(_) | AppError::TooManyRequests(_))
             .then_some(BUSY_RETRY_AFTER_SECS)
+    }
+
+    /// The `WWW-Authenticate` header of a 401 (RFC 6750): what the client
+    /// must do to be let in.
+    pub fn www_authenticate(&self) -> Option<&str> {
+        match self {
+            AppError::Unauthorized(_) => Some("Bearer"),
+            AppError::Challenge { challenge, .. } => Some(challenge),
+            _ => None,
+        }
     }
 
     /// The problem JSON body.

@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod platform;
 pub mod routes;
 pub mod server;
+pub mod support;
 pub mod tabs;
 pub mod teams;
 

@@ -199,6 +199,36 @@ pub static ROUTES: &[Route] = &[
         },
     },
     Route {
+        function: "TabApi",
+        trigger: Trigger::Http {
+            methods: &["get", "post", "put", "delete"],
+            route: "tab/{*path}",
+            max_body: functions::tab_api::MAX_BODY_BYTES,
+            head: Some(|app, head| Box::pin(functions::tab_api::check_head(app, head))),
+            handler: |app, req| Box::pin(functions::tab_api::run(app, req)),
+        },
+    },
+    Route {
+        function: "DevSignIn",
+        trigger: Trigger::Http {
+            methods: &["get", "post"],
+            route: "dev/signin",
+            max_body: functions::dev_sign_in::MAX_BODY_BYTES,
+            head: Some(|app, head| Box::pin(functions::dev_sign_in::check_head(app, head))),
+            handler: |app, req| Box::pin(functions::dev_sign_in::run(app, req)),
+        },
+    },
+    Route {
+        function: "SupportIdentity",
+        trigger: Trigger::Http {
+            methods: &["get"],
+            route: "support/identity",
+            max_body: 0,
+            head: Some(|app, head| Box::pin(functions::support_identity::check_head(app, head))),
+            handler: |app, req| Box::pin(functions::support_identity::run(app, req)),
+        },
+    },
+    Route {
         function: "RequestReminders",
         trigger: Trigger::Timer {
             schedule: functions::request_reminders::SCHEDULE,
@@ -220,15 +250,30 @@ struct MethodNotAllowed;
 impl warp::reject::Reject for MethodNotAllowed {}
 
 /// Matches a route template (`tenants/{id}/teams`) against a path relative
-/// to the prefix; returns the parameters.
+/// to the prefix; returns the parameters. A last segment `{*name}` (the
+/// Functions host's catch-all) takes the rest of the path, zero or more
+/// segments, each decoded.
 pub fn match_route(template: &str, path: &str) -> Option<HashMap<String, String>> {
     let t: Vec<&str> = template.split('/').collect();
     let p: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    if t.len() != p.len() {
+    let catch_all = t
+        .last()
+        .and_then(|last| last.strip_prefix("{*"))
+        .and_then(|s| s.strip_suffix('}'));
+    let fixed = if catch_all.is_some() {
+        &t[..t.len() - 1]
+    } else {
+        &t[..]
+    };
+    let lengths_fit = match catch_all {
+        Some(_) => p.len() >= fixed.len(),
+        None => p.len() == fixed.len(),
+    };
+    if !lengths_fit {
         return None;
     }
     let mut params = HashMap::new();
-    for (ts, ps) in t.iter().zip(&p) {
+    for (ts, ps) in fixed.iter().zip(&p) {
         match ts.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             Some(name) if !ps.is_empty() => {
                 let value = percent_decode(ps)?;
@@ -238,6 +283,13 @@ pub fn match_route(template: &str, path: &str) -> Option<HashMap<String, String>
             None if ts.eq_ignore_ascii_case(ps) => {}
             None => return None,
         }
+    }
+    if let Some(name) = catch_all {
+        let rest = p[fixed.len()..]
+            .iter()
+            .map(|segment| percent_decode(segment))
+            .collect::<Option<Vec<_>>>()?;
+        params.insert(name.to_owned(), rest.join("/"));
     }
     Some(params)
 }
@@ -439,6 +491,12 @@ fn problem_response(e: &AppError) -> Response {
         "content-type",
         warp::http::HeaderValue::from_static("application/problem+json"),
     );
+    if let Some(challenge) = e
+        .www_authenticate()
+        .and_then(|c| warp::http::HeaderValue::from_str(c).ok())
+    {
+        response.headers_mut().insert("www-authenticate", challenge);
+    }
     if let Some(secs) = e.retry_after_secs() {
         response
             .headers_mut()
@@ -474,6 +532,23 @@ mod tests {
         let p = match_route("tenants/{id}/teams", "tenants/a%20b/teams").unwrap();
         assert_eq!(p["id"], "a b");
         assert!(match_route("tenants/{id}", "tenants/").is_none());
+    }
+
+    #[test]
+    fn a_catch_all_takes_the_rest_of_the_path_as_the_functions_host_does() {
+        let p = match_route("tab/{*path}", "tab/admin/templates/t%201").unwrap();
+        assert_eq!(p["path"], "admin/templates/t 1");
+        assert_eq!(match_route("tab/{*path}", "tab/me").unwrap()["path"], "me");
+        // Zero segments too: the index of a folder.
+        assert_eq!(match_route("tabs/{*path}", "tabs/").unwrap()["path"], "");
+        assert_eq!(match_route("tabs/{*path}", "tabs").unwrap()["path"], "");
+        assert!(match_route("tab/{*path}", "tabs/me").is_none());
+        assert!(match_route("tab/{*path}", "").is_none());
+        let p = match_route("t/{id}/{*rest}", "t/a/b/c").unwrap();
+        assert_eq!((p["id"].as_str(), p["rest"].as_str()), ("a", "b/c"));
+        assert!(match_route("t/{id}/{*rest}", "t").is_none());
+        // Only as the last segment; elsewhere it is a plain parameter name.
+        assert!(match_route("health", "health/x").is_none());
     }
 
     #[test]

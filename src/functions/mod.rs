@@ -5,6 +5,7 @@ pub mod billing_dunning;
 pub mod billing_events;
 pub mod bot_messages;
 pub mod bot_outbox;
+pub mod dev_sign_in;
 pub mod fan_out;
 pub mod governance_action;
 pub mod governance_sweep;
@@ -16,7 +17,9 @@ pub mod health;
 pub mod provision_team;
 pub mod request_reminders;
 pub mod stripe_webhook;
+pub mod support_identity;
 pub mod sweep_tenant;
+pub mod tab_api;
 pub mod tenant_work;
 
 use crate::app::App;

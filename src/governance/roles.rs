@@ -45,6 +45,15 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::CatalogManager,
+        Role::PolicyManager,
+        Role::Auditor,
+        Role::Approver,
+        Role::Member,
+    ];
+
     /// The roles an admin can give; the others follow from the data.
     pub const ASSIGNABLE: [Role; 4] = [
         Role::Admin,

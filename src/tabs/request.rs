@@ -52,9 +52,11 @@ fn approval_json(rule: &ApprovalRule) -> Value {
         ApprovalRule::Named { approvers } => json!({"kind": "stages", "stages": [
             {"approvers": approvers.iter().map(person_json).collect::<Vec<_>>()}
         ]}),
-        ApprovalRule::Stages { stages } => json!({"kind": "stages", "stages": stages.iter().map(|s| json!({
+        ApprovalRule::Stages { stages } => {
+            json!({"kind": "stages", "stages": stages.iter().map(|s| json!({
             "approvers": s.iter().map(person_json).collect::<Vec<_>>()
-        })).collect::<Vec<_>>()}),
+        })).collect::<Vec<_>>()})
+        }
     }
 }
 
@@ -75,7 +77,11 @@ async fn offered(app: &App, caller: &Caller, id: &str) -> Result<StoredTemplate,
 }
 
 /// `GET catalog`.
-pub async fn catalog(app: App, caller: Caller, _req: HttpRequest) -> Result<HttpResponse, AppError> {
+pub async fn catalog(
+    app: App,
+    caller: Caller,
+    _req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
     let all = templates::list_active(app.docs.as_ref(), &caller.tenant).await?;
     let offered: Vec<Value> = all
         .iter()
@@ -97,7 +103,9 @@ pub async fn catalog(app: App, caller: Caller, _req: HttpRequest) -> Result<Http
 /// caller is offered.
 pub async fn icon(app: App, caller: Caller, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let id = req.head.params.get("id").cloned().unwrap_or_default();
-    let template = offered(&app, &caller, &id).await.map_err(|_| AppError::NotFound)?;
+    let template = offered(&app, &caller, &id)
+        .await
+        .map_err(|_| AppError::NotFound)?;
     let Some(name) = template.template.icon else {
         return Err(AppError::NotFound);
     };
@@ -111,13 +119,19 @@ pub async fn icon(app: App, caller: Caller, req: HttpRequest) -> Result<HttpResp
     };
     let mut res = HttpResponse::empty(StatusCode::OK);
     res.body = blob.data;
-    res.headers.insert("content-type", warp::http::HeaderValue::from_static(content_type));
+    res.headers.insert(
+        "content-type",
+        warp::http::HeaderValue::from_static(content_type),
+    );
     // Icon names are made from their content: an icon never changes.
     res.headers.insert(
         "cache-control",
         warp::http::HeaderValue::from_static("private, max-age=86400, immutable"),
     );
-    res.headers.insert("x-content-type-options", warp::http::HeaderValue::from_static("nosniff"));
+    res.headers.insert(
+        "x-content-type-options",
+        warp::http::HeaderValue::from_static("nosniff"),
+    );
     Ok(res)
 }
 
@@ -127,21 +141,36 @@ fn checked(form: &Form) -> Result<RequestForm, AppError> {
         return Err(invalid("displayName", "give the team a name"));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(invalid("displayName", format!("at most {MAX_NAME_CHARS} characters")));
+        return Err(invalid(
+            "displayName",
+            format!("at most {MAX_NAME_CHARS} characters"),
+        ));
     }
-    for (field, text) in [("description", &form.description), ("justification", &form.justification)] {
+    for (field, text) in [
+        ("description", &form.description),
+        ("justification", &form.justification),
+    ] {
         if text.chars().count() > MAX_TEXT_CHARS {
-            return Err(invalid(field, format!("at most {MAX_TEXT_CHARS} characters")));
+            return Err(invalid(
+                field,
+                format!("at most {MAX_TEXT_CHARS} characters"),
+            ));
         }
     }
     for (field, people) in [("owners", &form.owners), ("members", &form.members)] {
         if people.len() > MAX_PEOPLE {
             return Err(invalid(field, format!("at most {MAX_PEOPLE} people")));
         }
-        if let Some(bad) = people.iter().find(|p| uuid::Uuid::parse_str(p.trim()).is_err()) {
+        if let Some(bad) = people
+            .iter()
+            .find(|p| uuid::Uuid::parse_str(p.trim()).is_err())
+        {
             return Err(invalid(
                 field,
-                format!("\"{}\" is not an Entra object id", bad.chars().take(64).collect::<String>()),
+                format!(
+                    "\"{}\" is not an Entra object id",
+                    bad.chars().take(64).collect::<String>()
+                ),
             ));
         }
     }
@@ -150,8 +179,16 @@ fn checked(form: &Form) -> Result<RequestForm, AppError> {
         display_name: name.to_owned(),
         description: form.description.trim().to_owned(),
         justification: form.justification.trim().to_owned(),
-        owners: form.owners.iter().map(|p| p.trim().to_ascii_lowercase()).collect(),
-        members: form.members.iter().map(|p| p.trim().to_ascii_lowercase()).collect(),
+        owners: form
+            .owners
+            .iter()
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect(),
+        members: form
+            .members
+            .iter()
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect(),
     })
 }
 
@@ -160,7 +197,17 @@ pub async fn preview(app: App, caller: Caller, req: HttpRequest) -> Result<HttpR
     let form: Form = json(&req)?;
     let form = checked(&form)?;
     offered(&app, &caller, &form.template_id).await?;
-    let answer = match flow::submit_form(&app, &caller.tenant, &caller.user, &form, None, Mode::Check, None).await? {
+    let answer = match flow::submit_form(
+        &app,
+        &caller.tenant,
+        &caller.user,
+        &form,
+        None,
+        Mode::Check,
+        None,
+    )
+    .await?
+    {
         Submitted::Previewed(r) | Submitted::Done(r) => json!({
             "finalName": r.display_name, "mailNickname": r.mail_nickname, "valid": true,
             "problems": [], "approvalPath": path_json(&r.stages),
@@ -183,10 +230,11 @@ pub async fn submit(app: App, caller: Caller, req: HttpRequest) -> Result<HttpRe
     let form = checked(&body)?;
     offered(&app, &caller, &form.template_id).await?;
     let (tenant, user) = (&caller.tenant, &caller.user);
-    let draft = match flow::submit_form(&app, tenant, user, &form, None, Mode::Preview, None).await? {
-        Submitted::Previewed(d) | Submitted::Done(d) => d,
-        Submitted::Refused(problems) => return Err(invalid("displayName", problems.join(" "))),
-    };
+    let draft =
+        match flow::submit_form(&app, tenant, user, &form, None, Mode::Preview, None).await? {
+            Submitted::Previewed(d) | Submitted::Done(d) => d,
+            Submitted::Refused(problems) => return Err(invalid("displayName", problems.join(" "))),
+        };
     let seen = body.final_name.as_deref().map(str::trim);
     let named_as_seen = match seen {
         Some(seen) => seen == draft.display_name,
@@ -198,7 +246,17 @@ pub async fn submit(app: App, caller: Caller, req: HttpRequest) -> Result<HttpRe
             draft.display_name
         )));
     }
-    match flow::submit_form(&app, tenant, user, &form, Some(&draft.id), Mode::Submit, None).await? {
+    match flow::submit_form(
+        &app,
+        tenant,
+        user,
+        &form,
+        Some(&draft.id),
+        Mode::Submit,
+        None,
+    )
+    .await?
+    {
         Submitted::Done(r) => {
             tracing::info!(tenant_id = %tenant, request = %r.id, "team request submitted from the Request tab");
             Ok(reply(StatusCode::CREATED, &submitted_json(&r)))

@@ -61,6 +61,9 @@ pub struct Options {
     pub settings: Vec<(&'static str, String)>,
     /// The local host's request size limit (the host's 100 MB).
     pub max_request_bytes: u64,
+    /// Whom the settings are read for: `handler local` (the default), or
+    /// the Functions host (the harness then sets its port and a key).
+    pub mode: RunMode,
 }
 
 pub struct BotOptions {
@@ -91,6 +94,7 @@ impl Default for Options {
             bot: None,
             settings: Vec::new(),
             max_request_bytes: MAX_REQUEST_BYTES,
+            mode: RunMode::Local,
         }
     }
 }
@@ -125,8 +129,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         }
         values.extend(bot.settings.iter().cloned());
     }
+    if options.mode == RunMode::Host {
+        values.push(("FUNCTIONS_CUSTOMHANDLER_PORT", "0".into()));
+        values.push((
+            "SALESTIM_LOCAL_KEK",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]),
+        ));
+    }
     values.extend(options.settings);
-    let settings = Settings::from_lookup(RunMode::Local, |k| {
+    let settings = Settings::from_lookup(options.mode, |k| {
         values.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
     })
     .expect("test settings are valid");

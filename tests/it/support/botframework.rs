@@ -59,7 +59,8 @@ impl ChannelKey {
         self.private.to_public_key()
     }
 
-    fn jwk(&self) -> Value {
+    /// The public key as a JWKS entry.
+    pub fn jwk(&self) -> Value {
         let public = self.public();
         let mut jwk = json!({"kty": "RSA", "use": "sig", "kid": self.kid, "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
                "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be())});
