@@ -35,3 +35,4 @@ mod stripe_webhook;
 mod support;
 mod support_identity;
 mod tab_auth;
+mod tab_files;
