@@ -39,6 +39,7 @@ const unique = Date.now().toString(36).slice(-5);
 /** The tab page signed in as `name`, checked, screenshotted. */
 async function open(ctx, tab, name) {
   const page = await newPage(ctx.browser, ctx.base);
+  ctx.current = page;
   await page.goto(`/api/tabs/${tab}`);
   await signInAs(page, name);
   return page;
@@ -72,6 +73,8 @@ const steps = [
         await byTestId(page, "input-justification").fill("Needed for the browser test");
       }
       ctx.finalName = (await preview.textContent()).trim();
+      await screenshot(page, "request-form");
+      await checkAccessibility(page, "request (form with preview)");
       await byTestId(page, "submit-request").click();
       await byTestId(page, "request-confirmation").waitFor();
       await finish(ctx, page, "request");
@@ -192,6 +195,9 @@ async function main() {
       } catch (e) {
         failed += 1;
         console.log(`browser: FAIL  ${name}\n${String(e.stack || e).replace(/^/gm, "    ")}`);
+        if (ctx.current && !ctx.current.isClosed()) {
+          console.log(`browser: the page then: ${await screenshot(ctx.current, "failed").catch(() => "(no screenshot)")}`);
+        }
         // Later steps build on this one.
         break;
       }
