@@ -129,8 +129,16 @@ const steps = [
       const counters = await byTestId(page, "counter-state").count();
       const rows = await byTestId(page, "audit-row").count();
       if (counters < 1 || rows < 1) throw new Error(`counters ${counters}, audit rows ${rows}`);
-      // The request just decided is in the trail.
-      await page.locator('[data-testid="audit-row"]', { hasText: ctx.finalName }).first().waitFor();
+      // Filtered to one person: the approver's decision just made is there.
+      await byTestId(page, "audit-actor").fill(ctx.users[NESTOR].id);
+      await byTestId(page, "audit-apply").click();
+      await page.waitForFunction(
+        ({ name, id }) => {
+          const rows = [...document.querySelectorAll('[data-testid="audit-row"]')];
+          return rows.length > 0 && rows.every((r) => r.textContent.includes(name) || r.textContent.includes(id));
+        },
+        { name: NESTOR, id: ctx.users[NESTOR].id },
+      );
       await byTestId(page, "charts").waitFor();
       await finish(ctx, page, "dashboard");
     },
