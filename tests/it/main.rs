@@ -34,4 +34,5 @@ mod stripe_verdicts;
 mod stripe_webhook;
 mod support;
 mod support_identity;
+mod tab_api;
 mod tab_auth;
