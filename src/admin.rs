@@ -12,12 +12,9 @@ use crate::billing::checkout::StripeApi;
 use crate::governance::lifecycle::{self, findings::Action, policy::Policies, policy::PolicyKind};
 use crate::governance::naming::NamingPolicy;
 use crate::governance::people::Person;
-use crate::governance::templates::{self, ICON_CONTAINER, Template};
+use crate::governance::templates::{self, Template};
 use crate::governance::tenants::{TenantError, TenantSettings};
 use crate::ids::TenantId;
-
-/// Largest icon accepted (Graph takes group photos up to 4 MB).
-const MAX_ICON_BYTES: usize = 4 * 1024 * 1024;
 
 /// What `handler tenant set` may change; `None` leaves a value alone.
 #[derive(Debug, Default)]
@@ -152,30 +149,12 @@ pub async fn template_put(
     Ok(format!("saved template {id} version {}", saved.version))
 }
 
-/// Stores a PNG or JPEG as `<tenant>/<template>-<content hash>`.
+/// Stores a PNG or JPEG (checked: see [`templates::icons`]).
 async fn store_icon(app: &App, tenant: &TenantId, id: &str, path: &Path) -> Result<String, String> {
-    use sha2::Digest;
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let content_type = match bytes.get(..4) {
-        Some([0x89, b'P', b'N', b'G']) => "image/png",
-        Some([0xff, 0xd8, 0xff, _]) => "image/jpeg",
-        _ => {
-            return Err(format!(
-                "{}: the icon must be a PNG or JPEG image",
-                path.display()
-            ));
-        }
-    };
-    if bytes.len() > MAX_ICON_BYTES {
-        return Err(format!("{}: the icon is over 4 MB", path.display()));
-    }
-    let hash = hex::encode(sha2::Sha256::digest(&bytes));
-    let name = format!("{tenant}/{id}-{}", &hash[..16]);
-    app.blobs
-        .put(ICON_CONTAINER, &name, bytes.into(), content_type)
+    templates::icons::store(app.blobs.as_ref(), tenant, id, bytes)
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(name)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub async fn template_list(app: &App, tenant: &TenantId) -> Result<String, String> {

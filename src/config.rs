@@ -94,6 +94,9 @@ pub struct Settings {
     pub stripe_api_key: Option<SecretString>,
     /// `STRIPE_API_BASE`: Stripe's REST API (a stand-in in tests).
     pub stripe_api_base: Url,
+    /// `STRIPE_PRICE_ID`: the Price (`price_...`, per seat) the admin tab's
+    /// Subscribe button sells.
+    pub stripe_price_id: Option<String>,
     /// Where Stripe Checkout sends the payer back (`STRIPE_CHECKOUT_SUCCESS_URL`,
     /// `STRIPE_CHECKOUT_CANCEL_URL`); derived from `SALESTIM_PUBLIC_HOSTNAME`
     /// when absent.
@@ -252,6 +255,17 @@ impl Settings {
                 "must be a secret (sk_...) or restricted (rk_...) Stripe API key",
             ));
         }
+        let stripe_price_id = get("STRIPE_PRICE_ID");
+        if let Some(p) = &stripe_price_id
+            && !(p.starts_with("price_")
+                && p.len() <= 200
+                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(invalid(
+                "STRIPE_PRICE_ID",
+                "must be a Stripe Price id (price_...)",
+            ));
+        }
         let checkout_url = |key: &'static str, path: &str| -> Result<Option<Url>, ConfigError> {
             match (get(key), &public_hostname) {
                 (Some(u), _) => parse_url(key, &u).map(Some),
@@ -302,6 +316,7 @@ impl Settings {
             stripe_api_base: url("STRIPE_API_BASE", "https://api.stripe.com")?,
             stripe_checkout_success_url,
             stripe_checkout_cancel_url,
+            stripe_price_id,
             intercom_identity_secret: secret("INTERCOM_IDENTITY_SECRET"),
             teams_app_id,
             public_hostname,

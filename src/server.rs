@@ -174,6 +174,11 @@ pub async fn run_local(settings: Settings, layout: LocalLayout) -> anyhow::Resul
     }
     let app = App::build(settings).await?;
     ensure_queues(&app).await?;
+    if app.settings.tabs.dev_signin {
+        crate::tabs::demo::seed(&app)
+            .await
+            .context("writing the demo tenant for the development sign-in")?;
+    }
     let queues = app.queues.clone();
     let (tx, rx) = watch::channel(false);
     let (handler_addr, server) = bind(app, SocketAddr::from(([127, 0, 0, 1], 0)), rx)?;

@@ -102,6 +102,20 @@ pub struct Assignment {
     pub role: Role,
 }
 
+impl Assignment {
+    /// `role` given to the user `id`.
+    pub fn user(id: &str, role: Role) -> Self {
+        Assignment {
+            principal: Principal {
+                kind: PrincipalKind::User,
+                id: id.to_owned(),
+                name: String::new(),
+            },
+            role,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleAssignments {
@@ -318,14 +332,7 @@ mod tests {
     use super::*;
 
     fn user(id: &str, role: Role) -> Assignment {
-        Assignment {
-            principal: Principal {
-                kind: PrincipalKind::User,
-                id: id.into(),
-                name: String::new(),
-            },
-            role,
-        }
+        Assignment::user(id, role)
     }
 
     fn group(id: &str, role: Role) -> Assignment {

@@ -135,6 +135,20 @@ impl Caller {
     pub fn actor(&self) -> String {
         self.user.actor()
     }
+
+    /// Audits that the caller did `action`.
+    pub async fn audit(
+        &self,
+        app: &App,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let (docs, now) = (app.docs.as_ref(), app.clock.now());
+        Ok(
+            crate::governance::audit::note(docs, &self.tenant, now, &self.actor(), action, details)
+                .await?,
+        )
+    }
 }
 
 /// Which of `groups` the user is in. Without Graph (a deployment with no

@@ -14,7 +14,7 @@
 use futures::future::BoxFuture;
 
 use super::access::{self, Caller};
-use super::{Role, TabUser, me, request};
+use super::{Role, TabUser, admin, approvals, dashboard, me, my, request};
 use crate::app::App;
 use crate::error::AppError;
 use crate::http::{HttpRequest, HttpResponse};
@@ -50,6 +50,7 @@ macro_rules! endpoint {
 
 pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!("GET", "me", access::EVERYONE, "sign in", me::get),
+    // Request a team.
     endpoint!(
         "GET",
         "catalog",
@@ -77,6 +78,158 @@ pub static ENDPOINTS: &[Endpoint] = &[
         access::EVERYONE,
         "request a team",
         request::submit
+    ),
+    // My teams and requests.
+    endpoint!("GET", "my", access::EVERYONE, "see your teams", my::get),
+    endpoint!(
+        "POST",
+        "teams/{id}/renew",
+        access::EVERYONE,
+        "renew a team",
+        my::renew
+    ),
+    endpoint!(
+        "POST",
+        "teams/{id}/let-expire",
+        access::EVERYONE,
+        "let a team expire",
+        my::let_expire
+    ),
+    // Approvals (who may decide is the request's own rule).
+    endpoint!(
+        "GET",
+        "approvals",
+        access::EVERYONE,
+        "see approvals",
+        approvals::list
+    ),
+    endpoint!(
+        "POST",
+        "approvals/{id}",
+        access::EVERYONE,
+        "decide on a request",
+        approvals::decide
+    ),
+    // Governance dashboard.
+    endpoint!(
+        "GET",
+        "dashboard",
+        access::DASHBOARD,
+        "see the governance dashboard",
+        dashboard::get
+    ),
+    endpoint!(
+        "GET",
+        "audit",
+        access::DASHBOARD,
+        "read the audit trail",
+        dashboard::audit_json
+    ),
+    endpoint!(
+        "GET",
+        "audit.csv",
+        access::DASHBOARD,
+        "export the audit trail",
+        dashboard::audit_csv
+    ),
+    // Administration.
+    endpoint!(
+        "GET",
+        "admin/settings",
+        access::ADMIN_READ,
+        "see the tenant settings",
+        admin::settings::get
+    ),
+    endpoint!(
+        "PUT",
+        "admin/settings",
+        access::ADMIN,
+        "change the tenant settings",
+        admin::settings::put
+    ),
+    endpoint!(
+        "GET",
+        "admin/templates",
+        access::TEMPLATES_READ,
+        "see the templates",
+        admin::templates::list
+    ),
+    endpoint!(
+        "GET",
+        "admin/templates/{id}",
+        access::TEMPLATES_READ,
+        "see a template",
+        admin::templates::get
+    ),
+    endpoint!(
+        "PUT",
+        "admin/templates/{id}",
+        access::TEMPLATES_WRITE,
+        "change a template",
+        admin::templates::put
+    ),
+    endpoint!(
+        "POST",
+        "admin/templates/{id}/icon",
+        access::TEMPLATES_WRITE,
+        "change a template",
+        admin::templates::icon
+    ),
+    endpoint!(
+        "GET",
+        "admin/policies",
+        access::POLICIES_READ,
+        "see the lifecycle policies",
+        admin::policies::get
+    ),
+    endpoint!(
+        "POST",
+        "admin/policies/diff",
+        access::POLICIES_WRITE,
+        "change the lifecycle policies",
+        admin::policies::diff
+    ),
+    endpoint!(
+        "PUT",
+        "admin/policies",
+        access::POLICIES_WRITE,
+        "change the lifecycle policies",
+        admin::policies::put
+    ),
+    endpoint!(
+        "GET",
+        "admin/roles",
+        access::ADMIN_READ,
+        "see the role assignments",
+        admin::roles::get
+    ),
+    endpoint!(
+        "PUT",
+        "admin/roles",
+        access::ADMIN,
+        "assign roles",
+        admin::roles::put
+    ),
+    endpoint!(
+        "GET",
+        "admin/billing",
+        access::ADMIN,
+        "see billing",
+        admin::billing::get
+    ),
+    endpoint!(
+        "POST",
+        "admin/billing/checkout",
+        access::ADMIN,
+        "subscribe",
+        admin::billing::checkout
+    ),
+    endpoint!(
+        "POST",
+        "admin/billing/portal",
+        access::ADMIN,
+        "manage billing",
+        admin::billing::portal
     ),
 ];
 

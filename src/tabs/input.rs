@@ -17,16 +17,36 @@ pub fn json<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, AppError> {
     }
     let mut de = serde_json::Deserializer::from_slice(&req.body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." {
-            "body".to_owned()
-        } else {
-            field
-        };
-        invalid(&field, e.inner().to_string())
+        let reason = e.inner().to_string();
+        invalid(&field_of("", &e.path().to_string(), &reason), reason)
     })?;
     de.end().map_err(|e| invalid("body", e.to_string()))?;
     Ok(value)
+}
+
+/// The field a deserialisation error is about, under `prefix` (the body
+/// when empty): its path, or, for a field that is missing (reported at its
+/// parent), the parent's path and the missing name.
+pub fn field_of(prefix: &str, path: &str, reason: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if !prefix.is_empty() {
+        parts.push(prefix);
+    }
+    // `?`: the JSON itself is broken, before any field.
+    if path != "." && path != "?" {
+        parts.push(path);
+    }
+    if let Some(name) = reason
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        parts.push(name);
+    }
+    if parts.is_empty() {
+        "body".to_owned()
+    } else {
+        parts.join(".")
+    }
 }
 
 /// A query parameter, trimmed; `None` when absent or empty.
@@ -48,6 +68,17 @@ pub fn reply(status: warp::http::StatusCode, value: &impl serde::Serialize) -> H
         "cache-control",
         warp::http::HeaderValue::from_static("no-store"),
     )
+}
+
+/// `value` as `T`, a 400 naming the failing field under `prefix`.
+pub fn parse_value<T: DeserializeOwned>(
+    prefix: &str,
+    value: serde_json::Value,
+) -> Result<T, AppError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let reason = e.inner().to_string();
+        invalid(&field_of(prefix, &e.path().to_string(), &reason), reason)
+    })
 }
 
 /// A 400 naming `field`.

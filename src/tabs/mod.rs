@@ -9,12 +9,17 @@
 //! `oid`); nothing in a URL or a body names them.
 
 pub mod access;
+pub mod admin;
 pub mod api;
+pub mod approvals;
 pub mod auth;
+pub mod dashboard;
+pub mod demo;
 pub mod dev;
 pub mod files;
 pub mod input;
 pub mod me;
+pub mod my;
 pub mod obo;
 pub mod request;
 

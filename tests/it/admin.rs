@@ -130,7 +130,8 @@ async fn an_operator_sets_up_a_tenant_and_its_templates() {
     assert_eq!(tenant["settings"]["naming"]["maxLength"], 80);
 
     let file = cli.file("project.json", template().to_string().as_bytes());
-    let icon = cli.file("icon.png", b"\x89PNG\r\n\x1a\n0000");
+    let first_png = png(8);
+    let icon = cli.file("icon.png", &first_png);
     let out = cli
         .ok(&[
             "template", "put", TENANT, "project", "--file", &file, "--icon", &icon,
@@ -153,9 +154,9 @@ async fn an_operator_sets_up_a_tenant_and_its_templates() {
         first_icon.starts_with(&format!("{TENANT}/project-")),
         "a saved change without --icon keeps the picture: {shown}"
     );
-    assert_eq!(cli.icon(&first_icon).await, b"\x89PNG\r\n\x1a\n0000");
+    assert_eq!(cli.icon(&first_icon).await, first_png);
     // A new picture is a new blob: version 1 and 2 keep showing theirs.
-    let other = cli.file("other.png", b"\x89PNG\r\n\x1a\n1111");
+    let other = cli.file("other.png", &png(9));
     cli.ok(&[
         "template", "put", TENANT, "project", "--file", &file, "--icon", &other,
     ])
@@ -164,12 +165,12 @@ async fn an_operator_sets_up_a_tenant_and_its_templates() {
         serde_json::from_str(&cli.ok(&["template", "show", TENANT, "project"]).await).unwrap();
     let second_icon = v3["icon"].as_str().unwrap().to_owned();
     assert_ne!(second_icon, first_icon);
-    assert_eq!(cli.icon(&first_icon).await, b"\x89PNG\r\n\x1a\n0000");
+    assert_eq!(cli.icon(&first_icon).await, first_png);
     // A refused change stores no picture and changes nothing.
     let mut refused = template();
     refused["channels"] = json!([{"name": "a/b"}]);
     let refused = cli.file("refused.json", refused.to_string().as_bytes());
-    let third = cli.file("third.png", b"\x89PNG\r\n\x1a\n2222");
+    let third = cli.file("third.png", &png(10));
     let (ok, _, err) = cli
         .run(&[
             "template", "put", TENANT, "project", "--file", &refused, "--icon", &third,
@@ -329,4 +330,13 @@ async fn a_tenant_added_with_a_trial_shows_it_and_a_trial_out_of_bounds_is_refus
     assert!(shown["tenant"]["trialUntil"].is_string(), "{shown}");
     assert_eq!(shown["entitlement"]["active"], true);
     assert_eq!(shown["entitlement"]["reason"], "trialing (SalesTim trial)");
+}
+
+/// A real PNG of `side` x `side` pixels (icons are decoded when saved).
+fn png(side: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::RgbImage::new(side, side)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("encodes");
+    out
 }

@@ -34,5 +34,6 @@ mod stripe_verdicts;
 mod stripe_webhook;
 mod support;
 mod support_identity;
+mod tab_api;
 mod tab_auth;
 mod tab_files;

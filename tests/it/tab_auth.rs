@@ -16,17 +16,18 @@ const CLIENT_ID: &str = "5f6d1e0a-1111-4d5b-9c55-0123456789ab";
 const HOST: &str = "salestim.example.com";
 const OID: &str = "7d3e4f5a-6b7c-4d8e-9f01-23456789abcd";
 
-struct Fixture {
-    app: TestApp,
-    entra: Entra,
+pub(crate) struct Fixture {
+    pub(crate) app: TestApp,
+    pub(crate) entra: Entra,
     /// Onboarded, with its key published.
-    a: TenantId,
+    pub(crate) a: TenantId,
     key_a: ChannelKey,
     /// Onboarded too, with a key of its own.
-    b: TenantId,
+    pub(crate) b: TenantId,
+    pub(crate) key_b: ChannelKey,
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     fixture_with(vec![]).await
 }
 
@@ -48,19 +49,21 @@ async fn fixture_with(more: Vec<(&'static str, String)>) -> Fixture {
     let b = app.add_tenant("Northwind").await;
     let key_a = ChannelKey::entra("kid-a");
     entra.publish(a.as_str(), &key_a);
-    entra.publish(b.as_str(), &ChannelKey::entra("kid-b"));
+    let key_b = ChannelKey::entra("kid-b");
+    entra.publish(b.as_str(), &key_b);
     Fixture {
         app,
         entra,
         a,
         key_a,
         b,
+        key_b,
     }
 }
 
 impl Fixture {
     /// The claims of a good v2.0 token of `tenant`.
-    fn claims(&self, tenant: &TenantId) -> Value {
+    pub(crate) fn claims(&self, tenant: &TenantId) -> Value {
         let now = self.app.now();
         json!({
             "aud": CLIENT_ID, "iss": self.entra.issuer(tenant.as_str()), "tid": tenant.as_str(),
@@ -83,8 +86,20 @@ impl Fixture {
     }
 
     /// A token signed with A's key from these claims.
-    fn signed(&self, claims: &Value) -> String {
+    pub(crate) fn signed(&self, claims: &Value) -> String {
         self.key_a.sign(claims)
+    }
+
+    /// A good token of `oid` in `tenant` (A or B), signed with its key.
+    pub(crate) fn token(&self, tenant: &TenantId, oid: &str) -> String {
+        let mut claims = self.claims(tenant);
+        claims["oid"] = oid.into();
+        let key = if *tenant == self.a {
+            &self.key_a
+        } else {
+            &self.key_b
+        };
+        key.sign(&claims)
     }
 }
 

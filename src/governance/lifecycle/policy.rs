@@ -356,7 +356,7 @@ impl Policies {
 }
 
 /// One change between two versions, by JSON path.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Change {
     pub path: String,
     pub before: Option<serde_json::Value>,

@@ -13,6 +13,7 @@ use super::people::Person;
 use crate::platform::PlatformError;
 
 mod check;
+pub mod icons;
 mod store;
 
 pub use store::{get, get_version, list, list_active, put, save};
