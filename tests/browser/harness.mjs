@@ -143,6 +143,7 @@ export async function signInAs(page, name) {
 /** axe-core on the page as it is now; throws on a serious or critical
  * violation (Fluent's focus-trap dummies excluded, see web/README.md). */
 export async function checkAccessibility(page, label) {
+  await settled(page);
   // Evaluated through the DevTools protocol, which the page's CSP does not
   // govern (the page itself admits no inline script).
   await page.evaluate(AXE_SOURCE);
@@ -158,7 +159,19 @@ export async function checkAccessibility(page, label) {
   return results.violations.length;
 }
 
+/** Until no finite animation runs: Fluent's motions (a dialog fading in or
+ * out, with the page behind it aria-hidden meanwhile) would otherwise be
+ * checked half-way. Spinners loop forever and are not waited for. */
+export async function settled(page) {
+  await page.waitForFunction(() =>
+    document
+      .getAnimations()
+      .every((a) => a.playState !== "running" || a.effect?.getComputedTiming().iterations === Infinity),
+  );
+}
+
 export async function screenshot(page, name) {
+  await settled(page);
   fs.mkdirSync(SHOTS, { recursive: true });
   const file = path.join(SHOTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });

@@ -27,8 +27,8 @@ const ISAIAH = "Isaiah Langer"; // auditor
 /** Each tab's first meaningful element: what a person came for. */
 const FIRST_RENDER = {
   request: '[data-testid="template-card"]',
-  my: '[data-testid="requests-table"], [data-testid="teams-table"]',
-  approvals: '[data-testid="approvals-table"]',
+  my: '[data-testid="requests-table"], [data-testid="teams-table"], [data-testid="empty"]',
+  approvals: '[data-testid="approvals-table"], [data-testid="empty"]',
   dashboard: '[data-testid="counter-state"]',
   admin: '[data-testid^="admin-section-"]',
 };
@@ -105,6 +105,9 @@ const steps = [
       await byTestId(page, "decision-comment").fill("Looks good");
       await byTestId(page, "confirm-decision").click();
       await row.waitFor({ state: "detached" });
+      // The dialog's closing motion keeps the page aria-hidden until it ends.
+      await byTestId(page, "decision-dialog").waitFor({ state: "detached" });
+      await page.waitForFunction(() => !document.getElementById("root")?.hasAttribute("aria-hidden"));
       await finish(ctx, page, "approvals");
       // The requester sees the decision.
       const mine = await open(ctx, "my", ALEX);
@@ -139,7 +142,6 @@ const steps = [
         },
         { name: NESTOR, id: ctx.users[NESTOR].id },
       );
-      await byTestId(page, "charts").waitFor();
       await finish(ctx, page, "dashboard");
     },
   ],

@@ -129,6 +129,9 @@ function RequestForm({ template, onDone }: { template: CatalogTemplate; onDone: 
         justification: form.justification,
         owners: ids(form.owners),
         members: ids(form.members),
+        // The final name the person saw: the server refuses to submit under
+        // another one (409 with the name it would be).
+        finalName: preview?.finalName,
       });
       onDone(done);
     } catch (err) {
@@ -166,6 +169,7 @@ function RequestForm({ template, onDone }: { template: CatalogTemplate; onDone: 
             type="submit"
             disabled={
               submitting ||
+              busy ||
               !form.displayName.trim() ||
               (template.fields.justification && !form.justification.trim()) ||
               (preview !== undefined && !preview.valid)
