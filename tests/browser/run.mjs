@@ -177,7 +177,11 @@ const steps = [
       await byTestId(page, "role-principal").fill(ctx.users[ALEX].id);
       await byTestId(page, "role-select").selectOption("auditor");
       await byTestId(page, "add-role").click();
-      await page.locator(`[data-testid="role-row"][data-principal-id="${ctx.users[ALEX].id}"][data-role="auditor"]`).waitFor();
+      const added = page.locator(`[data-testid="role-row"][data-principal-id="${ctx.users[ALEX].id}"][data-role="auditor"]`);
+      await added.waitFor();
+      // The row names whom it is for (the id, when the server has no name).
+      const who = await added.textContent();
+      if (!who.includes(ctx.users[ALEX].id) && !who.includes(ALEX)) throw new Error(`the new row does not say whom: ${who}`);
       await finish(ctx, page, "admin-roles");
 
       const after = await open(ctx, "", ALEX);
