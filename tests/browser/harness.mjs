@@ -34,8 +34,12 @@ async function freePort() {
 /** `handler local` on a free port, with its own data folder and the web
  * app from web/dist; resolves once /api/health answers. */
 export async function startHandler() {
-  const bin = path.join(TARGET, "debug", "handler");
-  if (!fs.existsSync(bin)) {
+  // SALESTIM_BROWSER_HANDLER: another build (e.g. target/release/handler,
+  // what ./scripts/local runs) for the figures.
+  const bin = process.env.SALESTIM_BROWSER_HANDLER
+    ? path.resolve(ROOT, process.env.SALESTIM_BROWSER_HANDLER)
+    : path.join(TARGET, "debug", "handler");
+  if (!fs.existsSync(bin) && !process.env.SALESTIM_BROWSER_HANDLER) {
     console.log("browser: building the handler (cargo build --bin handler)");
     const built = spawnSync("cargo", ["build", "--locked", "--bin", "handler"], { cwd: ROOT, stdio: "inherit" });
     if (built.status !== 0) throw new Error("cargo build failed");

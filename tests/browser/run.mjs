@@ -5,6 +5,7 @@
 // under target/browser/, and axe-core must find no serious or critical
 // violation. Then each tab is loaded cold once more to print the figures:
 // time to its first meaningful element and the gzipped JS+CSS it fetched.
+// SALESTIM_BROWSER_HANDLER=target/release/handler measures the release build.
 import {
   byTestId,
   checkAccessibility,
