@@ -36,3 +36,4 @@ mod support;
 mod support_identity;
 mod tab_api;
 mod tab_auth;
+mod tab_screens;
