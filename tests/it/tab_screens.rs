@@ -7,8 +7,10 @@
 //! filters and exports; billing starts a Checkout Session bound to the
 //! caller's tenant.
 
+use salestim::bot::requests::{Mode, Submitted, submit_form};
 use salestim::governance::audit;
 use salestim::governance::people::Person;
+use salestim::governance::requests::RequestForm;
 use salestim::governance::templates::{self, Audience, Template};
 use serde_json::{Value, json};
 
@@ -183,6 +185,24 @@ async fn a_template_for_some_groups_is_offered_to_nobody_else() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(refused["field"], "templateId");
+    // The bot's form goes through the same flow, and is refused the same.
+    let form = RequestForm {
+        template_id: "board".into(),
+        display_name: "Secret".into(),
+        ..RequestForm::default()
+    };
+    let by_bot = submit_form(
+        &f.app.app,
+        &f.a,
+        &Person::new(MEMBER, "Member"),
+        &form,
+        None,
+        Mode::Submit,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(by_bot, Submitted::Refused(_)));
 }
 
 #[tokio::test]
