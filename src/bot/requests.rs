@@ -65,6 +65,13 @@ pub async fn submit_form(
         .map(|t| t.settings)
         .unwrap_or_default();
     let graph = app.graph.as_ref();
+    // A template the requester is not offered is refused like a missing one,
+    // whichever way the form came (the tab's catalog or the bot's form).
+    if !offered(app, tenant, user, &form.template_id).await {
+        return Ok(Submitted::Refused(vec![
+            "That template is not offered to you; choose another one.".to_owned(),
+        ]));
+    }
     let mut form = form.clone();
     for list in [&mut form.owners, &mut form.members] {
         match directory::resolve(graph, tenant, list).await {
@@ -152,6 +159,28 @@ pub async fn after_decision(
         }
         RequestState::Rejected => notify_requester(app, tenant, request).await,
         _ => Ok(()),
+    }
+}
+
+/// Whether `user` is offered template `id` (an unknown id is the domain's
+/// to refuse, with its own reason).
+async fn offered(app: &App, tenant: &TenantId, user: &Person, id: &str) -> bool {
+    let Ok(Some(t)) = templates::get(app.docs.as_ref(), tenant, id.trim()).await else {
+        return true;
+    };
+    match directory::in_audience(
+        app.graph.as_ref(),
+        tenant,
+        &user.aad_object_id,
+        &t.template.audience,
+    )
+    .await
+    {
+        Ok(yes) => yes,
+        Err(e) => {
+            tracing::warn!(error = %e, "the template's audience could not be checked; not offered");
+            false
+        }
     }
 }
 

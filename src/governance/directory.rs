@@ -6,6 +6,7 @@
 
 use super::people::Person;
 use super::requests::RequesterInfo;
+use super::templates::Audience;
 use crate::graph::{Graph, GraphError, users};
 use crate::ids::TenantId;
 
@@ -81,4 +82,25 @@ pub async fn resolve(
     } else {
         Err(reasons)
     })
+}
+
+/// Whether the user is in a template's audience: everyone is in
+/// `Everyone`; for groups, the directory is asked (nested membership
+/// counts). Without Graph nobody is in a group: a template for some groups
+/// is then offered to nobody, never to everyone.
+pub async fn in_audience(
+    graph: Option<&Graph>,
+    tenant: &TenantId,
+    user: &str,
+    audience: &Audience,
+) -> Result<bool, GraphError> {
+    let groups = audience.group_ids();
+    if groups.is_empty() {
+        return Ok(true);
+    }
+    let Some(graph) = graph else {
+        return Ok(false);
+    };
+    let member_of = users::member_of(graph, tenant, user, &groups).await?;
+    Ok(audience.includes(&member_of))
 }

@@ -37,3 +37,4 @@ mod support_identity;
 mod tab_api;
 mod tab_auth;
 mod tab_files;
+mod tab_screens;

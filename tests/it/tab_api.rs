@@ -18,13 +18,13 @@ use serde_json::{Value, json};
 
 use crate::tab_auth::{Fixture, fixture};
 
-const ADMIN: &str = "00000000-0000-4000-8000-0000000000a1";
-const CATALOG: &str = "00000000-0000-4000-8000-0000000000c1";
-const POLICY: &str = "00000000-0000-4000-8000-0000000000b1";
-const AUDITOR: &str = "00000000-0000-4000-8000-0000000000d1";
-const APPROVER: &str = "00000000-0000-4000-8000-0000000000e1";
-const MEMBER: &str = "00000000-0000-4000-8000-0000000000f1";
-const TEAM: &str = "00000000-0000-4000-8000-00000000beef";
+pub(crate) const ADMIN: &str = "00000000-0000-4000-8000-0000000000a1";
+pub(crate) const CATALOG: &str = "00000000-0000-4000-8000-0000000000c1";
+pub(crate) const POLICY: &str = "00000000-0000-4000-8000-0000000000b1";
+pub(crate) const AUDITOR: &str = "00000000-0000-4000-8000-0000000000d1";
+pub(crate) const APPROVER: &str = "00000000-0000-4000-8000-0000000000e1";
+pub(crate) const MEMBER: &str = "00000000-0000-4000-8000-0000000000f1";
+pub(crate) const TEAM: &str = "00000000-0000-4000-8000-00000000beef";
 
 /// Each test user and the roles they hold in tenant A.
 const USERS: [(&str, &[Role]); 6] = [
@@ -40,7 +40,7 @@ fn assign(id: &str, role: Role) -> Assignment {
     Assignment::user(id, role)
 }
 
-fn png() -> Vec<u8> {
+pub(crate) fn png() -> Vec<u8> {
     let mut out = Vec::new();
     image::RgbImage::new(16, 16)
         .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
@@ -51,7 +51,7 @@ fn png() -> Vec<u8> {
 /// Tenant A with its roles, a template approved by APPROVER, a team owned
 /// by MEMBER and a request waiting for APPROVER; tenant B with ADMIN as its
 /// admin and nothing else. Returns the waiting request's id.
-async fn setup(f: &Fixture) -> String {
+pub(crate) async fn setup(f: &Fixture) -> String {
     let docs = f.app.app.docs.as_ref();
     let now = f.app.app.clock.now();
     let assigned: Vec<Assignment> = [
@@ -106,7 +106,7 @@ async fn setup(f: &Fixture) -> String {
 type Body = Option<(&'static str, Vec<u8>)>;
 
 /// A call with a bearer token: (status, body as JSON or Null).
-async fn call(
+pub(crate) async fn call(
     f: &Fixture,
     token: &str,
     method: &str,
@@ -123,7 +123,7 @@ async fn call(
     .await
 }
 
-async fn send(
+pub(crate) async fn send(
     f: &Fixture,
     token: &str,
     method: &str,

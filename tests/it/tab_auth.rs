@@ -31,7 +31,7 @@ pub(crate) async fn fixture() -> Fixture {
     fixture_with(vec![]).await
 }
 
-async fn fixture_with(more: Vec<(&'static str, String)>) -> Fixture {
+pub(crate) async fn fixture_with(more: Vec<(&'static str, String)>) -> Fixture {
     let entra = Entra::start().await;
     let mut settings = vec![
         ("SALESTIM_TAB_CLIENT_ID", CLIENT_ID.into()),

@@ -52,8 +52,23 @@ pub(crate) async fn form_card(
     problems: &[String],
     draft: Option<&TeamRequest>,
 ) -> Result<Value, AppError> {
-    let templates = templates::list_active(ctx.app.docs.as_ref(), ctx.tenant).await?;
-    Ok(cards::request_form(&templates, prefill, problems, draft))
+    let all = templates::list_active(ctx.app.docs.as_ref(), ctx.tenant).await?;
+    // Only the templates offered to this user (their audience).
+    let mut offered = Vec::with_capacity(all.len());
+    for t in all {
+        let user = ctx
+            .user
+            .as_ref()
+            .map(|u| u.aad_object_id.as_str())
+            .unwrap_or_default();
+        let graph = ctx.app.graph.as_ref();
+        match directory::in_audience(graph, ctx.tenant, user, &t.template.audience).await {
+            Ok(true) => offered.push(t),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, template = %t.id, "audience unknown: not offered"),
+        }
+    }
+    Ok(cards::request_form(&offered, prefill, problems, draft))
 }
 
 /// Checks (`preview`) or submits the form for the acting user.

@@ -73,13 +73,12 @@ pub async fn put(app: App, caller: Caller, req: HttpRequest) -> Result<HttpRespo
         .into_iter()
         .map(|t| t.id)
         .collect();
-    let expected = (version > 0).then_some(version);
     let saved = store::save(
         app.docs.as_ref(),
         app.clock.as_ref(),
         &caller.tenant,
         &policies,
-        expected,
+        Some(version),
         &ids,
         &caller.actor(),
     )
