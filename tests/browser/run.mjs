@@ -82,9 +82,27 @@ const steps = [
     },
   ],
   [
-    "my: the member sees the request waiting for approval",
+    "my: the member sees the request waiting for approval, and renews a team that is about to expire",
     async (ctx) => {
       const page = await open(ctx, "my", ALEX);
+      const warned = page.locator('[data-testid="team-row"]', {
+        has: page.locator('[data-testid="state-badge"][data-state="warned"]'),
+      });
+      const team = await warned.first().getAttribute("data-team-id");
+      const teamRow = `[data-testid="team-row"][data-team-id="${team}"]`;
+      const expiresBefore = await page.locator(`${teamRow} td`).nth(2).textContent();
+      const name = (await page.locator(`${teamRow} td`).first().textContent()).trim();
+      await page.locator(`${teamRow} [data-testid="renew-button"]`).click();
+      await page.locator('[data-testid="notice-success"]', { hasText: "renewed" }).waitFor();
+      // A later expiry, and nothing left to renew.
+      await page.waitForFunction(
+        ({ row, before }) => {
+          const cells = document.querySelectorAll(`${row} td`);
+          return cells.length > 2 && cells[2].textContent !== before && !document.querySelector(`${row} [data-testid="renew-button"]`);
+        },
+        { row: teamRow, before: expiresBefore },
+      );
+      if (!name) throw new Error("the renewed team's row has no name");
       const row = page.locator('[data-testid="request-row"]', { hasText: ctx.finalName });
       await row.waitFor();
       ctx.requestId = await row.getAttribute("data-request-id");
