@@ -160,6 +160,15 @@ export const get = <T>(path: string, signal?: AbortSignal) => call<T>("GET", pat
 export const post = <T>(path: string, body: unknown = {}, signal?: AbortSignal) => call<T>("POST", path, { body, signal });
 export const put = <T>(path: string, body: unknown) => call<T>("PUT", path, { body });
 
+/** A file the API serves, fetched with the bearer (an icon): `/api/tab/...`
+ * or a path relative to it. */
+export async function fetchBlob(path: string, signal?: AbortSignal): Promise<Blob> {
+  const relative = path.replace(/^\/api\/tab\//, "");
+  const res = await send("GET", relative, { signal }, false);
+  if (!res.ok) throw await errorOf(res);
+  return res.blob();
+}
+
 /** Downloads a file the API serves (the audit CSV) with the bearer, and
  * hands it to the browser as a download. */
 export async function download(path: string, fallbackName: string): Promise<void> {

@@ -179,12 +179,18 @@ export interface AdminTemplate {
 }
 
 /** Who sees a template in the catalog: everyone, or members of Entra groups. */
-export type Audience = { kind: "everyone" } | { kind: "groups"; groups: string[] };
+/** An Entra group as the API names it. */
+export interface GroupRef {
+  aadObjectId: string;
+  name: string;
+}
+
+export type Audience = { kind: "everyone" } | { kind: "groups"; groups: GroupRef[] };
 
 export interface TemplateVersion {
   version: number;
-  at: string;
-  by: string;
+  name: string;
+  active: boolean;
 }
 
 export interface TemplateDetail {

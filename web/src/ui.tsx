@@ -15,7 +15,7 @@ import {
   makeStyles,
   tokens,
 } from "@fluentui/react-components";
-import { get, reasonOf } from "./api";
+import { fetchBlob, get, reasonOf } from "./api";
 import { openLink } from "./teams";
 
 export interface Loaded<T> {
@@ -209,4 +209,26 @@ export class ScreenBoundary extends Component<{ children: ReactNode }, { failed:
       </div>
     );
   }
+}
+
+/** An image the API serves behind the bearer (a template icon): fetched
+ * with the token and shown from a blob URL; nothing while it loads or when
+ * it cannot be read. */
+export function AuthedImage({ src, alt, className, testId }: { src: string; alt: string; className?: string; testId?: string }) {
+  const [url, setUrl] = useState<string>();
+  useEffect(() => {
+    const abort = new AbortController();
+    let made: string | undefined;
+    fetchBlob(src, abort.signal)
+      .then((blob) => {
+        made = URL.createObjectURL(blob);
+        setUrl(made);
+      })
+      .catch(() => setUrl(undefined));
+    return () => {
+      abort.abort();
+      if (made) URL.revokeObjectURL(made);
+    };
+  }, [src]);
+  return url ? <img src={url} alt={alt} className={className} data-testid={testId} /> : null;
 }

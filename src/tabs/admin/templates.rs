@@ -31,9 +31,14 @@ fn id_of(req: &HttpRequest) -> Result<String, AppError> {
     }
 }
 
+/// A template as the tab shows it: its icon as the URL the catalog serves
+/// it at (the blob name stays inside; a save ignores what comes back).
 fn item(t: &StoredTemplate) -> Value {
     let mut v = serde_json::to_value(&t.template).unwrap_or_default();
     v["id"] = t.id.clone().into();
+    if t.template.icon.is_some() {
+        v["icon"] = format!("/api/tab/catalog/{}/icon", t.id).into();
+    }
     v
 }
 

@@ -18,7 +18,7 @@ import {
 } from "@fluentui/react-components";
 import { ApiError, post, reasonOf } from "../api";
 import type { CatalogTemplate, Preview, Submitted } from "../types";
-import { Empty, ErrorBar, Notice, Resource, StateBadge, useLoad, usePageStyles } from "../ui";
+import { AuthedImage, Empty, ErrorBar, Notice, Resource, StateBadge, useLoad, usePageStyles } from "../ui";
 
 const PREVIEW_DELAY_MS = 350;
 
@@ -127,6 +127,8 @@ function RequestForm({ template, onDone }: { template: CatalogTemplate; onDone: 
         displayName: form.displayName,
         description: form.description,
         justification: form.justification,
+        // The name the person was shown: the server refuses another one.
+        finalName: preview?.finalName,
         owners: ids(form.owners),
         members: ids(form.members),
         // The final name the person saw: the server refuses to submit under
@@ -273,7 +275,7 @@ export default function RequestTab() {
                     data-template-id={t.id}
                   >
                     <CardHeader
-                      image={t.icon ? <img src={t.icon} alt="" className={s.icon} /> : undefined}
+                      image={t.icon ? <AuthedImage src={t.icon} alt="" className={s.icon} /> : undefined}
                       header={<Text weight="semibold">{t.name}</Text>}
                       description={<Text size={200}>{approvalSummary(t)}</Text>}
                     />

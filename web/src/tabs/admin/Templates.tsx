@@ -23,10 +23,10 @@ import {
 } from "@fluentui/react-components";
 import { ApiError, call, put, reasonOf } from "../../api";
 import type { AdminTemplate, Audience, TemplateDetail } from "../../types";
-import { Empty, ErrorBar, Notice, Resource, StateBadge, formatDate, useLoad, usePageStyles } from "../../ui";
+import { AuthedImage, Empty, ErrorBar, Notice, Resource, StateBadge, useLoad, usePageStyles } from "../../ui";
 
 /** The server checks again; this only saves a round trip. */
-const ICON_MAX_BYTES = 256 * 1024;
+const ICON_MAX_BYTES = 512 * 1024;
 const ICON_TYPES = ["image/png", "image/jpeg"];
 const TEMPLATE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -40,7 +40,9 @@ export function audienceOf(t: AdminTemplate): { everyone: boolean; groups: strin
   const a = t.audience as unknown;
   if (Array.isArray(a)) return { everyone: a.length === 0, groups: a.map(String) };
   if (a && typeof a === "object" && (a as { kind?: string }).kind === "groups") {
-    const groups = ((a as { groups?: unknown[] }).groups ?? []).map(String);
+    const groups = ((a as { groups?: unknown[] }).groups ?? []).map((g) =>
+      g && typeof g === "object" ? String((g as { aadObjectId?: string }).aadObjectId ?? "") : String(g),
+    );
     return { everyone: groups.length === 0, groups };
   }
   return { everyone: true, groups: [] };
@@ -115,7 +117,9 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
       setError(new ApiError(400, "Name at least one Entra group, or choose everyone.", "audience"));
       return;
     }
-    const audience: Audience = everyone ? { kind: "everyone" } : { kind: "groups", groups: groupIds };
+    const audience: Audience = everyone
+      ? { kind: "everyone" }
+      : { kind: "groups", groups: groupIds.map((aadObjectId) => ({ aadObjectId, name: "" })) };
     const template = { ...t, name, description, active, audience, approval: parsedApproval, icon: icon ?? t.icon };
     setBusy(true);
     try {
@@ -140,7 +144,7 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
       return;
     }
     if (file.size > ICON_MAX_BYTES) {
-      setIconError(`The icon is ${Math.ceil(file.size / 1024)} KiB; at most 256 KiB is accepted.`);
+      setIconError(`The icon is ${Math.ceil(file.size / 1024)} KiB; at most 512 KiB is accepted.`);
       return;
     }
     setIconBusy(true);
@@ -206,8 +210,8 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
         <section className={p.section} aria-labelledby="icon-title">
           <h3 id="icon-title">Icon</h3>
           <div className={p.row}>
-            {icon ? <img src={icon} alt={`Icon of ${name}`} className={s.icon} data-testid="template-icon" /> : <Text>No icon yet.</Text>}
-            <Field label="Upload an icon (PNG or JPEG, at most 256 KiB)">
+            {icon ? <AuthedImage src={icon} alt={`Icon of ${name}`} className={s.icon} testId="template-icon" /> : <Text>No icon yet.</Text>}
+            <Field label="Upload an icon (PNG or JPEG, at most 512 KiB)">
               {(fieldProps) => (
                 <input
                   {...fieldProps}
@@ -235,16 +239,16 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
             <TableHeader>
               <TableRow>
                 <TableHeaderCell>Version</TableHeaderCell>
-                <TableHeaderCell>When</TableHeaderCell>
-                <TableHeaderCell>By</TableHeaderCell>
+                <TableHeaderCell>Name</TableHeaderCell>
+                <TableHeaderCell>Offered</TableHeaderCell>
               </TableRow>
             </TableHeader>
             <TableBody>
               {detail.versions.map((v) => (
                 <TableRow key={v.version} data-testid="template-version" data-version={v.version}>
                   <TableCell>{v.version}</TableCell>
-                  <TableCell>{formatDate(v.at, true)}</TableCell>
-                  <TableCell>{v.by}</TableCell>
+                  <TableCell>{v.name}</TableCell>
+                  <TableCell>{v.active ? "Yes" : "Retired"}</TableCell>
                 </TableRow>
               ))}
             </TableBody>
