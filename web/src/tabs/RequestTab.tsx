@@ -131,9 +131,6 @@ function RequestForm({ template, onDone }: { template: CatalogTemplate; onDone: 
         finalName: preview?.finalName,
         owners: ids(form.owners),
         members: ids(form.members),
-        // The final name the person saw: the server refuses to submit under
-        // another one (409 with the name it would be).
-        finalName: preview?.finalName,
       });
       onDone(done);
     } catch (err) {
