@@ -3,9 +3,13 @@
 placeholders filled from settings, plus the two icons, zipped.
 
 Settings (environment): TEAMS_APP_ID (the app's GUID in the Teams admin
-centre), MicrosoftAppId (the bot's and SSO app's id), SALESTIM_PUBLIC_HOSTNAME
-(where the function app is reached, e.g. salestim.example.com), and
-optionally SALESTIM_APP_VERSION (default 1.0.0).
+centre), MicrosoftAppId (the bot's id), SALESTIM_TAB_CLIENT_ID (the app
+registration the tabs' SSO tokens are for; default MicrosoftAppId),
+SALESTIM_PUBLIC_HOSTNAME (where the function app is reached, e.g.
+salestim.example.com), and optionally SALESTIM_APP_VERSION (default 1.0.0).
+
+The five personal tabs open https://<host>/api/tabs/<page>, the pages the
+handler's `Tabs` function serves (src/tabs/files.rs, TAB_PAGES).
 
 Usage: scripts/teams_package.py OUT.zip [--manifest-only OUT.json]
 """
@@ -34,6 +38,9 @@ def manifest():
     values = {
         "TEAMS_APP_ID": setting("TEAMS_APP_ID", GUID),
         "BOT_APP_ID": setting("MicrosoftAppId", GUID),
+        "TAB_CLIENT_ID": setting(
+            "SALESTIM_TAB_CLIENT_ID", GUID, os.environ.get("MicrosoftAppId")
+        ).lower(),
         "PUBLIC_HOSTNAME": setting("SALESTIM_PUBLIC_HOSTNAME", HOST),
         "VERSION": setting("SALESTIM_APP_VERSION", VERSION, "1.0.0"),
     }

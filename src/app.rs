@@ -28,6 +28,7 @@ use crate::platform::queues::Queues;
 use crate::platform::storage_account::StorageAccount;
 use crate::platform::{azure_credential, blobs, cache, documents, keys, queues};
 use crate::tabs::TabAuthenticator;
+use crate::tabs::files::TabFiles;
 use crate::teams::links::AppLinks;
 
 /// The platform services, built from settings or handed in by tests.
@@ -74,6 +75,8 @@ pub struct AppInner {
     /// Who calls the tabs' API: Teams SSO tokens, and under `handler local`
     /// the development sign-in's.
     pub tab_auth: TabAuthenticator,
+    /// The tabs' web app (its build folder, read on first use).
+    pub tab_files: TabFiles,
 }
 
 /// A cheap handle on the app, cloned into every request.
@@ -123,8 +126,15 @@ impl App {
             envelope::DEFAULT_CACHE_ENTRIES,
         );
         let tab_auth = TabAuthenticator::new(&settings, s.http.clone());
+        // The page's CSP admits Intercom's hosts only where the Messenger
+        // can boot (its identity endpoint is configured).
+        let tab_files = TabFiles::new(
+            settings.tabs.files_dir.clone(),
+            settings.support.app_id.is_some() && settings.intercom_identity_secret.is_some(),
+        );
         App(Arc::new(AppInner {
             tab_auth,
+            tab_files,
             graph,
             envelope,
             links,

@@ -209,6 +209,16 @@ pub static ROUTES: &[Route] = &[
         },
     },
     Route {
+        function: "Tabs",
+        trigger: Trigger::Http {
+            methods: &["get"],
+            route: "tabs/{*path}",
+            max_body: 0,
+            head: None,
+            handler: |app, req| Box::pin(functions::tabs::run(app, req)),
+        },
+    },
+    Route {
         function: "DevSignIn",
         trigger: Trigger::Http {
             methods: &["get", "post"],

@@ -1,6 +1,9 @@
 //! The tabs' settings: the app registration whose tokens the tabs' API
 //! takes (Teams SSO) and uses on behalf of the user, the development
-//! sign-in of `handler local`, and the Intercom Messenger's identity.
+//! sign-in of `handler local`, the web app's build folder, and the
+//! Intercom Messenger's identity.
+
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use url::Url;
@@ -24,6 +27,11 @@ pub struct TabSettings {
     /// only). On by default there unless Teams SSO is configured; asking
     /// for it under the Functions host stops the start.
     pub dev_signin: bool,
+    /// `SALESTIM_TABS_DIR`: the web app's build folder, which the `Tabs`
+    /// function serves. By default `tabs/` beside the running executable
+    /// when it exists (the deployed package), else `web/dist` under the
+    /// working directory (a checkout).
+    pub files_dir: PathBuf,
 }
 
 /// Intercom identity verification for the Messenger in the tabs.
@@ -88,6 +96,15 @@ pub(super) fn from_lookup(
         client_id,
         accept_v1: flag(get, "SALESTIM_TAB_ACCEPT_V1")?.unwrap_or(false),
         dev_signin,
+        files_dir: match get("SALESTIM_TABS_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => default_files_dir(
+                std::env::current_exe()
+                    .ok()
+                    .as_deref()
+                    .and_then(Path::parent),
+            ),
+        },
     };
     let support = SupportSettings {
         app_id: get("INTERCOM_APP_ID"),
@@ -97,6 +114,15 @@ pub(super) fn from_lookup(
             .transpose()?,
     };
     Ok((tabs, support))
+}
+
+/// `tabs/` beside the executable (the app package puts the build there),
+/// else `web/dist` (relative: the working directory, a checkout).
+fn default_files_dir(executable_dir: Option<&Path>) -> PathBuf {
+    executable_dir
+        .map(|dir| dir.join("tabs"))
+        .filter(|dir| dir.is_dir())
+        .unwrap_or_else(|| PathBuf::from("web").join("dist"))
 }
 
 #[cfg(test)]
@@ -163,5 +189,19 @@ mod tests {
         .unwrap();
         assert_eq!(s.support.app_id.as_deref(), Some("abc123"));
         assert!(s.support.legacy_user_hash && s.support.api_base.is_none());
+    }
+
+    #[test]
+    fn the_tabs_are_served_from_the_package_else_from_the_checkout() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            default_files_dir(Some(dir.path())),
+            PathBuf::from("web/dist")
+        );
+        assert_eq!(default_files_dir(None), PathBuf::from("web/dist"));
+        std::fs::create_dir(dir.path().join("tabs")).unwrap();
+        assert_eq!(default_files_dir(Some(dir.path())), dir.path().join("tabs"));
+        let s = settings(RunMode::Local, &[("SALESTIM_TABS_DIR", "/srv/tabs")]).unwrap();
+        assert_eq!(s.tabs.files_dir, PathBuf::from("/srv/tabs"));
     }
 }

@@ -20,6 +20,7 @@ pub mod stripe_webhook;
 pub mod support_identity;
 pub mod sweep_tenant;
 pub mod tab_api;
+pub mod tabs;
 pub mod tenant_work;
 
 use crate::app::App;

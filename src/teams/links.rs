@@ -17,8 +17,9 @@ pub struct AppLinks {
     pub public_base: Option<Url>,
 }
 
-/// The static tabs (manifest `entityId`s) our links open.
-pub const REQUESTS_TAB: &str = "requests";
+/// The static tabs (manifest `entityId`s) our links open: "My teams and
+/// requests" and "Administration".
+pub const REQUESTS_TAB: &str = "my";
 pub const ADMIN_TAB: &str = "admin";
 
 /// One of our pages, as found in a pasted link.
@@ -115,11 +116,11 @@ mod tests {
     }
 
     #[test]
-    fn request_links_open_the_requests_tab_at_the_request() {
+    fn request_links_open_the_my_teams_tab_at_the_request() {
         let url = links().request("req-1").unwrap();
         assert!(
             url.as_str()
-                .starts_with("https://teams.microsoft.com/l/entity/app-guid/requests?")
+                .starts_with("https://teams.microsoft.com/l/entity/app-guid/my?")
         );
         let pairs: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(

@@ -723,7 +723,7 @@ async fn our_own_links_unfurl_into_cards_and_others_do_not() {
     let open = &attachments[0]["content"]["actions"][0]["url"];
     assert!(
         open.as_str().unwrap().starts_with(&format!(
-            "https://teams.microsoft.com/l/entity/{TEAMS_APP}/requests?"
+            "https://teams.microsoft.com/l/entity/{TEAMS_APP}/my?"
         )),
         "{open}"
     );

@@ -36,4 +36,5 @@ mod support;
 mod support_identity;
 mod tab_api;
 mod tab_auth;
+mod tab_files;
 mod tab_screens;

@@ -19,6 +19,7 @@ fn package(dir: &std::path::Path, envs: &[(&str, &str)]) -> std::process::Output
         .arg(dir.join("manifest.json"))
         .env_remove("TEAMS_APP_ID")
         .env_remove("MicrosoftAppId")
+        .env_remove("SALESTIM_TAB_CLIENT_ID")
         .env_remove("SALESTIM_PUBLIC_HOSTNAME")
         .envs(envs.iter().copied())
         .output()
@@ -174,6 +175,65 @@ fn missing_or_malformed_settings_stop_the_packaging_and_the_validator_catches_a_
     manifest.as_object_mut().unwrap().remove("name");
     std::fs::write(&broken, manifest.to_string()).unwrap();
     assert!(!validate(&broken).status.success());
+}
+
+#[tokio::test]
+async fn the_manifests_tabs_are_exactly_the_pages_the_tabs_function_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let tab_client = "0A1B2C3D-4E5F-4a6b-8c7d-9e0f1a2b3c4d";
+    let out = package(
+        dir.path(),
+        &[
+            ("TEAMS_APP_ID", TEAMS_APP_ID),
+            ("MicrosoftAppId", BOT_ID),
+            ("SALESTIM_TAB_CLIENT_ID", tab_client),
+            ("SALESTIM_PUBLIC_HOSTNAME", "salestim.example.com"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(validate(&dir.path().join("manifest.json")).status.success());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    // SSO is for the tabs' registration, the bot keeps its own.
+    let client = tab_client.to_ascii_lowercase();
+    assert_eq!(manifest["webApplicationInfo"]["id"], client.as_str());
+    assert_eq!(
+        manifest["webApplicationInfo"]["resource"],
+        format!("api://salestim.example.com/{client}")
+    );
+    assert_eq!(manifest["bots"][0]["botId"], BOT_ID);
+
+    let tabs = manifest["staticTabs"].as_array().unwrap();
+    let mut paths = Vec::new();
+    for tab in tabs {
+        assert_eq!(tab["scopes"], serde_json::json!(["personal"]));
+        let url = url::Url::parse(tab["contentUrl"].as_str().unwrap()).unwrap();
+        assert_eq!(url.scheme(), "https");
+        assert_eq!(url.host_str(), Some("salestim.example.com"));
+        assert!(url.query().is_none() && url.fragment().is_none());
+        let page = url
+            .path()
+            .strip_prefix("/api/tabs/")
+            .expect("under /api/tabs/");
+        assert_eq!(tab["entityId"], page, "each tab is named after its page");
+        paths.push(page.to_owned());
+    }
+    assert_eq!(paths, salestim::tabs::files::TAB_PAGES);
+
+    // And each is served, under `handler local` as in Azure (the same
+    // function.json route).
+    let root = tempfile::tempdir().unwrap();
+    let app = crate::tab_files::app_serving(&crate::tab_files::fake_build(root.path())).await;
+    for page in &paths {
+        let res = app.get(&format!("api/tabs/{page}")).await;
+        assert_eq!(res.status(), 200, "{page}");
+        let kind = res.headers()["content-type"].to_str().unwrap();
+        assert!(kind.starts_with("text/html"), "{page}: {kind}");
+    }
 }
 
 /// The entries of a zip file, read with Python's zipfile (no zip crate needed

@@ -6,6 +6,10 @@
 //! it refuses what a web page in the developer's browser could send: a
 //! cross-site request (403) and a body not declared as JSON (415).
 //!
+//! For a newcomer's browser, `GET /` redirects to the tabs' web app
+//! (`/api/tabs/`), and `/api/tabs` to `/api/tabs/`, the address the app's
+//! client-side router is built for.
+//!
 //! Like the host, it refuses a body over its limit (100 MB) with 413, and
 //! reads the rest of it, within bounds (`http::body`), so that a client
 //! still sending gets the 413 rather than a reset.
@@ -133,6 +137,15 @@ pub(super) fn serve(
     Ok((addr, server))
 }
 
+/// A `.` or `..` segment, spelt plainly or percent-encoded (`%2e`), which
+/// URL parsing resolves.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
 fn refused(status: StatusCode, reason: &str) -> warp::reply::Response {
     warp::reply::with_status(reason.to_owned(), status).into_response()
 }
@@ -151,6 +164,26 @@ async fn forward(
         invoker,
         max_request_bytes,
     } = front;
+    if method == Method::GET && (path.as_str() == "/" || path.as_str() == format!("/{prefix}/tabs"))
+    {
+        body::discard(body, &headers, *max_request_bytes, 0);
+        let mut location = format!("/{prefix}/tabs/");
+        if !query.is_empty() {
+            location = format!("{location}?{query}");
+        }
+        return Response::builder()
+            .status(StatusCode::FOUND)
+            .header("location", location)
+            .body(Default::default())
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
+    if has_dot_segment(path.as_str()) {
+        // The URL the request is forwarded on would resolve it to another
+        // path than the one matched here.
+        tracing::warn!(path = %path.as_str(), "request refused: a dot segment in the path");
+        body::discard(body, &headers, *max_request_bytes, 0);
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let relative = path
         .as_str()
         .strip_prefix('/')

@@ -46,6 +46,11 @@ impl Invoker {
         let client = reqwest::Client::builder()
             .user_agent(format!("Azure-Functions-Host/{LOCAL_HOST_VERSION}"))
             .pool_max_idle_per_host(64)
+            // Forwarded byte for byte: a gzipped answer to a browser that
+            // asked for one stays gzipped (reqwest would decode it here, as
+            // other crates turn its decoders on).
+            .no_gzip()
+            .no_deflate()
             .build()
             .map_err(|e| HostError::Config {
                 path: "local host".into(),

@@ -168,6 +168,7 @@ function RequestForm({ template, onDone }: { template: CatalogTemplate; onDone: 
             type="submit"
             disabled={
               submitting ||
+              busy ||
               !form.displayName.trim() ||
               (template.fields.justification && !form.justification.trim()) ||
               (preview !== undefined && !preview.valid)

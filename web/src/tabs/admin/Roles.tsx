@@ -95,7 +95,7 @@ function RolesEditor({ assignments, reload }: { assignments: RoleAssignment[]; r
               {assignments.map((a, i) => (
                 <TableRow key={`${a.principal.kind}-${a.principal.id}-${a.role}`} data-testid="role-row" data-principal-id={a.principal.id} data-role={a.role}>
                   <TableCell>
-                    {a.principal.name ?? a.principal.id}
+                    {a.principal.name || a.principal.id}
                     {a.principal.name && (
                       <>
                         <br />
@@ -110,11 +110,11 @@ function RolesEditor({ assignments, reload }: { assignments: RoleAssignment[]; r
                       size="small"
                       disabled={busy}
                       data-testid="remove-role"
-                      aria-label={`Remove ${ROLE_NAMES[a.role] ?? a.role} from ${a.principal.name ?? a.principal.id}`}
+                      aria-label={`Remove ${ROLE_NAMES[a.role] ?? a.role} from ${a.principal.name || a.principal.id}`}
                       onClick={() =>
                         write(
                           assignments.filter((_, j) => j !== i),
-                          `${ROLE_NAMES[a.role] ?? a.role} removed from ${a.principal.name ?? a.principal.id}.`,
+                          `${ROLE_NAMES[a.role] ?? a.role} removed from ${a.principal.name || a.principal.id}.`,
                         )
                       }
                     >
