@@ -3,6 +3,7 @@
 //! render. Handlers stay plain async functions; warp stays in `routes`.
 
 pub mod body;
+pub mod route;
 
 use std::collections::HashMap;
 

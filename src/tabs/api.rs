@@ -17,8 +17,8 @@ use super::access::{self, Caller};
 use super::{Role, TabUser, admin, approvals, dashboard, me, my, request};
 use crate::app::App;
 use crate::error::AppError;
+use crate::http::route::{ROUTE_PREFIX, match_route};
 use crate::http::{HttpRequest, HttpResponse};
-use crate::routes::{ROUTE_PREFIX, match_route};
 
 pub type Screen =
     fn(App, Caller, HttpRequest) -> BoxFuture<'static, Result<HttpResponse, AppError>>;

@@ -28,7 +28,7 @@ use super::{Invoker, run_once};
 use crate::host::function_json::{FunctionDef, Trigger};
 use crate::host::{HOST_VERSION_HEADER, HostError, INVOCATION_ID_HEADER, LOCAL_HOST_VERSION};
 use crate::http::body::{self, BodyError};
-use crate::routes::match_route;
+use crate::http::route::match_route;
 
 /// The host's request size limit (100 MB).
 pub const MAX_REQUEST_BYTES: u64 = 100 * 1024 * 1024;
