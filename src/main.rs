@@ -210,6 +210,10 @@ enum TenantAction {
         /// a subscription (a SalesTim trial; local testing, evaluations).
         #[arg(long)]
         trial_days: Option<u32>,
+        /// The tenant's first admin (an Entra object id): the one who can
+        /// then assign every other role in the Administration tab.
+        #[arg(long)]
+        admin: Option<String>,
     },
     /// Show a tenant and its subscription.
     Show { tenant_id: String },
@@ -461,13 +465,39 @@ async fn tenant_command(app: &App, action: TenantAction) -> Result<(), String> {
             tenant_id,
             name,
             trial_days,
+            admin,
         } => {
             let id = parse(&tenant_id)?;
+            // Checked before anything is written.
+            let first_admin = admin
+                .map(|oid| {
+                    let admin = salestim::governance::roles::Assignment::user(
+                        &oid,
+                        salestim::governance::roles::Role::Admin,
+                    );
+                    salestim::governance::roles::validate(std::slice::from_ref(&admin))
+                        .map(|_| admin.principal)
+                        .map_err(|e| format!("--admin: {e}"))
+                })
+                .transpose()?;
             let tenant = app
                 .tenants
                 .add_with_trial(&id, &name, trial_days)
                 .await
                 .map_err(|e| e.to_string())?;
+            if let Some(principal) = first_admin {
+                let oid = principal.id.clone();
+                salestim::governance::roles::add_first_admin(
+                    app.docs.as_ref(),
+                    &id,
+                    app.clock.now(),
+                    principal,
+                    "operator:handler tenant add",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                println!("{oid} is the tenant's first admin");
+            }
             let rfc3339 = &time::format_description::well_known::Rfc3339;
             match tenant.trial_until.and_then(|t| t.format(rfc3339).ok()) {
                 Some(until) => {

@@ -340,3 +340,43 @@ fn png(side: u32) -> Vec<u8> {
         .expect("encodes");
     out
 }
+
+#[tokio::test]
+async fn a_tenant_added_with_its_first_admin_has_them_as_its_admin() {
+    use salestim::governance::roles::{self, Role};
+    let cli = Cli::new();
+    let (ok, _, err) = cli
+        .run(&[
+            "tenant",
+            "add",
+            TENANT,
+            "--name",
+            "Contoso",
+            "--admin",
+            "not-a-guid",
+        ])
+        .await;
+    assert!(!ok && err.contains("--admin"), "{err}");
+    let (ok, _, _) = cli.run(&["tenant", "show", TENANT]).await;
+    assert!(!ok, "a refused --admin adds no tenant");
+    let out = cli
+        .ok(&[
+            "tenant",
+            "add",
+            TENANT,
+            "--name",
+            "Contoso",
+            "--admin",
+            &ALICE.to_uppercase(),
+        ])
+        .await;
+    assert!(out.contains("first admin"), "{out}");
+    let docs = salestim::platform::documents::sqlite::SqliteDocuments::open(
+        &cli.data_dir().join("documents.sqlite"),
+        std::sync::Arc::new(salestim::platform::clock::SystemClock),
+    )
+    .unwrap();
+    let tenant = salestim::ids::TenantId::parse(TENANT).unwrap();
+    let (assigned, _) = roles::get(&docs, &tenant).await.unwrap();
+    assert_eq!(assigned.roles_of(ALICE, &[]), [Role::Admin].into());
+}
