@@ -6,8 +6,8 @@
 //! - the roles the tenant's admins assigned to them, or to an Entra group
 //!   they are in (membership asked of Graph, only when some role is given
 //!   to a group, and cached for minutes);
-//! - approver, when an active template names them as an approver or a
-//!   waiting request waits for them (a manager, say);
+//! - approver, when an active template names them as an approver (and, for
+//!   `GET me`, when a waiting request waits for them: a manager, say);
 //! - member, always.
 //!
 //! Each endpoint names the roles it admits ([`Caller::require`]); a caller
@@ -86,9 +86,7 @@ impl Caller {
         let groups = member_of(app, &tenant, &user, &wanted).await;
         let mut roles = assigned.roles_of(&user.aad_object_id, &groups);
         roles.insert(Role::Member);
-        if names_approver(&templates, &user.aad_object_id)
-            || waited_for(app, &tenant, &user.aad_object_id).await?
-        {
+        if names_approver(&templates, &user.aad_object_id) {
             roles.insert(Role::Approver);
         }
         Ok(Caller {
@@ -98,6 +96,20 @@ impl Caller {
             roles,
             groups,
         })
+    }
+
+    /// Adds the approver role when a waiting request waits for the caller
+    /// (a manager, say) though no template names them. Only what the UI
+    /// shows (`GET me`) needs it: no endpoint admits by the approver role
+    /// (deciding is checked against the request), so the other calls do
+    /// not pay for the scan.
+    pub async fn with_waiting_approvals(mut self, app: &App) -> Result<Caller, AppError> {
+        if !self.roles.contains(&Role::Approver)
+            && waited_for(app, &self.tenant, &self.user.aad_object_id).await?
+        {
+            self.roles.insert(Role::Approver);
+        }
+        Ok(self)
     }
 
     pub fn has_any(&self, allowed: &[Role]) -> bool {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::access::Caller;
-use super::input::{invalid, json, ok};
+use super::input::{invalid, json, ok, rfc3339};
 use crate::app::App;
 use crate::bot::requests as flow;
 use crate::error::AppError;
@@ -33,7 +33,7 @@ fn item(r: &TeamRequest) -> Value {
     json!({
         "id": r.id, "etag": etag(r), "finalName": r.display_name, "templateName": r.template_name,
         "requester": {"id": r.requester.aad_object_id, "name": r.requester.name},
-        "createdAt": r.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "createdAt": rfc3339(r.created_at),
         "stage": r.current_stage + 1, "stages": r.stages.len(),
         "description": r.description, "justification": r.justification,
     })

@@ -10,7 +10,7 @@ use time::{Date, OffsetDateTime};
 use warp::http::{HeaderValue, StatusCode};
 
 use super::access::Caller;
-use super::input::{invalid, ok, query};
+use super::input::{invalid, ok, query, rfc3339};
 use crate::app::App;
 use crate::error::AppError;
 use crate::governance::audit::{self, Filter, MAX_RESULTS};
@@ -35,7 +35,7 @@ pub async fn get(app: App, caller: Caller, _req: HttpRequest) -> Result<HttpResp
     let sweeps: Vec<Value> = sweeps
         .iter()
         .map(|s| {
-            json!({"at": s.at.format(&Rfc3339).unwrap_or_default(), "full": s.full, "teams": s.teams,
+            json!({"at": rfc3339(s.at), "full": s.full, "teams": s.teams,
                    "graphRequests": s.graph_requests, "throttled": s.throttled, "budget": s.budget,
                    "complete": s.complete, "actions": s.actions})
         })
@@ -132,15 +132,12 @@ pub async fn audit_json(
         .entries
         .iter()
         .map(|e| {
-            json!({"at": e.at.format(&Rfc3339).unwrap_or_default(), "actor": e.actor, "action": e.action,
+            json!({"at": rfc3339(e.at), "actor": e.actor, "action": e.action,
                    "target": target(&e.details), "details": e.details})
         })
         .collect();
     let next = if found.more {
-        found
-            .entries
-            .last()
-            .and_then(|e| e.at.format(&Rfc3339).ok())
+        found.entries.last().map(|e| rfc3339(e.at))
     } else {
         None
     };
@@ -164,7 +161,7 @@ pub async fn audit_csv(
     };
     write(&mut out, ["at", "actor", "action", "target", "details"])?;
     for e in &found.entries {
-        let at = e.at.format(&Rfc3339).unwrap_or_default();
+        let at = rfc3339(e.at);
         let details = e.details.to_string();
         // A cell a spreadsheet would run as a formula is quoted as text.
         let cells = [

@@ -133,10 +133,6 @@ impl TabFiles {
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The index, read now if it was not yet (a folder not built yet is
     /// looked for again on the next request).
     fn index(&self) -> Result<Arc<Index>, LoadError> {

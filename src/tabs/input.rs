@@ -81,6 +81,12 @@ pub fn parse_value<T: DeserializeOwned>(
     })
 }
 
+/// A time as the API writes it (RFC 3339).
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// A 400 naming `field`.
 pub fn invalid(field: &str, reason: impl Into<String>) -> AppError {
     AppError::Invalid {

@@ -31,6 +31,7 @@ struct Me<'a> {
 }
 
 pub async fn get(app: App, caller: Caller, _req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let caller = caller.with_waiting_approvals(&app).await?;
     let tenant = app.tenants.get(&caller.tenant).await?.ok_or_else(|| {
         AppError::Forbidden("this organisation has not signed up for SalesTim".into())
     })?;

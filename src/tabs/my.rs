@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::access::Caller;
-use super::input::{invalid, ok};
+use super::input::{invalid, ok, rfc3339};
 use crate::app::App;
 use crate::bot::lifecycle::answer_expiry;
 use crate::error::AppError;
@@ -45,11 +45,6 @@ fn team_json(team: &TeamRecord, viewer: &str) -> Value {
         "webUrl": team.web_url, "isOwner": is_owner, "canRenew": can_renew,
         "renewal": team.renewal, "pending": pending,
     })
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// `GET my`.

@@ -223,6 +223,13 @@ fn submitted_json(r: &TeamRequest) -> Value {
     json!({"id": r.id, "state": format!("{:?}", r.state), "label": r.state.label(), "finalName": r.display_name})
 }
 
+/// The 409 for a final name the person was not shown.
+fn not_seen(name: &str) -> AppError {
+    AppError::Conflict(format!(
+        "with the naming policy the team will be named \"{name}\"; check the name and submit again"
+    ))
+}
+
 /// `POST requests`: saves the draft, checks its final name is the one the
 /// person saw, and submits it.
 pub async fn submit(app: App, caller: Caller, req: HttpRequest) -> Result<HttpResponse, AppError> {
@@ -241,10 +248,7 @@ pub async fn submit(app: App, caller: Caller, req: HttpRequest) -> Result<HttpRe
         None => draft.display_name == draft.requested_name,
     };
     if !named_as_seen {
-        return Err(AppError::Conflict(format!(
-            "with the naming policy the team will be named \"{}\"; check the name and submit again",
-            draft.display_name
-        )));
+        return Err(not_seen(&draft.display_name));
     }
     match flow::submit_form(
         &app,
@@ -261,10 +265,7 @@ pub async fn submit(app: App, caller: Caller, req: HttpRequest) -> Result<HttpRe
             tracing::info!(tenant_id = %tenant, request = %r.id, "team request submitted from the Request tab");
             Ok(reply(StatusCode::CREATED, &submitted_json(&r)))
         }
-        Submitted::Previewed(r) => Err(AppError::Conflict(format!(
-            "with the naming policy the team will be named \"{}\"; check the name and submit again",
-            r.display_name
-        ))),
+        Submitted::Previewed(r) => Err(not_seen(&r.display_name)),
         Submitted::Refused(problems) => Err(invalid("displayName", problems.join(" "))),
     }
 }
