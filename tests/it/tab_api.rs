@@ -495,7 +495,20 @@ async fn bad_input_to_every_write_endpoint_names_the_field_and_writes_nothing() 
             "{method} {path} wrote something"
         );
     }
-    // The wrong media type and an oversized icon get their own statuses.
+    // The wrong media type and an oversized body get their own statuses,
+    // and write nothing either.
+    let before = snapshot(&f, &f.a).await;
+    let huge = vec![0u8; 600 * 1024];
+    let (status, _) = send(
+        &f,
+        &admin,
+        "POST",
+        "admin/templates/project/icon",
+        Some(("image/png", huge)),
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert_eq!(snapshot(&f, &f.a).await, before);
     let (status, _) = send(
         &f,
         &admin,
