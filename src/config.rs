@@ -68,6 +68,14 @@ pub struct Settings {
     pub port: u16,
     pub data_dir: PathBuf,
     pub region: String,
+    /// This process among the region's instances (`WEBSITE_INSTANCE_ID`
+    /// on Azure, else made up at start): with the region, it names who
+    /// holds a timer's lease.
+    pub instance: String,
+    /// How long a timer's lease lasts unless its holder renews it
+    /// (`SALESTIM_TIMER_LEASE_SECS`, 5 to 3600, default 60): how long a
+    /// region that died holding it keeps the others waiting.
+    pub timer_lease: std::time::Duration,
     /// The storage settings that are set (see [`STORAGE_SETTINGS`]); empty
     /// means local queues and blob files.
     pub storage: Vec<(&'static str, SecretString)>,
@@ -290,6 +298,23 @@ impl Settings {
             None => 7,
         };
 
+        let timer_lease = match get("SALESTIM_TIMER_LEASE_SECS") {
+            Some(s) => s
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (5..=3600).contains(s))
+                .ok_or_else(|| {
+                    invalid(
+                        "SALESTIM_TIMER_LEASE_SECS",
+                        format!("must be a whole number of seconds from 5 to 3600, not {s:?}"),
+                    )
+                })?,
+            None => 60,
+        };
+        let instance = get("WEBSITE_INSTANCE_ID")
+            .map(|id| id.chars().take(12).collect())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+
         Ok(Settings {
             mode,
             port,
@@ -297,6 +322,8 @@ impl Settings {
                 get("SALESTIM_DATA_DIR").unwrap_or_else(|| "./.salestim".into()),
             ),
             region: get("REGION_NAME").unwrap_or_else(|| "local".into()),
+            instance,
+            timer_lease: std::time::Duration::from_secs(timer_lease),
             storage,
             cosmos,
             redis_url,

@@ -3,8 +3,9 @@
 //! admin granted consent (page by page) and queues one `sweep-tenant`
 //! message each, naming the six-hour period; `SweepTenant` does each
 //! tenant's share, so one large or failing tenant never holds up the
-//! others. Every region's timer fires: the period makes the second
-//! message of a tenant a no-op. Six hours keeps well inside the seven days
+//! others. Every region's timer fires: the timer's lease
+//! ([`timer_lease`]) lets one region queue the period's messages, and the
+//! period makes a second message of a tenant (a replay) a no-op. Six hours keeps well inside the seven days
 //! a directory delta token lives.
 
 use time::OffsetDateTime;
@@ -12,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::functions::fan_out;
+use crate::functions::{fan_out, timer_lease};
 use crate::host::invoke::{InvokeRequest, InvokeResponse};
 use crate::jobs::sweep_tenant;
 
@@ -21,18 +22,22 @@ pub const SCHEDULE: &str = "0 0 */6 * * *";
 const PERIOD_SECS: i64 = 6 * 3600;
 
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
-    req.timer("timer")
+    let timer = req
+        .timer("timer")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let period = period_of(app.clock.now());
-    let (queues, period_ref) = (app.queues.as_ref(), period.as_str());
-    let out = fan_out::fan_out_over(app.tenants.onboarded_ids(), |tenant| async move {
-        sweep_tenant::enqueue(queues, &tenant, Some(period_ref)).await
+    timer_lease::once(&app, "GovernanceSweep", SCHEDULE, &timer, || async {
+        let period = period_of(app.clock.now());
+        let (queues, period_ref) = (app.queues.as_ref(), period.as_str());
+        let out = fan_out::fan_out_over(app.tenants.onboarded_ids(), |tenant| async move {
+            sweep_tenant::enqueue(queues, &tenant, Some(period_ref)).await
+        })
+        .await?;
+        Ok(format!(
+            "governance sweep {period}: queued for {} tenants, {} failed",
+            out.queued, out.failed
+        ))
     })
-    .await?;
-    Ok(InvokeResponse::done(format!(
-        "governance sweep {period}: queued for {} tenants, {} failed",
-        out.queued, out.failed
-    )))
+    .await
 }
 
 /// The start of the six-hour window `now` is in (UTC), as every region

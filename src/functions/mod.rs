@@ -22,6 +22,7 @@ pub mod sweep_tenant;
 pub mod tab_api;
 pub mod tabs;
 pub mod tenant_work;
+pub mod timer_lease;
 
 use crate::app::App;
 use crate::error::AppError;

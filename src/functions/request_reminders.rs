@@ -2,7 +2,8 @@
 //! nobody is moving, in every tenant. The timer only walks the tenants
 //! (page by page) and queues one `tenant-work` message each; the
 //! `TenantWork` function runs [`follow_up_tenant`] for each, so one slow or
-//! broken tenant never holds up the others.
+//! broken tenant never holds up the others. One region does each run
+//! ([`timer_lease`]).
 //!
 //! - A request waiting longer than its tenant's reminder period gets one
 //!   reminder to the approvers of the waiting stage; when the tenant names
@@ -21,7 +22,7 @@
 use crate::app::App;
 use crate::bot::notify;
 use crate::error::AppError;
-use crate::functions::{fan_out, provision_team};
+use crate::functions::{fan_out, provision_team, timer_lease};
 use crate::governance::lifecycle::actions;
 use crate::governance::provisioning;
 use crate::governance::requests::{self, Due, TeamRequest};
@@ -44,13 +45,17 @@ struct Tally {
 
 /// The timer: one `tenant-work` message per tenant.
 pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppError> {
-    req.timer("timer")
+    let timer = req
+        .timer("timer")
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let out = fan_out::fan_out(&app, Task::FollowUpRequests).await?;
-    Ok(InvokeResponse::done(format!(
-        "reminders: follow-ups queued for {} tenants, {} failed",
-        out.queued, out.failed
-    )))
+    timer_lease::once(&app, "RequestReminders", SCHEDULE, &timer, || async {
+        let out = fan_out::fan_out(&app, Task::FollowUpRequests).await?;
+        Ok(format!(
+            "reminders: follow-ups queued for {} tenants, {} failed",
+            out.queued, out.failed
+        ))
+    })
+    .await
 }
 
 /// One tenant's follow-ups (run by `TenantWork`); the line says what was done.

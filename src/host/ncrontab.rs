@@ -115,6 +115,25 @@ impl Schedule {
             }
         }
     }
+
+    /// The last occurrence at or before `at`: the one a timer firing at
+    /// `at` was fired for, as every region's host computes it alike. An
+    /// interval has no anchor shared between hosts, so its occurrences are
+    /// counted from the Unix epoch.
+    pub fn latest_at_or_before(&self, at: OffsetDateTime) -> Option<OffsetDateTime> {
+        match self {
+            Schedule::Interval(d) => {
+                let step = d.whole_seconds().max(1);
+                let start = at.unix_timestamp().div_euclid(step) * step;
+                OffsetDateTime::from_unix_timestamp(start).ok()
+            }
+            Schedule::Cron { cron, .. } => {
+                let start = chrono::DateTime::from_timestamp(at.unix_timestamp(), 0)?;
+                let prev = cron.find_previous_occurrence(&start, true).ok()?;
+                OffsetDateTime::from_unix_timestamp(prev.timestamp()).ok()
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +143,34 @@ mod proptests;
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn the_latest_occurrence_is_the_one_a_firing_at_that_time_is_for() {
+        let every_30 = "0 */30 * * * *".parse::<Schedule>().unwrap();
+        let at = |t| every_30.latest_at_or_before(t).unwrap();
+        assert_eq!(
+            at(datetime!(2026-03-04 10:30:00 UTC)),
+            datetime!(2026-03-04 10:30:00 UTC)
+        );
+        assert_eq!(
+            at(datetime!(2026-03-04 10:59:59.9 UTC)),
+            datetime!(2026-03-04 10:30:00 UTC)
+        );
+        let daily = "0 30 2 * * *".parse::<Schedule>().unwrap();
+        assert_eq!(
+            daily
+                .latest_at_or_before(datetime!(2026-03-04 02:29:59 UTC))
+                .unwrap(),
+            datetime!(2026-03-03 02:30:00 UTC)
+        );
+        let interval = "00:10:00".parse::<Schedule>().unwrap();
+        assert_eq!(
+            interval
+                .latest_at_or_before(datetime!(2026-03-04 02:29:59 UTC))
+                .unwrap(),
+            datetime!(2026-03-04 02:20:00 UTC)
+        );
+    }
 
     fn next(expr: &str, after: OffsetDateTime) -> OffsetDateTime {
         expr.parse::<Schedule>().unwrap().next_after(after).unwrap()

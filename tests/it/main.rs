@@ -30,6 +30,7 @@ mod playground;
 mod policy;
 mod provisioning;
 mod queues;
+mod regions;
 mod stripe_verdicts;
 mod stripe_webhook;
 mod support;

@@ -137,8 +137,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ));
     }
     values.extend(options.settings);
+    // A setting given in `options.settings` wins over the defaults above.
     let settings = Settings::from_lookup(options.mode, |k| {
-        values.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        values
+            .iter()
+            .rfind(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
     })
     .expect("test settings are valid");
     let docs: Arc<dyn Documents> = match options.docs {

@@ -1,8 +1,9 @@
-//! Queues that refuse sends to one queue while told to, to test that what
-//! the app meant to send is not lost when a send fails.
+//! Queues whose sends to one queue fail or hang while told to: to test
+//! that what the app meant to send is not lost when a send fails, and what
+//! happens to a region stuck mid-run.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,18 +14,53 @@ use salestim::platform::{PlatformError, PlatformResult};
 /// process; the tests that use it run their own app, and only they set it).
 pub static OUTBOX_SENDS_TO_FAIL: AtomicU32 = AtomicU32::new(0);
 
-pub struct FailingOutbox(pub Arc<dyn Queues>);
+/// Sends to `tenant-work` hang (a region stuck mid-run) while this is set,
+/// in the apps built with [`hanging_tenant_work`].
+pub static HANG_TENANT_WORK: AtomicBool = AtomicBool::new(true);
+
+/// What a send meets.
+pub enum Fault {
+    Fail,
+    Hang,
+}
+
+/// The local queues, with sends that meet the fault `on_send` names.
+pub struct Faulty {
+    inner: Arc<dyn Queues>,
+    on_send: fn(&QueueName) -> Option<Fault>,
+}
 
 /// For `Options::queues`: the local queues, with outbox sends that fail
 /// while [`OUTBOX_SENDS_TO_FAIL`] is above zero.
 pub fn failing_outbox(inner: Arc<dyn Queues>) -> Arc<dyn Queues> {
-    Arc::new(FailingOutbox(inner))
+    Arc::new(Faulty {
+        inner,
+        on_send: |queue| {
+            (queue.as_str() == "bot-outbox"
+                && OUTBOX_SENDS_TO_FAIL
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok())
+            .then_some(Fault::Fail)
+        },
+    })
+}
+
+/// For `Options::queues`: the local queues, with `tenant-work` sends that
+/// never finish while [`HANG_TENANT_WORK`] is set.
+pub fn hanging_tenant_work(inner: Arc<dyn Queues>) -> Arc<dyn Queues> {
+    Arc::new(Faulty {
+        inner,
+        on_send: |queue| {
+            (queue.as_str() == "tenant-work" && HANG_TENANT_WORK.load(Ordering::SeqCst))
+                .then_some(Fault::Hang)
+        },
+    })
 }
 
 #[async_trait]
-impl Queues for FailingOutbox {
+impl Queues for Faulty {
     async fn ensure(&self, queue: &QueueName) -> PlatformResult<()> {
-        self.0.ensure(queue).await
+        self.inner.ensure(queue).await
     }
 
     async fn send(
@@ -33,17 +69,17 @@ impl Queues for FailingOutbox {
         text: &str,
         delay: Option<Duration>,
     ) -> PlatformResult<String> {
-        if queue.as_str() == "bot-outbox"
-            && OUTBOX_SENDS_TO_FAIL
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
-            return Err(PlatformError::unavailable(
-                "queues",
-                "injected send failure",
-            ));
+        match (self.on_send)(queue) {
+            Some(Fault::Fail) => {
+                return Err(PlatformError::unavailable(
+                    "queues",
+                    "injected send failure",
+                ));
+            }
+            Some(Fault::Hang) => std::future::pending::<()>().await,
+            None => {}
         }
-        self.0.send(queue, text, delay).await
+        self.inner.send(queue, text, delay).await
     }
 
     async fn receive(
@@ -52,11 +88,11 @@ impl Queues for FailingOutbox {
         max: u32,
         visibility: Duration,
     ) -> PlatformResult<Vec<QueueMessage>> {
-        self.0.receive(queue, max, visibility).await
+        self.inner.receive(queue, max, visibility).await
     }
 
     async fn delete(&self, queue: &QueueName, id: &str, pop_receipt: &str) -> PlatformResult<()> {
-        self.0.delete(queue, id, pop_receipt).await
+        self.inner.delete(queue, id, pop_receipt).await
     }
 
     async fn release(
@@ -66,18 +102,18 @@ impl Queues for FailingOutbox {
         pop_receipt: &str,
         visibility: Duration,
     ) -> PlatformResult<String> {
-        self.0.release(queue, id, pop_receipt, visibility).await
+        self.inner.release(queue, id, pop_receipt, visibility).await
     }
 
     async fn count(&self, queue: &QueueName) -> PlatformResult<u64> {
-        self.0.count(queue).await
+        self.inner.count(queue).await
     }
 
     async fn ping(&self) -> PlatformResult<()> {
-        self.0.ping().await
+        self.inner.ping().await
     }
 
     async fn wait(&self, queue: &QueueName, max: Duration) {
-        self.0.wait(queue, max).await
+        self.inner.wait(queue, max).await
     }
 }
