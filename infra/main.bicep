@@ -273,4 +273,8 @@ output appHostNames array = [for (region, i) in regions: regionApps[i].outputs.h
 @description('The Traffic Manager DNS name (point the public host name at it with a CNAME).')
 output trafficManagerFqdn string = trafficManager.outputs.fqdn
 
+@description('The vault the secrets go into (az keyvault secret set --vault-name ...).')
 output keyVaultName string = keyVault.outputs.vaultName
+
+@description('Setting name -> Key Vault secret name, for the deploy script to check the vault.')
+output secretNames object = secretNames
