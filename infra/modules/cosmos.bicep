@@ -54,7 +54,6 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
     minimalTlsVersion: 'Tls12'
     // checkov:skip=CKV_AZURE_101:The apps run on Flex Consumption without a virtual network, so they reach Cosmos DB over its public endpoint; access needs an Entra ID token (local auth is disabled).
     publicNetworkAccess: 'Enabled'
-    // checkov:skip=CKV_AZURE_100:Data is encrypted at rest with service-managed keys; tenant secrets are additionally wrapped by the Key Vault key in the app (envelope encryption), so a customer-managed account key adds little.
     backupPolicy: {
       type: 'Continuous'
       continuousModeProperties: {

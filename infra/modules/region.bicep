@@ -74,8 +74,6 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   sku: {
     name: 'Standard_ZRS'
   }
-  // checkov:skip=CKV2_AZURE_33:No private endpoint: the apps have no virtual network (see CKV_AZURE_35).
-  // checkov:skip=CKV2_AZURE_1:Queue messages and the deployment package are encrypted at rest with Microsoft-managed keys; tenant data lives in Cosmos DB with secrets wrapped by the Key Vault key.
   properties: {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
