@@ -227,6 +227,10 @@ var sharedAppSettings = {
   SALESTIM_TAB_ACCEPT_V1: string(tabAcceptV1)
 }
 
+// One region at a time: Azure Managed Redis fails access policy assignments
+// written concurrently to one database (Azure/azure-dev#6640,
+// microsoft/aspire#13043), and each region adds one.
+@batchSize(1)
 module regionApps 'modules/region.bicep' = [for region in regions: {
   name: 'region-${region}'
   params: {
