@@ -14,7 +14,7 @@
 
 targetScope = 'resourceGroup'
 
-@description('Name prefix of every resource, e.g. salestim-prod (lower case, letters, digits, dashes).')
+@description('Name prefix of every resource, e.g. salestim-prod (lower case letters, digits and dashes; starts with a letter).')
 @minLength(3)
 @maxLength(20)
 param namePrefix string
@@ -135,7 +135,9 @@ param tags object = {}
 var suffix = uniqueString(resourceGroup().id)
 var primaryRegion = regions[0]
 var cosmosDatabase = 'salestim'
-var keyVaultName = take('${namePrefix}-kv-${suffix}', 24)
+// 3-24 letters, digits and dashes, globally unique: at most 9 characters of
+// the prefix (dashes dropped, so it never ends in one) + kv + 13.
+var keyVaultName = '${take(replace(namePrefix, '-', ''), 9)}kv${suffix}'
 // functions/Health/function.json route `health` under host.json's routePrefix `api`.
 var healthPath = '/api/health'
 
@@ -236,6 +238,7 @@ module regionApps 'modules/region.bicep' = [for region in regions: {
   params: {
     location: region
     namePrefix: namePrefix
+    nameSuffix: take(suffix, 6)
     storageAccountName: 'st${uniqueString(resourceGroup().id, region)}'
     sharedAppSettings: sharedAppSettings
     usesKeyVaultSecrets: !empty(secretNames)

@@ -20,7 +20,7 @@ param maxThroughput int = 1000
 
 param tags object = {}
 
-// Every container of src/platform/documents except `events`, which has TTL on.
+// Every container of src/platform/documents (Container::ALL).
 var containerNames = [
   'tenants'
   'templates'
@@ -28,6 +28,7 @@ var containerNames = [
   'teams'
   'findings'
   'jobs'
+  'events'
   'audit'
 ]
 
@@ -78,6 +79,10 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
+// TTL on in every container (-1: nothing expires unless the document
+// carries its own `ttl`), as the app creates them: `events` documents expire,
+// and any other kind may set a `ttl` (src/platform/documents/cosmos.rs,
+// ensure_container).
 resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [for name in containerNames: {
   parent: database
   name: name
@@ -90,28 +95,10 @@ resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containe
         ]
         kind: 'Hash'
       }
-    }
-  }
-}]
-
-// Processed webhook and message ids: TTL on (-1: no default expiry; each
-// document carries its own `ttl`).
-resource events 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
-  parent: database
-  name: 'events'
-  properties: {
-    resource: {
-      id: 'events'
-      partitionKey: {
-        paths: [
-          '/tenantId'
-        ]
-        kind: 'Hash'
-      }
       defaultTtl: -1
     }
   }
-}
+}]
 
 output accountName string = account.name
 output endpoint string = account.properties.documentEndpoint

@@ -18,6 +18,9 @@ param location string
 @description('Name prefix of the resources.')
 param namePrefix string
 
+@description('Suffix that makes the app\'s host name globally unique.')
+param nameSuffix string
+
 @description('Storage account name (3-24 lower-case letters and digits).')
 @minLength(3)
 @maxLength(24)
@@ -127,7 +130,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  name: '${namePrefix}-${location}'
+  name: '${namePrefix}-${location}-${nameSuffix}'
   location: location
   tags: tags
   kind: 'functionapp,linux'

@@ -435,9 +435,12 @@ class Bicep(unittest.TestCase):
             vault = target_named_by("keyVaultName", module_of("KEYVAULT_KEY_ID"), VAULT)
             implied[(VAULT, vault, KV_CRYPTO_USER)] += 1
         if any("@Microsoft.KeyVault(" in v for v in settings.values()):
-            refs = {m for k in SECRETS for m in re.findall(
-                r"VaultName=\$\{(\w+)\}", settings[k])}
-            self.assertEqual(refs, {"keyVaultName"})
+            # Every reference names the vault main.bicep deploys (keyVaultName).
+            prefix = self.main["variables"]["kvRefPrefix"]["value"]
+            self.assertTrue(prefix.startswith("@Microsoft.KeyVault(VaultName=${keyVaultName};"))
+            for key in SECRETS:
+                true_value = shared[key]["operator"]["operands"]["true_value"]
+                self.assertTrue(true_value.startswith("${kvRefPrefix}"), key)
             self.assertEqual(body(self.main["modules"][module_of("KEYVAULT_KEY_ID")])
                              ["params"]["vaultName"], "keyVaultName")
             vault = vault or target_named_by("keyVaultName", "keyVault", VAULT)
@@ -467,27 +470,17 @@ class Bicep(unittest.TestCase):
         app = set(re.findall(r'Container::\w+ => "(\w+)"', source))
         self.assertGreaterEqual(len(app), 8)
         tree = self.trees["modules/cosmos.bicep"]
-        declared = set()
-        for name, res in tree["resources"].items():
-            if not res["type"].endswith("sqlDatabases/containers"):
-                continue
-            b = body(res)
-            resource = b["properties"]["resource"]
-            self.assertEqual(resource["partitionKey"]["paths"], ["/tenantId"], name)
-            loop = res["config"].get("loop_type")
-            if loop:
-                self.assertEqual(loop["detail"]["array_name"], "containerNames")
-                listed = tree["variables"]["containerNames"]["value"]
-                self.assertNotIn("events", listed)
-                declared |= set(listed)
-            else:
-                declared.add(b["name"])
-                if b["name"] == "events":
-                    # -1: TTL on, each document carries its own `ttl`.
-                    self.assertEqual(resource["defaultTtl"],
-                                     {"operator": {"type": "minus",
-                                                   "operands": {"integer_value": 1}}})
-        self.assertEqual(declared, app)
+        containers = [r for r in tree["resources"].values()
+                      if r["type"].endswith("sqlDatabases/containers")]
+        self.assertEqual(len(containers), 1, "one container declaration, over containerNames")
+        res = containers[0]
+        self.assertEqual(res["config"]["loop_type"]["detail"]["array_name"], "containerNames")
+        resource = body(res)["properties"]["resource"]
+        self.assertEqual(resource["partitionKey"]["paths"], ["/tenantId"])
+        # -1: TTL on (the app relies on per-document `ttl` in every container).
+        self.assertEqual(resource["defaultTtl"],
+                         {"operator": {"type": "minus", "operands": {"integer_value": 1}}})
+        self.assertEqual(set(tree["variables"]["containerNames"]["value"]), app)
 
         account = body(tree["resources"]["account"])["properties"]
         self.assertEqual(account["consistencyPolicy"]["defaultConsistencyLevel"], "Session")
