@@ -304,8 +304,13 @@ class Bicep(unittest.TestCase):
                          "settings the app does not know (local.settings.json.example)")
         for key in SECRETS:
             self.assertIn(key, settings)
+            # `contains(secretNames, key) ? '<Key Vault reference>' : ''`
             value = self.shared_settings()[key]
+            self.assertIsInstance(value, dict, f"{key} must be a Key Vault reference")
+            self.assertEqual(value.get("operator", {}).get("type"), "conditional", key)
             ops = value["operator"]["operands"]
+            self.assertEqual(ops["condition"], {"function": {"type": "contains", "parameters": {
+                "container": "secretNames", "item_to_find": key}}}, key)
             self.assertIn("@Microsoft.KeyVault(", render(ops["true_value"], self.main), key)
             self.assertEqual(ops["false_value"], "", key)
         for key, value in settings.items():
