@@ -77,6 +77,8 @@ pub struct AppInner {
     pub tab_auth: TabAuthenticator,
     /// The tabs' web app (its build folder, read on first use).
     pub tab_files: TabFiles,
+    /// The health probe's kept verdict.
+    pub probe: crate::platform::health::Probe,
 }
 
 /// A cheap handle on the app, cloned into every request.
@@ -135,6 +137,7 @@ impl App {
         App(Arc::new(AppInner {
             tab_auth,
             tab_files,
+            probe: Default::default(),
             graph,
             envelope,
             links,
@@ -197,7 +200,10 @@ impl Services {
                     CosmosDocuments::connect(
                         c.endpoint.as_str(),
                         auth,
-                        &c.preferred_regions,
+                        documents::cosmos::preferred_regions(
+                            &settings.region,
+                            &c.preferred_regions,
+                        ),
                         &c.database,
                     )
                     .await

@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod cache;
 pub mod clock;
 pub mod documents;
+pub mod health;
 pub mod keys;
 pub mod queues;
 pub(crate) mod sqlite_cached;

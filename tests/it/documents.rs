@@ -73,7 +73,7 @@ async fn cosmos_account_conforms() {
     let store = CosmosDocuments::connect(
         &endpoint,
         CosmosAuth::Key(SecretString::from(key)),
-        &regions,
+        salestim::platform::documents::cosmos::preferred_regions("local", &regions),
         &database,
     )
     .await
@@ -317,7 +317,7 @@ async fn cosmos_connect_reports_an_unreachable_account_as_unavailable() {
     let result = CosmosDocuments::connect(
         &format!("https://127.0.0.1:{port}/"),
         CosmosAuth::Key(key),
-        &["West Europe".to_owned()],
+        salestim::platform::documents::cosmos::preferred_regions("westeurope", &[]),
         "salestim",
     )
     .await;

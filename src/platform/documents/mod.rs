@@ -475,6 +475,21 @@ pub trait Documents: Send + Sync + 'static {
 
     /// A cheap round trip, for the health probe.
     async fn ping(&self) -> PlatformResult<()>;
+
+    /// A store replicated across regions: the region this app reads first
+    /// and the one that answered its last ping (they differ after a
+    /// failover). `None` for a store in one place.
+    fn serving(&self) -> Option<Serving> {
+        None
+    }
+}
+
+/// Where a multi-region store is served from ([`Documents::serving`]), as
+/// normalised region names (`westeurope`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Serving {
+    pub preferred: String,
+    pub served: String,
 }
 
 impl dyn Documents {

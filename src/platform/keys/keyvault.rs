@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_security_keyvault_keys::models::{
-    EncryptionAlgorithm, KeyClientGetKeyOptions, KeyClientWrapKeyOptions, KeyOperationParameters,
-    KeyOperationResult,
+    EncryptionAlgorithm, Key, KeyClientGetKeyOptions, KeyClientWrapKeyOptions,
+    KeyOperationParameters, KeyOperationResult,
 };
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceId};
 use base64::Engine as _;
@@ -189,19 +189,48 @@ impl Keys for KeyVaultKeys {
     }
 
     /// Reads the key's public part: proves the vault answers, the token is
-    /// accepted and the key exists (needs the `keys/get` permission, which the
-    /// "Key Vault Crypto Service Encryption User" role has).
+    /// accepted and the key exists (needs the `keys/get` permission, which
+    /// the "Key Vault Crypto User" role has), and that the key can still
+    /// wrap and unwrap ([`usable`]): a disabled or expired key answers a
+    /// read but refuses every unwrap, so every tenant's secrets stay shut.
     async fn ping(&self) -> PlatformResult<()> {
         let options = KeyClientGetKeyOptions {
             key_version: self.key_version.clone(),
             ..Default::default()
         };
-        self.client
+        let key: Key = self
+            .client
             .get_key(&self.key_name, Some(options))
             .await
-            .map_err(map_error)?;
-        Ok(())
+            .map_err(map_error)?
+            .into_model()
+            .map_err(|e| PlatformError::backend(SERVICE, e))?;
+        usable(&key, time::OffsetDateTime::now_utc())
+            .map_err(|why| PlatformError::backend(SERVICE, format!("the key {why}")))
     }
+}
+
+/// Whether the vault would let this key wrap and unwrap at `now`: enabled,
+/// inside its activation and expiry dates, and (when it lists its
+/// operations) allowed both.
+fn usable(key: &Key, now: time::OffsetDateTime) -> Result<(), &'static str> {
+    if let Some(a) = &key.attributes {
+        if a.enabled == Some(false) {
+            return Err("is disabled");
+        }
+        if a.not_before.is_some_and(|t| t > now) {
+            return Err("is not active yet");
+        }
+        if a.expires.is_some_and(|t| t <= now) {
+            return Err("has expired");
+        }
+    }
+    if let Some(ops) = key.key.as_ref().and_then(|k| k.key_ops.as_ref())
+        && !(ops.iter().any(|o| o == "wrapKey") && ops.iter().any(|o| o == "unwrapKey"))
+    {
+        return Err("may not wrap and unwrap (key_ops)");
+    }
+    Ok(())
 }
 
 fn map_error(err: azure_core::Error) -> PlatformError {
@@ -240,6 +269,38 @@ fn map_error(err: azure_core::Error) -> PlatformError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_usable_only_enabled_in_its_dates_and_allowed_to_wrap() {
+        let now = time::macros::datetime!(2026-12-02 12:00 UTC);
+        let key = |json: serde_json::Value| -> Key { serde_json::from_value(json).unwrap() };
+        let ok = key(
+            serde_json::json!({"attributes": {"enabled": true, "exp": now.unix_timestamp() + 60},
+            "key": {"kty": "RSA", "key_ops": ["wrapKey", "unwrapKey", "encrypt"]}}),
+        );
+        assert_eq!(usable(&ok, now), Ok(()));
+        assert_eq!(usable(&key(serde_json::json!({})), now), Ok(()));
+        for (json, why) in [
+            (
+                serde_json::json!({"attributes": {"enabled": false}}),
+                "is disabled",
+            ),
+            (
+                serde_json::json!({"attributes": {"exp": now.unix_timestamp()}}),
+                "has expired",
+            ),
+            (
+                serde_json::json!({"attributes": {"nbf": now.unix_timestamp() + 1}}),
+                "is not active yet",
+            ),
+            (
+                serde_json::json!({"key": {"kty": "RSA", "key_ops": ["encrypt", "decrypt"]}}),
+                "may not wrap and unwrap (key_ops)",
+            ),
+        ] {
+            assert_eq!(usable(&key(json), now), Err(why));
+        }
+    }
 
     #[test]
     fn key_ids_are_https_urls_of_plain_names() {

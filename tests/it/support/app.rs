@@ -18,6 +18,7 @@ use salestim::platform::cache::memory::MemoryCache;
 use salestim::platform::clock::ManualClock;
 use salestim::platform::documents::Documents;
 use salestim::platform::documents::sqlite::SqliteDocuments;
+use salestim::platform::keys::Keys;
 use salestim::platform::keys::local::LocalKeys;
 use salestim::platform::queues::local::LocalQueues;
 use salestim::platform::queues::{QueueName, Queues};
@@ -53,6 +54,8 @@ pub struct Options {
     pub docs: Option<Arc<dyn Documents>>,
     /// Wraps the local queues (for fault tests).
     pub queues: Option<WrapQueues>,
+    /// Replaces the local key-encryption key (Key Vault tests).
+    pub keys: Option<Arc<dyn Keys>>,
     pub host: HostJson,
     /// The bot's identity and endpoints: OpenID metadata URL, login URL and
     /// the HTTP client that reaches the stand-ins.
@@ -90,6 +93,7 @@ impl Default for Options {
             stripe_secret: Some(STRIPE_SECRET),
             docs: None,
             queues: None,
+            keys: None,
             host,
             bot: None,
             settings: Vec::new(),
@@ -165,7 +169,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         blobs: Arc::new(FileBlobs::new(dir.path().join("blobs"))),
         queues: queues.clone(),
         cache: Arc::new(MemoryCache::new(clock.clone())),
-        keys: Arc::new(LocalKeys::from_base64(&kek).expect("a 32-byte key")),
+        keys: options
+            .keys
+            .unwrap_or_else(|| Arc::new(LocalKeys::from_base64(&kek).expect("a 32-byte key"))),
         clock: clock.clone(),
         http: options
             .bot

@@ -73,3 +73,48 @@ async fn client_on(config: VirtualAccountConfig, options: OperationOptions) -> C
         .await
         .expect("client on the emulator builds")
 }
+
+/// The two regions of [`two_region_account`], hub (write region) first.
+pub const WEST_EUROPE: &str = "West Europe";
+pub const NORTH_EUROPE: &str = "North Europe";
+
+/// An account in West Europe (the write region) and North Europe, as
+/// `infra/env/prod.bicepparam` deploys it (one write region, automatic
+/// failover), and a client that tries `preferred` in order. The emulator
+/// comes back too, so a test can take a region offline (its endpoint stops
+/// resolving, as in an outage; offlining the write region fails writes
+/// over to the next region, as the service does).
+pub async fn two_region_account(
+    preferred: Vec<Region>,
+) -> (CosmosClient, Arc<InMemoryEmulatorHttpClient>) {
+    let config = VirtualAccountConfig::new(vec![
+        VirtualRegion::new(
+            WEST_EUROPE,
+            "https://westeurope.emulator.local".parse().unwrap(),
+        ),
+        VirtualRegion::new(
+            NORTH_EUROPE,
+            "https://northeurope.emulator.local".parse().unwrap(),
+        ),
+    ])
+    .expect("a two-region account");
+    let emulator = Arc::new(InMemoryEmulatorHttpClient::new(config));
+    let runtime = CosmosRuntimeBuilder::from(emulator.runtime_builder())
+        .with_default_operation_options(fast_fail(1))
+        .build()
+        .await
+        .expect("emulator runtime builds");
+    let key = base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes());
+    let client = CosmosClient::builder()
+        .with_runtime(runtime)
+        .build(
+            AccountReference::with_authentication_key(
+                "https://westeurope.emulator.local".parse().unwrap(),
+                Secret::new(key),
+            ),
+            RoutingStrategy::PreferredRegions(preferred),
+        )
+        .await
+        .expect("client on the emulator builds");
+    (client, emulator)
+}

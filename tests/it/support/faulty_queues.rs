@@ -28,6 +28,18 @@ pub enum Fault {
 pub struct Faulty {
     inner: Arc<dyn Queues>,
     on_send: fn(&QueueName) -> Option<Fault>,
+    /// The service is down: pings fail too.
+    down: bool,
+}
+
+/// For `Options::queues`: a storage account that cannot be reached (every
+/// send and ping fails).
+pub fn unreachable_queues(inner: Arc<dyn Queues>) -> Arc<dyn Queues> {
+    Arc::new(Faulty {
+        inner,
+        on_send: |_| Some(Fault::Fail),
+        down: true,
+    })
 }
 
 /// For `Options::queues`: the local queues, with outbox sends that fail
@@ -42,6 +54,7 @@ pub fn failing_outbox(inner: Arc<dyn Queues>) -> Arc<dyn Queues> {
                     .is_ok())
             .then_some(Fault::Fail)
         },
+        down: false,
     })
 }
 
@@ -54,6 +67,7 @@ pub fn hanging_tenant_work(inner: Arc<dyn Queues>) -> Arc<dyn Queues> {
             (queue.as_str() == "tenant-work" && HANG_TENANT_WORK.load(Ordering::SeqCst))
                 .then_some(Fault::Hang)
         },
+        down: false,
     })
 }
 
@@ -110,6 +124,12 @@ impl Queues for Faulty {
     }
 
     async fn ping(&self) -> PlatformResult<()> {
+        if self.down {
+            return Err(PlatformError::unavailable(
+                "queues",
+                "connection refused to secret-account.queue.core.windows.net",
+            ));
+        }
         self.inner.ping().await
     }
 

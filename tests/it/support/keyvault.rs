@@ -58,6 +58,8 @@ pub struct Seen {
 struct State {
     /// key name -> versions, oldest first.
     keys: HashMap<String, Vec<(String, RsaPrivateKey)>>,
+    /// An operator disabled the key (every version).
+    disabled: bool,
     seen: Seen,
 }
 
@@ -122,6 +124,13 @@ impl KeyVaultStandIn {
         let key = rsa_key(versions.len()).clone();
         versions.push((version.clone(), key));
         format!("{}/keys/{KEY_NAME}/{version}", self.vault_url())
+    }
+
+    /// Disables the key, as `az keyvault key set-attributes --enabled
+    /// false` does: it still reads (saying so), but refuses to wrap or
+    /// unwrap.
+    pub fn disable(&self) {
+        self.state.lock().expect("stand-in lock").disabled = true;
     }
 
     pub fn seen(&self) -> Seen {
@@ -298,8 +307,12 @@ async fn handle(
                     "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
                     "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
                 },
-                "attributes": { "enabled": true, "recoveryLevel": "Recoverable+Purgeable" },
+                "attributes": { "enabled": !state.disabled, "recoveryLevel": "Recoverable+Purgeable" },
             }))
+        }
+        (&Method::POST, Some(op @ ("wrapkey" | "unwrapkey"))) if state.disabled => {
+            let msg = format!("Operation {op} is not allowed on a disabled key.");
+            error(StatusCode::FORBIDDEN, "Forbidden", &msg)
         }
         (&Method::POST, Some(op @ ("wrapkey" | "unwrapkey"))) => {
             let Some(value) = operation_value(&body) else {

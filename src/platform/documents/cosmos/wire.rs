@@ -129,6 +129,12 @@ pub(super) fn is_conflict(err: &CosmosError) -> bool {
     err.status().is_conflict()
 }
 
+/// Refused for this identity: under Entra ID (role-based) access, data-plane
+/// roles may not create or change databases and containers.
+pub(super) fn is_forbidden(err: &CosmosError) -> bool {
+    err.status().is_forbidden()
+}
+
 /// Maps the SDK's error onto what the layers above act on.
 pub(super) fn cosmos_error(err: CosmosError) -> PlatformError {
     let status = err.status();
