@@ -258,9 +258,15 @@ impl Services {
 
         let cache: Arc<dyn Cache> = match &settings.redis_url {
             Some(url) => Arc::new(
-                cache::redis::RedisCache::connect(url.expose_secret())
-                    .await
-                    .context("REDIS_URL: connecting to Redis")?,
+                cache::redis::RedisCache::connect(
+                    url.expose_secret(),
+                    settings
+                        .redis_entra
+                        .then(|| credential().map(cache::entra::EntraCredentials::new))
+                        .transpose()?,
+                )
+                .await
+                .context("REDIS_URL: connecting to Redis")?,
             ),
             None => Arc::new(cache::memory::MemoryCache::new(clock.clone())),
         };

@@ -81,6 +81,10 @@ pub struct Settings {
     pub storage: Vec<(&'static str, SecretString)>,
     pub cosmos: Option<CosmosSettings>,
     pub redis_url: Option<SecretString>,
+    /// Sign in to Redis with the managed identity (Azure Managed Redis)
+    /// rather than a password in the URL (`REDIS_ENTRA_AUTH`; by default
+    /// when the URL has no password and names an Azure Redis host).
+    pub redis_entra: bool,
     pub keyvault_key_id: Option<Url>,
     pub local_kek: Option<SecretString>,
     /// Client id of a user-assigned managed identity (`AZURE_CLIENT_ID`).
@@ -197,6 +201,20 @@ impl Settings {
                 ));
             }
         }
+
+        let redis_entra = match get("REDIS_ENTRA_AUTH").as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(invalid(
+                    "REDIS_ENTRA_AUTH",
+                    format!("must be true or false, not {other:?}"),
+                ));
+            }
+            None => redis_url
+                .as_ref()
+                .is_some_and(|u| azure_redis_without_password(u.expose_secret())),
+        };
 
         let keyvault_key_id = get("KEYVAULT_KEY_ID")
             .map(|u| parse_url("KEYVAULT_KEY_ID", &u))
@@ -327,6 +345,7 @@ impl Settings {
             storage,
             cosmos,
             redis_url,
+            redis_entra,
             keyvault_key_id,
             local_kek,
             azure_client_id: get("AZURE_CLIENT_ID"),
@@ -362,6 +381,16 @@ impl Settings {
         }
         warnings
     }
+}
+
+/// An Azure Redis host named without a password: its sign-in is Entra ID.
+fn azure_redis_without_password(url: &str) -> bool {
+    Url::parse(url).is_ok_and(|u| {
+        u.password().is_none()
+            && u.host_str().is_some_and(|h| {
+                h.ends_with(".redis.azure.net") || h.ends_with(".redis.cache.windows.net")
+            })
+    })
 }
 
 fn parse_url(setting: &'static str, raw: &str) -> Result<Url, ConfigError> {

@@ -209,7 +209,7 @@ mod redis {
 
     async fn redis() -> Arc<dyn Cache> {
         Arc::new(
-            RedisCache::connect(&shared_url())
+            RedisCache::connect(&shared_url(), None)
                 .await
                 .expect("connect to test redis"),
         )
@@ -227,7 +227,7 @@ mod redis {
     async fn tls_with_an_access_key_like_azure() {
         let pki = crate::support::tls::TestPki::new(&[]);
         let server = RedisServer::start_tls(&pki, "access-key-1");
-        let cache = RedisCache::connect(&server.url())
+        let cache = RedisCache::connect(&server.url(), None)
             .await
             .expect("rediss:// connects");
         let k = key("over-tls");
@@ -239,22 +239,23 @@ mod redis {
         cache.ping().await.unwrap();
 
         let wrong_key = format!("rediss://:wrong@127.0.0.1:{}/#insecure", server.port());
-        let err = RedisCache::connect(&wrong_key).await.unwrap_err();
+        let err = RedisCache::connect(&wrong_key, None).await.unwrap_err();
         assert!(
             !err.to_string().contains("wrong"),
             "the key is not echoed: {err}"
         );
         let plain = format!("redis://127.0.0.1:{}/", server.port());
-        let result = tokio::time::timeout(Duration::from_secs(20), RedisCache::connect(&plain))
-            .await
-            .expect("plain text to a TLS port must fail, not hang");
+        let result =
+            tokio::time::timeout(Duration::from_secs(20), RedisCache::connect(&plain, None))
+                .await
+                .expect("plain text to a TLS port must fail, not hang");
         assert!(result.is_err());
     }
 
     #[tokio::test]
     async fn a_server_that_is_not_there_is_unavailable() {
         let url = format!("redis://127.0.0.1:{}/", free_port());
-        let result = tokio::time::timeout(Duration::from_secs(20), RedisCache::connect(&url))
+        let result = tokio::time::timeout(Duration::from_secs(20), RedisCache::connect(&url, None))
             .await
             .expect("connect must give up, not hang");
         match result {
@@ -266,7 +267,7 @@ mod redis {
     #[tokio::test]
     async fn a_server_that_dies_makes_calls_unavailable() {
         let mut server = RedisServer::start();
-        let cache = RedisCache::connect(&server.url()).await.unwrap();
+        let cache = RedisCache::connect(&server.url(), None).await.unwrap();
         let k = key("before");
         cache.set(&k, b"v", HOUR).await.unwrap();
         server.kill();
@@ -279,5 +280,128 @@ mod redis {
                 other => panic!("call {call}: expected Unavailable, got {other:?}"),
             }
         }
+    }
+
+    /// An identity whose tokens Managed Redis takes: a JWT naming the
+    /// identity's object id; the current one until the test rolls it, each
+    /// expiring 2 seconds after its refresh point, so the provider asks
+    /// again every 2 seconds.
+    #[derive(Debug)]
+    struct RotatingIdentity {
+        oid: String,
+        current: std::sync::atomic::AtomicU32,
+        asked: std::sync::atomic::AtomicU32,
+    }
+
+    impl RotatingIdentity {
+        fn token(&self, n: u32) -> String {
+            use base64::Engine as _;
+            let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+            let claims =
+                serde_json::json!({"oid": self.oid, "aud": "https://redis.azure.com", "n": n});
+            format!(
+                "{}.{}.{}",
+                b64(br#"{"alg":"RS256"}"#),
+                b64(claims.to_string().as_bytes()),
+                b64(&[n as u8; 16])
+            )
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl azure_core::credentials::TokenCredential for RotatingIdentity {
+        async fn get_token(
+            &self,
+            scopes: &[&str],
+            _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+            use std::sync::atomic::Ordering::SeqCst;
+            assert_eq!(scopes, [salestim::platform::cache::entra::SCOPE]);
+            self.asked.fetch_add(1, SeqCst);
+            let life = salestim::platform::cache::entra::REFRESH_BEFORE + Duration::from_secs(2);
+            Ok(azure_core::credentials::AccessToken::new(
+                azure_core::credentials::Secret::new(self.token(self.current.load(SeqCst))),
+                time::OffsetDateTime::now_utc() + life,
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn managed_redis_takes_the_identitys_token_and_a_fresh_one_before_it_expires() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let server = RedisServer::start();
+        let identity = Arc::new(RotatingIdentity {
+            oid: uuid::Uuid::new_v4().to_string(),
+            current: Default::default(),
+            asked: Default::default(),
+        });
+        // Like Managed Redis: the identity is a user named by its object id
+        // whose password is its current token.
+        let admin = redis_admin(&server.url()).await;
+        let acl = |password: String| {
+            let (mut c, oid) = (admin.clone(), identity.oid.clone());
+            async move {
+                let _: () = ::redis::cmd("ACL")
+                    .arg("SETUSER")
+                    .arg(&oid)
+                    .arg("on")
+                    .arg("resetpass")
+                    .arg(format!(">{password}"))
+                    .arg("~*")
+                    .arg("+@all")
+                    .query_async(&mut c)
+                    .await
+                    .unwrap();
+            }
+        };
+        acl(identity.token(0)).await;
+        let entra = salestim::platform::cache::entra::EntraCredentials::new(identity.clone());
+        let cache = RedisCache::connect(&server.url(), Some(entra))
+            .await
+            .expect("signs in with the token");
+        let k = key("entra");
+        cache.set(&k, b"v", HOUR).await.unwrap();
+
+        // The identity's token rolls over; Redis takes only the new one. The
+        // provider asks the identity again (at the latest 2 seconds on).
+        identity.current.store(1, SeqCst);
+        acl(identity.token(1)).await;
+        let asked = identity.asked.load(SeqCst);
+        crate::support::app::wait_until(Duration::from_secs(10), || async {
+            identity.asked.load(SeqCst) > asked
+        })
+        .await;
+        // Every connection dropped: the cache reconnects, with the new token.
+        let mut c = admin.clone();
+        let _: () = ::redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("USER")
+            .arg(&identity.oid)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        crate::support::app::wait_until(Duration::from_secs(10), || async {
+            cache.get(&k).await.ok().flatten().as_deref() == Some(&b"v"[..])
+        })
+        .await;
+
+        // Without the identity the same server is shut to the app.
+        let _: () = ::redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg("admin-only")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let anonymous = RedisCache::connect(&server.url(), None).await;
+        assert!(anonymous.is_err() || anonymous.unwrap().get(&k).await.is_err());
+    }
+
+    async fn redis_admin(url: &str) -> ::redis::aio::MultiplexedConnection {
+        ::redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
     }
 }

@@ -3,6 +3,7 @@
 //! Implementations: [`redis::RedisCache`] (Azure Cache for Redis) and
 //! [`memory::MemoryCache`] (in-process, with TTL).
 
+pub mod entra;
 pub mod memory;
 pub mod redis;
 

@@ -1,6 +1,10 @@
 //! [`Cache`] on Azure Cache for Redis (`REDIS_URL`, `rediss://:<access key>@
 //! <name>.redis.cache.windows.net:6380`), shared by every instance.
 //!
+//! Azure Managed Redis (`rediss://<name>.<region>.redis.azure.net:10000`,
+//! no password) signs in with the app's managed identity instead
+//! ([`super::entra`]), re-authenticating before each token expires.
+//!
 //! One multiplexed connection behind a [`ConnectionManager`], which
 //! reconnects by itself after a drop. Timeouts and reconnect attempts are
 //! short on purpose: a cache that cannot answer in a couple of seconds is
@@ -13,6 +17,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::Cache;
+use super::entra::EntraCredentials;
 use crate::platform::{PlatformError, PlatformResult};
 
 const SERVICE: &str = "redis";
@@ -36,17 +41,20 @@ impl std::fmt::Debug for RedisCache {
 impl RedisCache {
     /// Connects now, so a wrong URL or key shows at start-up rather than on
     /// the first request. `redis://` or `rediss://` (TLS, as Azure requires).
-    pub async fn connect(url: &str) -> PlatformResult<Self> {
+    pub async fn connect(url: &str, entra: Option<EntraCredentials>) -> PlatformResult<Self> {
         // The redis crate's parse errors can quote the URL, which holds the
         // access key: report a fixed message instead.
         let client = redis::Client::open(url).map_err(|_| {
             PlatformError::Invalid("REDIS_URL is not a valid redis:// or rediss:// URL".to_owned())
         })?;
-        let config = ConnectionManagerConfig::new()
+        let mut config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(RECONNECT_ATTEMPTS)
             .set_max_delay(RECONNECT_MAX_DELAY);
+        if let Some(entra) = entra {
+            config = config.set_credentials_provider(entra);
+        }
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(map_error)?;
@@ -142,7 +150,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_url_is_invalid_and_does_not_echo_the_key() {
-        let err = RedisCache::connect("http://:secret-key@example/0")
+        let err = RedisCache::connect("http://:secret-key@example/0", None)
             .await
             .unwrap_err();
         assert!(matches!(err, PlatformError::Invalid(_)));
