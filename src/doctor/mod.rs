@@ -253,14 +253,56 @@ pub(crate) async fn bounded<T, E: std::fmt::Display>(
 ) -> Result<T, String> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(without_queries(&e.to_string())),
         Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f32())),
     }
+}
+
+/// An error's text with the query of every URL in it left out: a storage
+/// client's error quotes its request URL, SAS token included.
+fn without_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_query = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_query {
+            in_query = !(c.is_whitespace() || c == ')' || c == '"' || c == '\'');
+        } else if c == '?' && url_before(&out) {
+            in_query = true;
+        }
+        if !in_query {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Whether `text` ends inside a URL.
+fn url_before(text: &str) -> bool {
+    let word = text
+        .rsplit(|c: char| c.is_whitespace() || c == '(' || c == '"' || c == '\'')
+        .next()
+        .unwrap_or_default();
+    word.starts_with("http://") || word.starts_with("https://")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_lose_their_query_and_nothing_else_does() {
+        let error = "error sending request for url (http://127.0.0.1:1/acct/q?comp=metadata&sv=1&sig=abc): refused? yes";
+        assert_eq!(
+            without_queries(error),
+            "error sending request for url (http://127.0.0.1:1/acct/q): refused? yes"
+        );
+        assert_eq!(
+            without_queries("see https://x.test/a?b=c and https://y.test/?d"),
+            "see https://x.test/a and https://y.test/"
+        );
+    }
 
     #[test]
     fn the_table_aligns_rows_and_counts_verdicts() {

@@ -8,10 +8,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use azure_core::http::{ClientOptions, RetryOptions};
+use azure_security_keyvault_keys::KeyClientOptions;
 use secrecy::ExposeSecret;
 
 use super::setting_checks::host_of;
-use super::{Check, bounded};
+use super::{Check, Verdict, bounded};
 use crate::config::Settings;
 use crate::platform::blobs::Blobs;
 use crate::platform::cache::Cache;
@@ -31,6 +33,9 @@ pub type Built<T> = Result<Arc<T>, String>;
 pub struct Store<T: ?Sized> {
     pub what: String,
     pub built: Built<T>,
+    /// The verdict when it could not be built: a failure, except for what
+    /// is simply not there yet on a new machine.
+    unbuilt: Verdict,
 }
 
 impl<T: ?Sized> Store<T> {
@@ -38,6 +43,14 @@ impl<T: ?Sized> Store<T> {
         Store {
             what: what.into(),
             built,
+            unbuilt: Verdict::Fail,
+        }
+    }
+
+    fn not_yet(what: impl Into<String>, why: &str) -> Self {
+        Store {
+            unbuilt: Verdict::Warn,
+            ..Store::new(what, Err(why.to_owned()))
         }
     }
 }
@@ -95,7 +108,7 @@ where
 {
     let service = match &store.built {
         Ok(service) => service,
-        Err(why) => return Check::fail(name, format!("{}: {why}", store.what)),
+        Err(why) => return Check::new(name, store.unbuilt, format!("{}: {why}", store.what)),
     };
     let started = Instant::now();
     match bounded(timeout, call(service.as_ref())).await {
@@ -114,8 +127,9 @@ where
 /// A random data key wrapped and unwrapped, and the two compared.
 async fn wrap_unwrap(keys: &Store<dyn Keys>, timeout: Duration) -> Check {
     const NAME: &str = "keys: wrap and unwrap";
-    let Ok(service) = &keys.built else {
-        return Check::fail(NAME, format!("{}: not built", keys.what));
+    let service = match &keys.built {
+        Ok(service) => service,
+        Err(why) => return Check::new(NAME, keys.unbuilt, format!("{}: {why}", keys.what)),
     };
     let data_key: [u8; 32] = rand::random();
     let round_trip = async {
@@ -195,13 +209,13 @@ fn storage(settings: &Settings, clock: Arc<dyn Clock>) -> (Store<dyn Queues>, St
         Ok(Some(account)) => (
             Store::new(
                 "Azure Storage queues",
-                queues::azure::AzureQueues::new(&account, Default::default())
+                queues::azure::AzureQueues::new(&account, no_retries())
                     .map(|q| Arc::new(q) as Arc<dyn Queues>)
                     .map_err(|e| e.to_string()),
             ),
             Store::new(
                 "Azure Storage blobs",
-                blobs::azure::AzureBlobs::new(&account, Default::default())
+                blobs::azure::AzureBlobs::new(&account, no_retries())
                     .map(|b| Arc::new(b) as Arc<dyn Blobs>)
                     .map_err(|e| e.to_string()),
             ),
@@ -260,9 +274,16 @@ fn keys_store(settings: &Settings) -> Store<dyn Keys> {
     match (&settings.keyvault_key_id, &settings.local_kek) {
         (Some(key_id), _) => {
             let built = credential(settings).and_then(|credential| {
-                keys::keyvault::KeyVaultKeys::new(key_id.as_str(), credential, None)
-                    .map(|k| Arc::new(k) as Arc<dyn Keys>)
-                    .map_err(|e| e.to_string())
+                keys::keyvault::KeyVaultKeys::new(
+                    key_id.as_str(),
+                    credential,
+                    Some(KeyClientOptions {
+                        client_options: no_retries(),
+                        ..Default::default()
+                    }),
+                )
+                .map(|k| Arc::new(k) as Arc<dyn Keys>)
+                .map_err(|e| e.to_string())
             });
             Store::new(format!("Key Vault {}", host_of(key_id)), built)
         }
@@ -280,7 +301,10 @@ fn keys_store(settings: &Settings) -> Store<dyn Keys> {
                     .map(|k| Arc::new(k) as Arc<dyn Keys>)
                     .map_err(|e| e.to_string()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Err("not made yet (`handler local` makes it at its first start)".to_owned())
+                    return Store::not_yet(
+                        what,
+                        "not made yet (`handler local` makes it at its first start)",
+                    );
                 }
                 Err(e) => Err(e.to_string()),
             };
@@ -289,9 +313,65 @@ fn keys_store(settings: &Settings) -> Store<dyn Keys> {
     }
 }
 
+/// The SDK's own retries would turn a refused connection into the
+/// doctor's timeout; without them the reason is what the service said.
+fn no_retries() -> ClientOptions {
+    ClientOptions {
+        retry: RetryOptions::none(),
+        ..Default::default()
+    }
+}
+
 fn credential(
     settings: &Settings,
 ) -> Result<Arc<dyn azure_core::credentials::TokenCredential>, String> {
     azure_credential(settings.azure_client_id.as_deref())
         .map_err(|e| format!("the managed identity credential: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunMode;
+
+    fn local_settings(dir: &std::path::Path) -> Settings {
+        let dir = dir.display().to_string();
+        Settings::from_lookup(RunMode::Local, |k| {
+            (k == "SALESTIM_DATA_DIR").then(|| dir.clone())
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_local_key_not_made_yet_warns_and_a_made_one_wraps_and_unwraps() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = local_settings(dir.path());
+        let timeout = Duration::from_secs(5);
+        let keys = keys_store(&settings);
+        let (ping_row, round_trip) = tokio::join!(
+            ping("keys", &keys, timeout, |k| k.ping()),
+            wrap_unwrap(&keys, timeout)
+        );
+        assert_eq!(ping_row.verdict, Verdict::Warn, "{ping_row:?}");
+        assert!(
+            ping_row
+                .reason
+                .ends_with("not made yet (`handler local` makes it at its first start)")
+        );
+        assert_eq!(round_trip.verdict, Verdict::Warn);
+
+        std::fs::write(
+            dir.path().join("local-kek"),
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .unwrap();
+        let keys = keys_store(&settings);
+        let round_trip = wrap_unwrap(&keys, timeout).await;
+        assert_eq!(round_trip.verdict, Verdict::Ok, "{round_trip:?}");
+
+        // A key file that is not a key is a failure.
+        std::fs::write(dir.path().join("local-kek"), "not base64").unwrap();
+        let keys = keys_store(&settings);
+        assert_eq!(wrap_unwrap(&keys, timeout).await.verdict, Verdict::Fail);
+    }
 }

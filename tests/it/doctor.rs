@@ -274,6 +274,7 @@ impl Operator {
             assert!(!out.contains(secret), "a secret printed: {out}");
         }
         assert!(!out.contains("eyJ"), "a token printed: {out}");
+        assert!(!out.contains("sig="), "a SAS printed: {out}");
     }
 }
 
@@ -412,6 +413,26 @@ async fn a_permission_the_tenant_did_not_grant_fails_naming_feature_and_permissi
             "tenant {CUSTOMER}: Graph permissions fail missing: provisioning needs TeamMember.ReadWrite.All; activity report needs Reports.Read.All"
         )
     );
+
+    // A wrong secret: no token anywhere, said with Entra's reason.
+    let mut operator = operator;
+    operator
+        .cli
+        .set("MicrosoftAppPassword", "a-secret-entra-refuses".into());
+    let (code, report) = operator.doctor_json().await;
+    assert_eq!(code, Some(1));
+    let (verdict, reason) = json_row(&report, &format!("tenant {CUSTOMER}: Graph token"));
+    assert_eq!(verdict, "fail");
+    assert!(
+        reason.starts_with("none: invalid_client: AADSTS7000215"),
+        "{reason}"
+    );
+    assert_eq!(
+        json_row(&report, &format!("tenant {CUSTOMER}: Graph permissions")),
+        ("fail".into(), "not checked: no token".into())
+    );
+    assert_eq!(json_row(&report, "bot: Connector token").0, "fail");
+    assert!(!report.to_string().contains("a-secret-entra-refuses"));
 }
 
 #[tokio::test]
@@ -505,6 +526,7 @@ async fn an_unreachable_store_fails_naming_the_service() {
             line.starts_with(&format!("{service} fail Azure Storage {service}: ")),
             "{line}"
         );
+        assert!(line.contains("Connection refused"), "{line}");
     }
     // The others still answer, and are said to.
     assert!(table_line(&table, "documents").starts_with("documents ok SQLite in"));
