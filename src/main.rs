@@ -100,8 +100,8 @@ enum Command {
     /// or fail with its reason; no secret or token is printed.
     Doctor {
         /// Judge the settings as the Functions host in Azure runs them
-        /// (implied by FUNCTIONS_CUSTOMHANDLER_PORT): local fallbacks are
-        /// failures or warnings.
+        /// (implied by FUNCTIONS_CUSTOMHANDLER_PORT in the environment):
+        /// local fallbacks are failures or warnings.
         #[arg(long)]
         azure: bool,
         /// The checks as JSON (the same data as the table).
@@ -388,8 +388,12 @@ fn main() -> ExitCode {
             }) => {
                 server::init_command_tracing();
                 let file = read_local_settings(&settings).map_err(|e| e.to_string())?;
+                // The Functions host sets its port in the environment; in
+                // local.settings.json it is `handler local`'s port.
+                let under_host = std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
+                    .is_ok_and(|p| !p.trim().is_empty());
                 let options = doctor::Options {
-                    azure,
+                    azure: azure || under_host,
                     home_tenant,
                     timeout: std::time::Duration::from_secs(timeout.max(1)),
                 };

@@ -237,6 +237,14 @@ pub async fn app_credentials(
                 .into(),
         );
     };
+    // It goes into the token endpoint's path: a tenant id or domain only.
+    if home.is_empty()
+        || !home
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        return cannot(format!("{home:?} is not a tenant id or domain"));
+    }
     let token = match graph_token(settings, home, http, timeout).await {
         Ok(token) => SecretString::from(token),
         Err(why) => return cannot(format!("no Graph token in the home tenant {home}: {why}")),

@@ -84,8 +84,10 @@ impl Check {
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Judge the settings as the Functions host in Azure runs them: local
-    /// fallbacks are failures or warnings. Also implied by
-    /// `FUNCTIONS_CUSTOMHANDLER_PORT` being set.
+    /// fallbacks are failures or warnings. The command line sets it for
+    /// `--azure`, and when the environment has the host's
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT` (only the environment: under
+    /// `handler local` that setting may name the local port).
     pub azure: bool,
     /// The tenant that holds the app registrations (to read their secrets'
     /// and certificates' expiry); `MicrosoftAppTenantId` when absent.
@@ -165,16 +167,10 @@ impl Report {
     }
 }
 
-/// Whether the settings are judged for Azure: `--azure`, or the Functions
-/// host's own setting present.
-pub fn for_azure(options: &Options, lookup: &dyn Fn(&str) -> Option<String>) -> bool {
-    options.azure || lookup("FUNCTIONS_CUSTOMHANDLER_PORT").is_some_and(|p| !p.trim().is_empty())
-}
-
 /// Reads the settings through `lookup` (as the handler does at start),
 /// builds each store on its own, and runs every check.
 pub async fn run(lookup: impl Fn(&str) -> Option<String>, options: &Options) -> Report {
-    let azure = for_azure(options, &lookup);
+    let azure = options.azure;
     let mode = if azure { "azure" } else { "local" };
     let settings = match setting_checks::read(azure, &lookup) {
         Ok(settings) => settings,

@@ -497,6 +497,30 @@ async fn an_expired_secret_fails_one_expiring_soon_warns_and_an_unreadable_regis
             "not read: Graph answered 403 Authorization_RequestDenied (reading a registration needs Application.Read.All in its tenant)".into()
         )
     );
+
+    // --home-tenant names another tenant: one that does not hold it, or no
+    // tenant at all.
+    let json = |out: &str| -> Value { serde_json::from_str(out).unwrap() };
+    let (_, out, _) = operator
+        .run(&["doctor", "--json", "--home-tenant", CUSTOMER])
+        .await;
+    assert_eq!(
+        json_row(&json(&out), &name),
+        (
+            "warn".into(),
+            "not read: Graph has no such registration in the home tenant".into()
+        )
+    );
+    let (_, out, _) = operator
+        .run(&["doctor", "--json", "--home-tenant", "../common"])
+        .await;
+    assert_eq!(
+        json_row(&json(&out), &name),
+        (
+            "warn".into(),
+            "not read: \"../common\" is not a tenant id or domain".into()
+        )
+    );
 }
 
 #[tokio::test]
@@ -554,16 +578,20 @@ async fn a_setting_the_handler_refuses_is_a_failure_naming_it() {
             .ends_with("0 ok, 0 warn, 1 fail (local settings)")
     );
 
-    // For Azure, the handler's own rule: a key-encryption key is required.
-    let cli = Cli::new();
-    let (code, json, _) = cli.run_for_code(&["doctor", "--azure", "--json"]).await;
-    assert_eq!(code, Some(1));
-    let report: Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(report["mode"], "azure");
-    let (verdict, reason) = json_row(&report, "setting KEYVAULT_KEY_ID");
-    assert_eq!(verdict, "fail");
-    assert!(
-        reason.starts_with("refused: is required under the Functions host"),
-        "{reason}"
-    );
+    // For Azure (asked for, or the host's port in the environment), the
+    // handler's own rule: a key-encryption key is required.
+    let mut cli = Cli::new();
+    for args in [&["doctor", "--azure", "--json"][..], &["doctor", "--json"]] {
+        let (code, json, _) = cli.run_for_code(args).await;
+        assert_eq!(code, Some(1));
+        let report: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(report["mode"], "azure");
+        let (verdict, reason) = json_row(&report, "setting KEYVAULT_KEY_ID");
+        assert_eq!(verdict, "fail");
+        assert!(
+            reason.starts_with("refused: is required under the Functions host"),
+            "{reason}"
+        );
+        cli.set("FUNCTIONS_CUSTOMHANDLER_PORT", "7071".into());
+    }
 }
