@@ -1,18 +1,19 @@
 //! `handler doctor`: one preflight for operators. Against the settings the
-//! handler would start with, it checks what a start cannot tell: every
-//! setting well-formed, and the local fallbacks taken where a setting is
+//! handler would start with, it checks what the handler needs before
+//! traffic reaches it: every setting well-formed, and the local fallbacks taken where a setting is
 //! absent ([`setting_checks`]); every store reachable with the configured
 //! identity, and the key-encryption key able to wrap and unwrap
 //! ([`stores`]); for each onboarded tenant a Graph token whose `roles`
 //! hold what the enabled features need ([`permissions`], [`identity`]);
 //! the bot's Connector token; and the app registrations' secrets and
-//! certificates not about to expire.
+//! certificates not about to expire ([`credentials`]).
 //!
 //! Each check is a row: a name, a verdict and a reason. Network checks run
 //! at once, each under the same timeout, so a dead service costs one
 //! timeout, not a hang. No row ever holds a secret or a token: reasons name
 //! settings, hosts and what a service answered.
 
+pub mod credentials;
 pub mod identity;
 pub mod permissions;
 pub mod setting_checks;
@@ -230,7 +231,7 @@ pub async fn run_with(
         stores.check(timeout),
         identity::tenants(settings, &stores, &http, timeout),
         identity::bot_connector(settings, azure, &http, timeout),
-        identity::app_credentials(settings, home_tenant.as_deref(), &http, timeout, now),
+        credentials::app_credentials(settings, home_tenant.as_deref(), &http, timeout, now),
     );
     checks.extend(store_rows);
     checks.extend(tenant_rows);
