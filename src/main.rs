@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use salestim::admin;
 use salestim::app::App;
 use salestim::config::{RunMode, Settings, read_local_settings};
 use salestim::governance::people::Person;
 use salestim::ids::TenantId;
 use salestim::server::{self, LocalLayout};
+use salestim::{admin, doctor};
 
 #[derive(Parser)]
 #[command(
@@ -81,6 +81,39 @@ enum Command {
         /// The findings as JSON (the same data as the table).
         #[arg(long)]
         json: bool,
+        #[arg(long, default_value = "local.settings.json")]
+        settings: PathBuf,
+    },
+    /// Preflight (operators): settings, stores, keys, each onboarded
+    /// tenant's Graph permissions, the bot's token and the app
+    /// registrations' expiry, as one table; exits non-zero on any fail.
+    ///
+    /// Every setting read by the handler's own parser (absent ones named
+    /// with the local default that replaces them); each store reachable
+    /// with the configured identity; the key-encryption key wrapping and
+    /// unwrapping a random data key; for each tenant with admin consent a
+    /// fresh Graph token whose roles hold the permissions the enabled
+    /// features need (what is missing listed by feature); the bot's
+    /// Connector token; the app registrations' client secret and
+    /// certificates (fail when expired, warn within 30 days; reading them
+    /// needs Application.Read.All in the home tenant). Each row is ok, warn
+    /// or fail with its reason; no secret or token is printed.
+    Doctor {
+        /// Judge the settings as the Functions host in Azure runs them
+        /// (implied by FUNCTIONS_CUSTOMHANDLER_PORT in the environment):
+        /// local fallbacks are failures or warnings.
+        #[arg(long)]
+        azure: bool,
+        /// The checks as JSON (the same data as the table).
+        #[arg(long)]
+        json: bool,
+        /// The tenant holding the app registrations, to read their
+        /// credentials' expiry (default: MicrosoftAppTenantId).
+        #[arg(long)]
+        home_tenant: Option<String>,
+        /// Seconds each network check may take.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
         #[arg(long, default_value = "local.settings.json")]
         settings: PathBuf,
     },
@@ -345,6 +378,35 @@ fn main() -> ExitCode {
                 let tenant = TenantId::parse(&tenant_id).map_err(|e| e.to_string())?;
                 println!("{}", admin::sweep(&app, &tenant, json, apply).await?);
                 Ok(())
+            }
+            Some(Command::Doctor {
+                azure,
+                json,
+                home_tenant,
+                timeout,
+                settings,
+            }) => {
+                server::init_command_tracing();
+                let file = read_local_settings(&settings).map_err(|e| e.to_string())?;
+                // The Functions host sets its port in the environment; in
+                // local.settings.json it is `handler local`'s port.
+                let under_host = std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
+                    .is_ok_and(|p| !p.trim().is_empty());
+                let options = doctor::Options {
+                    azure: azure || under_host,
+                    home_tenant,
+                    timeout: std::time::Duration::from_secs(timeout.max(1)),
+                };
+                let report = doctor::run(
+                    |k| std::env::var(k).ok().or_else(|| file.get(k).cloned()),
+                    &options,
+                )
+                .await;
+                println!("{}", if json { report.json() } else { report.table() });
+                match report.failures() {
+                    0 => Ok(()),
+                    n => Err(format!("doctor: {n} checks failed")),
+                }
             }
             Some(Command::Billing { action, settings }) => {
                 server::init_command_tracing();

@@ -16,17 +16,32 @@ const ALICE: &str = "0b8e4c1a-7d2f-4a3e-9c61-5d4f3a2b1c0d";
 
 pub(crate) struct Cli {
     dir: tempfile::TempDir,
+    /// Settings given to every command, as app settings would be.
+    settings: Vec<(&'static str, String)>,
 }
 
 impl Cli {
     pub(crate) fn new() -> Self {
         Cli {
             dir: tempfile::tempdir().unwrap(),
+            settings: Vec::new(),
         }
+    }
+
+    /// Sets (or replaces) a setting for the commands run from now on.
+    pub(crate) fn set(&mut self, name: &'static str, value: String) {
+        self.settings.retain(|(n, _)| *n != name);
+        self.settings.push((name, value));
     }
 
     /// Runs `handler <args>`; (success, stdout, stderr).
     pub(crate) async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let (code, out, err) = self.run_for_code(args).await;
+        (code == Some(0), out, err)
+    }
+
+    /// Runs `handler <args>`; (exit code, stdout, stderr).
+    pub(crate) async fn run_for_code(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
             .args(args)
             .args(["--settings", "no-such-file.json"])
@@ -34,11 +49,12 @@ impl Cli {
             .env_clear()
             .env("SALESTIM_DATA_DIR", self.dir.path().join("data"))
             .env("RUST_LOG", "warn")
+            .envs(self.settings.iter().map(|(k, v)| (k, v)))
             .output()
             .await
             .unwrap();
         (
-            out.status.success(),
+            out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )

@@ -16,6 +16,7 @@ mod bot_replies;
 mod cache;
 mod cards;
 mod dev_signin;
+mod doctor;
 mod documents;
 mod enforcement;
 mod graph;

@@ -22,6 +22,9 @@
 //! `graph/delta.rs`, the directory changes tests make for them in
 //! `graph/directory.rs`: every change, made there or by a request here, is
 //! written to the tenant's journal, which the delta tokens point into.
+//! Tokens are JWT-shaped with the tenant's granted permissions in `roles`,
+//! and a tenant can hold app registrations (`/applications(appId='…')`,
+//! their secrets' and certificates' expiry): `graph/applications.rs`.
 //!
 //! Simplifications, on purpose: `$filter` knows `mailNickname eq '…'` and
 //! `resourceProvisioningOptions/Any(x:x eq 'Team')` only (others: 400);
@@ -46,6 +49,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+#[path = "graph/applications.rs"]
+mod applications;
 #[path = "graph/delta.rs"]
 mod delta;
 #[path = "graph/directory.rs"]
@@ -56,6 +61,8 @@ mod lifecycle;
 mod reports;
 #[path = "graph/subscriptions.rs"]
 mod subscriptions;
+#[allow(unused_imports, reason = "a bench includes the stand-in without it")]
+pub use applications::GRANTED;
 #[allow(unused_imports, reason = "a bench includes the stand-in without it")]
 pub use delta::DeltaExpiry;
 #[allow(unused_imports, reason = "a bench includes the stand-in without it")]
@@ -198,6 +205,10 @@ struct Tenant {
     deleted: Vec<Group>,
     /// `groupLifecyclePolicies`.
     lifecycle_policies: Vec<Value>,
+    /// The application permissions granted ([`GRANTED`] when `None`).
+    roles: Option<Vec<String>>,
+    /// App registrations held by the tenant, by lowercase app id.
+    applications: BTreeMap<String, Value>,
     /// What changed in the directory, in order (what delta tokens point into).
     journal: delta::Journal,
 }
@@ -445,11 +456,39 @@ impl GraphStandIn {
     /// A token for `tenant`, as its token endpoint would issue one (for a
     /// test that calls the stand-in itself).
     pub fn issue_token(&self, tenant: &str) -> String {
-        let access_token = format!("gtok-{}", uuid::Uuid::new_v4().simple());
-        self.state()
-            .tokens
-            .insert(access_token.clone(), tenant.to_owned());
-        access_token
+        applications::issue(&mut self.state(), tenant)
+    }
+
+    /// The application permissions granted in `tenant` from now on (what
+    /// its next tokens carry in `roles`).
+    pub fn set_roles(&self, tenant: &str, roles: &[&str]) {
+        let mut st = self.state();
+        let t = st.tenants.get_mut(tenant).expect("add_tenant first");
+        t.roles = Some(roles.iter().map(|r| r.to_string()).collect());
+    }
+
+    /// The app registration `app_id`, held by `tenant`, with these client
+    /// secrets (display name, the secret's text, end) and certificates
+    /// (display name, end); ends as Graph writes them (RFC 3339, UTC).
+    pub fn add_registration(
+        &self,
+        tenant: &str,
+        app_id: &str,
+        secrets: &[(&str, &str, &str)],
+        certificates: &[(&str, &str)],
+    ) {
+        let mut st = self.state();
+        let t = st.tenants.get_mut(tenant).expect("add_tenant first");
+        let mut app = applications::registration(app_id);
+        app["passwordCredentials"] = secrets
+            .iter()
+            .map(|(name, secret, end)| applications::password_credential(name, secret, end))
+            .collect();
+        app["keyCredentials"] = certificates
+            .iter()
+            .map(|(name, end)| applications::key_credential(name, end))
+            .collect();
+        t.applications.insert(app_id.to_ascii_lowercase(), app);
     }
 
     /// Forgets every token it issued (as after a secret rotation or a
@@ -936,8 +975,7 @@ fn token(st: &mut State, path: &str, body: &[u8]) -> Reply {
             "AADSTS1002012: The provided value for scope is not valid.".into(),
         );
     }
-    let access_token = format!("gtok-{}", uuid::Uuid::new_v4().simple());
-    st.tokens.insert(access_token.clone(), tenant.to_owned());
+    let access_token = applications::issue(st, tenant);
     Reply::json(
         200,
         json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": access_token}),
@@ -1093,6 +1131,10 @@ fn route(st: &mut State, tenant: &str, req: &Req) -> Reply {
             lifecycle::deleted_items(st, tenant, req, rest)
         }
         ("GET", ["groupLifecyclePolicies"]) => lifecycle::policies(st, tenant, req),
+        ("GET", [segment]) if segment.starts_with("applications(") => {
+            applications::get(st, tenant, req, segment)
+                .unwrap_or_else(|| Reply::bad_request("Invalid object identifier."))
+        }
         (_, ["subscriptions", id]) => subscriptions::route(st, tenant, req, id),
         ("GET", ["teams"]) => list_teams(st, tenant, req),
         ("POST", ["teams"]) => create_team(st, tenant, req),
