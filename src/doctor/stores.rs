@@ -171,7 +171,7 @@ async fn documents_store(
             let connect = CosmosDocuments::connect(
                 c.endpoint.as_str(),
                 auth,
-                &c.preferred_regions,
+                documents::cosmos::preferred_regions(&settings.region, &c.preferred_regions),
                 &c.database,
             );
             let built = bounded(timeout, connect)
@@ -261,9 +261,17 @@ async fn cache_store(
         Ok(parsed) => format!("Redis at {}", host_of(&parsed)),
         Err(_) => "Redis".to_owned(),
     };
+    let entra = if settings.redis_entra {
+        match credential(settings) {
+            Ok(credential) => Some(cache::entra::EntraCredentials::new(credential)),
+            Err(why) => return Store::new(what, Err(why)),
+        }
+    } else {
+        None
+    };
     let built = bounded(
         timeout,
-        cache::redis::RedisCache::connect(url.expose_secret()),
+        cache::redis::RedisCache::connect(url.expose_secret(), entra),
     )
     .await
     .map(|c| Arc::new(c) as Arc<dyn Cache>);

@@ -137,7 +137,7 @@ async fn every_stand_in_configured_every_check_is_ok() {
         ),
         cache: Store::new(
             "Redis",
-            Ok(Arc::new(RedisCache::connect(&redis_url).await.unwrap()) as Arc<dyn Cache>),
+            Ok(Arc::new(RedisCache::connect(&redis_url, None).await.unwrap()) as Arc<dyn Cache>),
         ),
         keys: Store::new(
             "Key Vault (stand-in)",
