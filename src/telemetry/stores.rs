@@ -316,3 +316,59 @@ impl Keys for Traced<dyn Keys> {
         dependency::store(&self.1, "ping", "", self.0.ping()).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunMode;
+
+    fn settings(values: &[(&str, &str)]) -> Settings {
+        Settings::from_lookup(RunMode::Local, |k| {
+            values
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .expect("valid settings")
+    }
+
+    #[test]
+    fn targets_are_hosts_never_a_key_password_or_signature() {
+        let t = Targets::from_settings(&settings(&[
+            (
+                "AzureWebJobsStorage",
+                "BlobEndpoint=https://acct.blob.core.windows.net/;QueueEndpoint=https://acct.queue.core.windows.net/;SharedAccessSignature=sv=2024-11-04&ss=bq&sig=c2VjcmV0",
+            ),
+            (
+                "REDIS_URL",
+                "rediss://:p4ssw0rd@cache.westeurope.redis.azure.net:10000",
+            ),
+            ("KEYVAULT_KEY_ID", "https://vault1.vault.azure.net/keys/kek"),
+            ("COSMOS_ENDPOINT", "https://docs1.documents.azure.com:443/"),
+            ("COSMOS_KEY", "a2V5"),
+        ]));
+        let seen: Vec<(&str, &str)> = [&t.docs, &t.blobs, &t.queues, &t.cache, &t.keys]
+            .iter()
+            .map(|t| (t.kind, t.host.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("Azure DocumentDB", "docs1.documents.azure.com"),
+                ("Azure blob", "acct.blob.core.windows.net"),
+                ("Azure queue", "acct.queue.core.windows.net"),
+                ("Redis", "cache.westeurope.redis.azure.net"),
+                ("Azure Key Vault", "vault1.vault.azure.net"),
+            ]
+        );
+    }
+
+    #[test]
+    fn identity_based_storage_and_embedded_stores_are_named_too() {
+        let t = Targets::from_settings(&settings(&[("AzureWebJobsStorage__accountName", "acct2")]));
+        assert_eq!(t.blobs.host, "acct2.blob.core.windows.net");
+        assert_eq!(t.queues.host, "acct2.queue.core.windows.net");
+        assert_eq!((t.docs.kind, t.docs.host.as_str()), ("SQLite", "local"));
+        assert_eq!((t.cache.kind, t.keys.kind), ("memory", "local"));
+    }
+}
