@@ -99,7 +99,13 @@ impl App {
         Ok(App::with_services(settings, services))
     }
 
+    /// With telemetry on, each store's calls are reported as dependencies.
     pub fn with_services(settings: Settings, s: Services) -> App {
+        let s = if crate::telemetry::active() {
+            crate::telemetry::stores::trace(s, &settings)
+        } else {
+            s
+        };
         let tenants = Tenants::new(s.docs.clone(), s.clock.clone());
         let billing = Billing::new(
             s.docs.clone(),

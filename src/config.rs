@@ -13,10 +13,12 @@ mod bot;
 mod graph;
 mod replies;
 mod tabs;
+mod telemetry;
 pub use bot::{AUTH_DISABLED_WARNING, AppType, BotSettings, EntraTrust};
 pub use graph::{DEFAULT_SWEEP_BUDGET, GraphLimits};
 pub use replies::ReplySettings;
 pub use tabs::{SupportSettings, TabSettings};
+pub use telemetry::TelemetrySettings;
 
 /// Who runs the binary: the Functions host, or a developer's `handler local`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +91,9 @@ pub struct Settings {
     pub local_kek: Option<SecretString>,
     /// Client id of a user-assigned managed identity (`AZURE_CLIENT_ID`).
     pub azure_client_id: Option<String>,
-    pub appinsights_connection_string: Option<SecretString>,
+    /// `APPLICATIONINSIGHTS_CONNECTION_STRING` and its companions; `None`:
+    /// no telemetry is exported.
+    pub telemetry: Option<TelemetrySettings>,
     pub bot: BotSettings,
     pub graph_base_url: Url,
     pub entra_authority_host: Url,
@@ -349,7 +353,7 @@ impl Settings {
             keyvault_key_id,
             local_kek,
             azure_client_id: get("AZURE_CLIENT_ID"),
-            appinsights_connection_string: secret("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+            telemetry: telemetry::from_lookup(&get)?,
             bot,
             graph_base_url: url("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0")?,
             graph_client_id: get("GRAPH_CLIENT_ID").or_else(|| get("MicrosoftAppId")),

@@ -23,6 +23,7 @@ pub mod server;
 pub mod support;
 pub mod tabs;
 pub mod teams;
+pub mod telemetry;
 
 #[cfg(test)]
 mod proptest_json;

@@ -304,8 +304,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             None => {
-                server::init_tracing(RunMode::Host);
                 let settings = Settings::from_env(RunMode::Host).map_err(|e| e.to_string())?;
+                server::init_tracing(RunMode::Host, &settings);
                 server::run_under_host(settings)
                     .await
                     .map_err(|e| format!("{e:#}"))
@@ -315,8 +315,8 @@ fn main() -> ExitCode {
                 host_json,
                 settings,
             }) => {
-                server::init_tracing(RunMode::Local);
                 let settings = local_settings(&settings)?;
+                server::init_tracing(RunMode::Local, &settings);
                 server::run_local(
                     settings,
                     LocalLayout {

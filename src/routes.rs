@@ -285,8 +285,11 @@ pub fn filter(app: App) -> BoxedFilter<(Response,)> {
                     handler: *handler,
                 },
             ),
-            Trigger::Timer { handler, .. } | Trigger::Queue { handler, .. } => {
-                invoke_filter(app.clone(), route.function, *handler)
+            Trigger::Timer { handler, .. } => {
+                invoke_filter(app.clone(), route.function, None, *handler)
+            }
+            Trigger::Queue { queue, handler } => {
+                invoke_filter(app.clone(), route.function, Some(queue), *handler)
             }
         })
         .fold(ready, |acc, f| acc.or(f).unify().boxed())
@@ -343,6 +346,7 @@ fn http_filter(app: App, route: HttpRoute) -> BoxedFilter<(Response,)> {
             let app = app.clone();
             let invocation_id = invocation_id(&headers);
             let span = tracing::info_span!("invocation", function, invocation_id = %invocation_id, tenant_id = tracing::field::Empty);
+            crate::telemetry::adopt_host_trace(&span, &headers);
             async move {
                 let result = async {
                     let query = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
@@ -372,9 +376,12 @@ async fn check_head(app: &App, route: &HttpRoute, head: &mut RequestHead) -> Res
     }
 }
 
+/// `queue`: the queue a queue function reads (its messages' lag is
+/// measured).
 fn invoke_filter(
     app: App,
     function: &'static str,
+    queue: Option<&'static str>,
     handler: InvokeHandler,
 ) -> BoxedFilter<(Response,)> {
     warp::post()
@@ -386,6 +393,7 @@ fn invoke_filter(
             let app = app.clone();
             let invocation_id = invocation_id(&headers);
             let span = tracing::info_span!("invocation", function, invocation_id = %invocation_id, tenant_id = tracing::field::Empty);
+            crate::telemetry::adopt_host_trace(&span, &headers);
             async move {
                 // The host never sends these; a web page under `handler local` would.
                 if let Some(reason) = crate::http::browser_request_reason(&headers) {
@@ -397,6 +405,9 @@ fn invoke_filter(
                 let result = async {
                     let body = read_limited(body, &headers, MAX_INVOKE_BODY).await?;
                     let req: InvokeRequest = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(format!("invocation payload: {e}")))?;
+                    if let (Some(queue), Some(inserted)) = (queue, req.insertion_time()) {
+                        crate::telemetry::metrics::queue_lag(queue, inserted, app.clock.now());
+                    }
                     handler(app, req).await
                 }
                 .await;

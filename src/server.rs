@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use tokio::sync::watch;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, Registry};
 use url::Url;
 
 use crate::app::App;
@@ -18,11 +21,31 @@ use crate::host::host_json::HostJson;
 use crate::host::local::{LocalHost, LocalHostConfig};
 use crate::platform::queues::QueueName;
 use crate::routes;
+use crate::telemetry::Telemetry;
 
 /// JSON logs under the host (one object a line, for the host's log stream),
 /// readable lines under `handler local`. `RUST_LOG` overrides the level.
-pub fn init_tracing(mode: RunMode) {
+/// With `APPLICATIONINSIGHTS_CONNECTION_STRING` set, the telemetry layers
+/// go alongside (and are flushed by [`run_under_host`] / [`run_local`] on
+/// the way out); without it, the subscriber is the plain log alone.
+pub fn init_tracing(mode: RunMode, settings: &Settings) {
     // Set once per process; a second call (tests) keeps the first.
+    let telemetry = settings
+        .telemetry
+        .as_ref()
+        .map(|t| Telemetry::start(t, &settings.region));
+    let failed = match telemetry {
+        Some(Ok(telemetry)) => {
+            let _ = tracing_subscriber::registry()
+                .with(log_layer(mode))
+                .with(telemetry.layer())
+                .try_init();
+            crate::telemetry::set_global(telemetry);
+            return;
+        }
+        Some(Err(e)) => Some(e),
+        None => None,
+    };
     match mode {
         RunMode::Host => {
             let _ = host_log(std::io::stdout).try_init();
@@ -36,6 +59,54 @@ pub fn init_tracing(mode: RunMode) {
                 .try_init();
         }
     }
+    if let Some(e) = failed {
+        tracing::error!("telemetry is off: {e:#}");
+    }
+}
+
+/// The log of `mode` as a layer beside the telemetry's: the same lines as
+/// [`host_log`] (or the local compact ones), never a dependency span.
+fn log_layer(mode: RunMode) -> Box<dyn Layer<Registry> + Send + Sync> {
+    match mode {
+        RunMode::Host => host_log_layer(std::io::stdout).boxed(),
+        RunMode::Local => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_filter(log_layer_filter())
+            .boxed(),
+    }
+}
+
+fn host_log_layer<W>(writer: W) -> impl Layer<Registry> + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+        .with_filter(log_layer_filter())
+}
+
+fn log_layer_filter() -> impl tracing_subscriber::layer::Filter<Registry> + Send + Sync {
+    log_filter().and(filter_fn(|meta| {
+        meta.target() != crate::telemetry::DEPENDENCY_TARGET
+    }))
+}
+
+/// [`host_log`] with `telemetry`'s layers beside it (tests).
+pub fn host_log_with_telemetry<W>(
+    writer: W,
+    telemetry: &Telemetry,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::registry()
+        .with(host_log_layer(writer))
+        .with(telemetry.layer())
 }
 
 /// The log of an operator command (`handler tenant|template|policy|sweep|
@@ -152,6 +223,7 @@ pub async fn run_under_host(settings: Settings) -> anyhow::Result<()> {
     shutdown_signal().await;
     let _ = tx.send(true);
     let _ = server.await;
+    crate::telemetry::shutdown_global().await;
     Ok(())
 }
 
@@ -207,5 +279,6 @@ pub async fn run_local(settings: Settings, layout: LocalLayout) -> anyhow::Resul
     local.shutdown().await;
     let _ = tx.send(true);
     let _ = server.await;
+    crate::telemetry::shutdown_global().await;
     Ok(())
 }

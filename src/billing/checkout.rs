@@ -123,14 +123,16 @@ impl StripeApi {
             .base
             .join(path)
             .map_err(|e| StripeApiError::Unreachable(e.to_string()))?;
-        let res = self
+        let request = self
             .http
             .post(url)
             .bearer_auth(self.key.expose_secret())
             .header("Idempotency-Key", idempotency_key)
             .timeout(TIMEOUT)
             .form(form)
-            .send()
+            .build()
+            .map_err(|e| StripeApiError::Unreachable(e.without_url().to_string()))?;
+        let res = crate::telemetry::dependency::http(&self.http, request, path)
             .await
             .map_err(|e| StripeApiError::Unreachable(e.without_url().to_string()))?;
         let status = res.status();

@@ -236,11 +236,13 @@ impl Inner {
             url: url.to_string(),
             message,
         };
-        let res = self
+        let request = self
             .http
             .get(url.clone())
             .timeout(REQUEST_TIMEOUT)
-            .send()
+            .build()
+            .map_err(|e| fetch_err(e.to_string()))?;
+        let res = crate::telemetry::dependency::http(&self.http, request, url.path())
             .await
             .map_err(|e| fetch_err(e.to_string()))?;
         if !res.status().is_success() {

@@ -26,6 +26,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -291,12 +292,15 @@ pub async fn answer(app: &App, message: OutboxMessage) -> Result<(), AppError> {
     let Some(permit) = permit else {
         return queue(app, &message, None).await;
     };
+    // In the invocation's span: its log lines and its Connector call are
+    // the invocation's, even when the send outlasts the budget.
     let attempt = tokio::spawn({
         let (app, message) = (app.clone(), message.clone());
         async move {
             let _permit = permit;
             send_inline(&app, &message).await
         }
+        .in_current_span()
     });
     match tokio::time::timeout(replies.budget, attempt).await {
         Ok(Ok(Ok(()))) => Ok(()),

@@ -146,10 +146,13 @@ pub fn fallbacks(settings: &Settings, azure: bool) -> Vec<Check> {
         ),
     });
 
-    rows.push(match &settings.appinsights_connection_string {
-        Some(_) => Check::ok(
+    rows.push(match &settings.telemetry {
+        Some(t) => Check::ok(
             "setting APPLICATIONINSIGHTS_CONNECTION_STRING",
-            "set (not shown)",
+            format!(
+                "exported to Application Insights (sampling {}, buffer {} spans)",
+                t.sampling, t.buffer
+            ),
         ),
         None => absent(
             "APPLICATIONINSIGHTS_CONNECTION_STRING",

@@ -18,6 +18,9 @@ pub async fn run(app: App, req: InvokeRequest) -> Result<InvokeResponse, AppErro
     let message = bot_outbox::decode(&trigger.text)
         .map_err(|e| AppError::BadRequest(format!("message {}: {e}", trigger.id)))?;
     tracing::Span::current().record("tenant_id", message.tenant_id.as_str());
+    if trigger.dequeue_count > 1 {
+        crate::telemetry::metrics::outbox_retry();
+    }
     let log = match replies::deliver_queued(&app, &message).await? {
         Delivery::Sent(activity_id) => format!("{} delivered as {activity_id}", message.key),
         Delivery::AlreadyDelivered => format!("{} already delivered", message.key),

@@ -50,6 +50,7 @@ use crate::ids::TenantId;
 use crate::outbound::TokenCache;
 use crate::outbound::send::{self, Call, Failure, Rules};
 use crate::platform::cache::Cache;
+use crate::telemetry;
 
 /// Per HTTP request to Graph.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -439,6 +440,10 @@ impl Graph {
                 Auth::Tenant(tenant) if tenant_throttle => Some(tenant),
                 _ => None,
             },
+            metric_tenant: match auth {
+                Auth::Tenant(tenant) => tenant.as_str(),
+                Auth::None => "",
+            },
         };
         send::send(call, build, refuse_token, &observer).await
     }
@@ -502,14 +507,18 @@ struct Paced<'a> {
     /// `None`: nothing to pause (a download, or an endpoint with its own
     /// throttle).
     tenant: Option<&'a TenantId>,
+    /// The tenant the request is for, in the metrics (`""`: none).
+    metric_tenant: &'a str,
 }
 
 impl send::Observer for Paced<'_> {
     fn sent(&self) {
         self.counts.each(|c| c.requests.inc());
+        telemetry::metrics::graph_request(self.metric_tenant);
     }
     fn throttled(&self, retry_after: Option<Duration>) {
         self.counts.each(|c| c.throttled.inc());
+        telemetry::metrics::graph_throttled(self.metric_tenant);
         if let (Some(wait), Some(tenant)) = (retry_after, self.tenant) {
             self.governor.pause(tenant, wait);
         }

@@ -99,9 +99,17 @@ impl InvokeRequest {
             text,
             id: meta("Id").unwrap_or_default(),
             dequeue_count,
-            insertion_time: meta("InsertionTime")
-                .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok()),
+            insertion_time: self.insertion_time(),
         })
+    }
+
+    /// `Metadata.InsertionTime`: when a queue trigger's message was queued.
+    pub fn insertion_time(&self) -> Option<OffsetDateTime> {
+        let raw = self
+            .metadata
+            .get("InsertionTime")
+            .and_then(decode_host_string)?;
+        OffsetDateTime::parse(&raw, &Rfc3339).ok()
     }
 
     /// The timer trigger bound to `binding`.

@@ -5,6 +5,9 @@
 //! [`RetryPolicy`]'s attempts and cap), fetch a new token once on a 401, or
 //! give up with a [`Failure`] that keeps what the service said.
 //!
+//! Each request is a dependency in the telemetry (when it is on), named
+//! by the call's path template.
+//!
 //! What differs between services is data, in [`Rules`]: which statuses are
 //! worth sending again, which mean "slow down", and whether the request may
 //! be sent twice. A request that is not idempotent is sent again only when
@@ -133,7 +136,12 @@ where
         attempt += 1;
         let request = build().await.map_err(Failure::Prepare)?;
         observer.sent();
-        let res = match request.timeout(rules.timeout).send().await {
+        let (client, request) = request.timeout(rules.timeout).build_split();
+        let sent = match request {
+            Ok(request) => crate::telemetry::dependency::http(&client, request, path).await,
+            Err(e) => Err(e),
+        };
+        let res = match sent {
             Ok(res) => res,
             Err(e) => {
                 let unsent = e.is_connect();

@@ -40,3 +40,4 @@ mod tab_api;
 mod tab_auth;
 mod tab_files;
 mod tab_screens;
+mod telemetry;

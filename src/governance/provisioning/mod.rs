@@ -172,6 +172,15 @@ impl Provisioner<'_> {
                 )
                 .await
                 .map_err(request_error)?;
+                crate::telemetry::custom_event(
+                    "TeamProvisioned",
+                    &[
+                        ("tenant", tenant.as_str()),
+                        ("requestId", request_id),
+                        ("groupId", run.job.group()?),
+                        ("templateId", &request.template_id),
+                    ],
+                );
                 Ok(Outcome::Provisioned(Box::new(request)))
             }
             Err(ProvisionError::Permanent(reason)) => {

@@ -88,6 +88,15 @@ pub async fn decide(
         comment,
     )
     .await?;
+    crate::telemetry::custom_event(
+        "RequestDecided",
+        &[
+            ("tenant", tenant.as_str()),
+            ("requestId", id),
+            ("decision", action),
+            ("templateId", &request.template_id),
+        ],
+    );
     Ok(request)
 }
 

@@ -76,6 +76,22 @@ pub fn capture() -> Captured {
     }
 }
 
+/// The same, with `telemetry`'s layers beside the log (as the handler
+/// runs with `APPLICATIONINSIGHTS_CONNECTION_STRING` set).
+pub fn capture_with_telemetry(telemetry: &salestim::telemetry::Telemetry) -> Captured {
+    always_ask();
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let guard = tracing::subscriber::set_default(salestim::server::host_log_with_telemetry(
+        move || writer.clone(),
+        telemetry,
+    ));
+    Captured {
+        buffer,
+        _guard: guard,
+    }
+}
+
 impl Captured {
     /// The lines whose message holds `text`.
     pub fn saying(&self, text: &str) -> Vec<Value> {

@@ -10,6 +10,7 @@ pub mod cosmos;
 pub mod entra;
 pub mod faulty_queues;
 pub mod graph;
+pub mod ingestion;
 pub mod keyvault;
 pub mod logs;
 pub mod raw_http;

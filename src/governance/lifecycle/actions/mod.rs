@@ -319,6 +319,15 @@ impl Runner<'_> {
                 run.job.state = JobState::Done;
                 run.save().await?;
                 tracing::info!(team = %run.job.team_id, action = ?run.job.action, "governance action done");
+                crate::telemetry::custom_event(
+                    "PolicyActionTaken",
+                    &[
+                        ("tenant", message.tenant_id.as_str()),
+                        ("teamId", &run.job.team_id),
+                        ("action", &format!("{:?}", run.job.action)),
+                        ("cause", &format!("{:?}", run.job.cause)),
+                    ],
+                );
                 Ok(Outcome::Done(run.job))
             }
             Err(ActionError::Permanent(reason)) => self.fail(run, reason).await,
