@@ -9,7 +9,8 @@
 //! The stand-in answers without reading (its thread's CPU is left out; its
 //! allocations, a few per upload of hundreds of spans, are not).
 //!
-//! Two invocations: `Health` (HTTP, four store pings: five spans) and a
+//! Two invocations: `Health` (HTTP; its round of store pings runs once per
+//! 5 s, the kept verdict answers the rest, so mostly one span) and a
 //! `ProvisionTeam` queue message for a request that does not exist (a
 //! queue lag metric, one document read, one log line). Both log to a sink,
 //! as the handler logs to stdout.
