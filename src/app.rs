@@ -102,7 +102,15 @@ impl App {
     /// With telemetry on, each store's calls are reported as dependencies.
     pub fn with_services(settings: Settings, s: Services) -> App {
         let s = if crate::telemetry::active() {
-            crate::telemetry::stores::trace(s, &settings)
+            let t = crate::telemetry::stores::Tracing::from_settings(&settings);
+            Services {
+                docs: t.docs(s.docs),
+                blobs: t.blobs(s.blobs),
+                queues: t.queues(s.queues),
+                cache: t.cache(s.cache),
+                keys: t.keys(s.keys),
+                ..s
+            }
         } else {
             s
         };

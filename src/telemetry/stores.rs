@@ -1,5 +1,5 @@
 //! One wrapper per platform trait, applied at the composition root when
-//! telemetry is on ([`trace`]): each call of the trait becomes a
+//! telemetry is on ([`Tracing`]): each call of the trait becomes a
 //! dependency span ([`dependency::store`]) named after the operation and
 //! its container or queue, never a document id, blob name or cache key.
 //! The backends stay untouched, and with telemetry off nothing is wrapped.
@@ -10,7 +10,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::app::Services;
 use crate::config::Settings;
 use crate::ids::TenantId;
 use crate::platform::PlatformResult;
@@ -25,16 +24,33 @@ use crate::platform::storage_account::StorageAccount;
 
 use super::dependency::{self, Target};
 
-/// The services, each wrapped, with the types and hosts the settings name.
-pub fn trace(s: Services, settings: &Settings) -> Services {
-    let targets = Targets::from_settings(settings);
-    Services {
-        docs: Arc::new(Traced(s.docs, targets.docs)),
-        blobs: Arc::new(Traced(s.blobs, targets.blobs)),
-        queues: Arc::new(Traced(s.queues, targets.queues)),
-        cache: Arc::new(Traced(s.cache, targets.cache)),
-        keys: Arc::new(Traced(s.keys, targets.keys)),
-        ..s
+/// Wraps each store in its tracing wrapper, with the type and host the
+/// settings name for it (the composition root calls these).
+pub struct Tracing(Targets);
+
+impl Tracing {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Tracing(Targets::from_settings(settings))
+    }
+
+    pub fn docs(&self, inner: Arc<dyn Documents>) -> Arc<dyn Documents> {
+        Arc::new(Traced(inner, self.0.docs.clone()))
+    }
+
+    pub fn blobs(&self, inner: Arc<dyn Blobs>) -> Arc<dyn Blobs> {
+        Arc::new(Traced(inner, self.0.blobs.clone()))
+    }
+
+    pub fn queues(&self, inner: Arc<dyn Queues>) -> Arc<dyn Queues> {
+        Arc::new(Traced(inner, self.0.queues.clone()))
+    }
+
+    pub fn cache(&self, inner: Arc<dyn Cache>) -> Arc<dyn Cache> {
+        Arc::new(Traced(inner, self.0.cache.clone()))
+    }
+
+    pub fn keys(&self, inner: Arc<dyn Keys>) -> Arc<dyn Keys> {
+        Arc::new(Traced(inner, self.0.keys.clone()))
     }
 }
 
