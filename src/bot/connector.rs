@@ -17,7 +17,9 @@ use url::Url;
 
 use super::activity::Activity;
 use crate::outbound::send::{self, Call, Failure, Rules, Unobserved};
-use crate::outbound::{ClientCredentials, RetryPolicy, Token, TokenCache, client_credentials};
+use crate::outbound::{
+    ClientCredentials, RetryPolicy, Token, TokenCache, TokenError, client_credentials,
+};
 use crate::platform::cache::Cache;
 
 /// Four attempts per patient call, 15 s each; a `Retry-After` over 30 s is
@@ -100,6 +102,27 @@ pub struct ConnectorConfig {
     pub oauth_scope: String,
 }
 
+/// The bot's Connector token, fresh from its login URL (client
+/// credentials for `<oauth scope>/.default`): what [`ConnectorClient`]
+/// caches, and what `handler doctor` asks for once.
+pub async fn request_token(
+    http: &reqwest::Client,
+    config: &ConnectorConfig,
+) -> Result<Token, TokenError> {
+    let token_url = format!(
+        "{}/oauth2/v2.0/token",
+        config.login_url.as_str().trim_end_matches('/')
+    );
+    let scope = format!("{}/.default", config.oauth_scope.trim_end_matches('/'));
+    let request = ClientCredentials {
+        token_url: &token_url,
+        client_id: &config.app_id,
+        client_secret: &config.app_password,
+        scope: &scope,
+    };
+    client_credentials(http, request).await
+}
+
 pub struct ConnectorClient {
     /// `None`: no credentials, requests go out without a token.
     config: Option<ConnectorConfig>,
@@ -152,18 +175,7 @@ impl ConnectorClient {
     }
 
     async fn request_token(&self, config: &ConnectorConfig) -> Result<Token, ConnectorError> {
-        let token_url = format!(
-            "{}/oauth2/v2.0/token",
-            config.login_url.as_str().trim_end_matches('/')
-        );
-        let scope = format!("{}/.default", config.oauth_scope.trim_end_matches('/'));
-        let request = ClientCredentials {
-            token_url: &token_url,
-            client_id: &config.app_id,
-            client_secret: &config.app_password,
-            scope: &scope,
-        };
-        client_credentials(&self.http, request)
+        request_token(&self.http, config)
             .await
             .map_err(|e| ConnectorError::Token(e.to_string()))
     }

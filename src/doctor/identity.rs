@@ -14,6 +14,7 @@ use secrecy::SecretString;
 
 use super::setting_checks::host_of;
 use super::{Check, Stores, Verdict, bounded, permissions};
+use crate::bot::connector::{self, ConnectorConfig};
 use crate::config::Settings;
 use crate::governance::tenants::Tenants;
 use crate::outbound::{ClientCredentials, client_credentials};
@@ -181,19 +182,14 @@ pub async fn bot_connector(
             "not checked: no bot identity, the bot is off",
         );
     };
-    let token_url = format!(
-        "{}/oauth2/v2.0/token",
-        bot.login_url.as_str().trim_end_matches('/')
-    );
-    let scope = format!("{}/.default", bot.oauth_scope.trim_end_matches('/'));
-    let request = ClientCredentials {
-        token_url: &token_url,
-        client_id: app_id,
-        client_secret: password,
-        scope: &scope,
+    let config = ConnectorConfig {
+        app_id: app_id.clone(),
+        app_password: password.clone(),
+        login_url: bot.login_url.clone(),
+        oauth_scope: bot.oauth_scope.clone(),
     };
     let login = host_of(&bot.login_url);
-    match bounded(timeout, client_credentials(http, request)).await {
+    match bounded(timeout, connector::request_token(http, &config)).await {
         Ok(token) => Check::ok(
             NAME,
             format!(
