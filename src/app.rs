@@ -236,16 +236,10 @@ impl Services {
             .await
             .context("creating the document containers")?;
 
-        let storage_value = |name: &str| {
-            settings
-                .storage
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.expose_secret().to_owned())
-        };
-        let account = StorageAccount::from_settings(storage_value, |client_id| {
-            azure_credential(client_id.or(settings.azure_client_id.as_deref()))
-        })
+        let account = StorageAccount::from_settings(
+            |name| settings.storage_value(name),
+            |client_id| azure_credential(client_id.or(settings.azure_client_id.as_deref())),
+        )
         .context("AzureWebJobsStorage")?;
         let (blobs, queues): (Arc<dyn Blobs>, Arc<dyn Queues>) = match account {
             Some(account) => (

@@ -385,6 +385,14 @@ impl Settings {
         }
         warnings
     }
+
+    /// One of the storage settings ([`STORAGE_SETTINGS`]) by name, when set.
+    pub fn storage_value(&self, name: &str) -> Option<String> {
+        self.storage
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.expose_secret().to_owned())
+    }
 }
 
 /// An Azure Redis host named without a password: its sign-in is Entra ID.

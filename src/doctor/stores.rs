@@ -194,16 +194,10 @@ async fn documents_store(
 }
 
 fn storage(settings: &Settings, clock: Arc<dyn Clock>) -> (Store<dyn Queues>, Store<dyn Blobs>) {
-    let value = |name: &str| {
-        settings
-            .storage
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.expose_secret().to_owned())
-    };
-    let account = StorageAccount::from_settings(value, |client_id| {
-        azure_credential(client_id.or(settings.azure_client_id.as_deref()))
-    });
+    let account = StorageAccount::from_settings(
+        |name| settings.storage_value(name),
+        |client_id| azure_credential(client_id.or(settings.azure_client_id.as_deref())),
+    );
     let dir = &settings.data_dir;
     match account {
         Ok(Some(account)) => (

@@ -115,14 +115,7 @@ impl Targets {
 /// The blob and queue hosts of `AzureWebJobsStorage` in any of its forms
 /// (a connection string, service URIs, or an account name).
 fn storage_hosts(settings: &Settings) -> (Option<String>, Option<String>) {
-    use secrecy::ExposeSecret;
-    let value = |name: &str| {
-        settings
-            .storage
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.expose_secret().to_owned())
-    };
+    let value = |name: &str| settings.storage_value(name);
     let host = |url: &url::Url| url.host_str().map(str::to_owned);
     if let Some(raw) = value("AzureWebJobsStorage") {
         return match StorageAccount::parse_connection_string(&raw) {
