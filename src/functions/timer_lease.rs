@@ -238,6 +238,32 @@ async fn renewing<T>(
     }
 }
 
+/// Reads the lease, lets `change` change it (`true`: write it back), and
+/// writes it under its ETag through the one update loop (`change` runs again
+/// on a lost race, against the newer version).
+async fn change_lease(
+    docs: &dyn Documents,
+    function: &str,
+    mut change: impl FnMut(&mut LeaseState) -> bool,
+) -> PlatformResult<()> {
+    update(
+        docs,
+        Container::Jobs,
+        &partition(),
+        &doc_id(function),
+        |doc| {
+            let mut state: LeaseState = Document::parse_if_kind(doc, TYPE)?.unwrap_or_default();
+            Ok::<_, PlatformError>(if change(&mut state) {
+                Decision::Write(document(function, &state)?)
+            } else {
+                Decision::Keep
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 async fn claim(
     docs: &dyn Documents,
     function: &str,
@@ -247,40 +273,32 @@ async fn claim(
     lease: Duration,
 ) -> PlatformResult<Claim> {
     let mut claim = None;
-    update(
-        docs,
-        Container::Jobs,
-        &partition(),
-        &doc_id(function),
-        |doc| {
-            let mut state: LeaseState = Document::parse_if_kind(doc, TYPE)?.unwrap_or_default();
-            if let (Some(p), Some(done)) = (period, &state.done)
-                && done.period.as_str() >= p
-            {
-                claim = Some(Claim::Done(done.clone()));
-                return Ok(Decision::Keep);
-            }
-            let previous = state.holder.take();
-            if let Some(h) = &previous
-                && h.until > now
-                && h.id != me.id
-            {
-                claim = Some(Claim::Busy(h.clone()));
-                return Ok(Decision::Keep);
-            }
-            state.holder = Some(Holder {
-                id: me.id.clone(),
-                region: me.region.to_owned(),
-                period: period.map(str::to_owned),
-                taken: now,
-                until: now + lease,
-            });
-            claim = Some(Claim::Run {
-                took_over_from: previous.filter(|h| h.id != me.id),
-            });
-            Ok::<_, PlatformError>(Decision::Write(document(function, &state)?))
-        },
-    )
+    change_lease(docs, function, |state| {
+        if let (Some(p), Some(done)) = (period, &state.done)
+            && done.period.as_str() >= p
+        {
+            claim = Some(Claim::Done(done.clone()));
+            return false;
+        }
+        if let Some(h) = &state.holder
+            && h.until > now
+            && h.id != me.id
+        {
+            claim = Some(Claim::Busy(h.clone()));
+            return false;
+        }
+        let previous = state.holder.replace(Holder {
+            id: me.id.clone(),
+            region: me.region.to_owned(),
+            period: period.map(str::to_owned),
+            taken: now,
+            until: now + lease,
+        });
+        claim = Some(Claim::Run {
+            took_over_from: previous.filter(|h| h.id != me.id),
+        });
+        true
+    })
     .await?;
     Ok(claim.expect("a decision that did not fail made a claim"))
 }
@@ -294,24 +312,17 @@ async fn renew(
     lease: Duration,
 ) -> PlatformResult<bool> {
     let mut ours = false;
-    update(
-        docs,
-        Container::Jobs,
-        &partition(),
-        &doc_id(function),
-        |doc| {
-            let mut state: LeaseState = Document::parse_if_kind(doc, TYPE)?.unwrap_or_default();
-            ours = false;
-            match &mut state.holder {
-                Some(h) if h.id == me.id => {
-                    h.until = now + lease;
-                    ours = true;
-                    Ok::<_, PlatformError>(Decision::Write(document(function, &state)?))
-                }
-                _ => Ok(Decision::Keep),
+    change_lease(docs, function, |state| {
+        ours = false;
+        match &mut state.holder {
+            Some(h) if h.id == me.id => {
+                h.until = now + lease;
+                ours = true;
+                true
             }
-        },
-    )
+            _ => false,
+        }
+    })
     .await?;
     Ok(ours)
 }
@@ -324,34 +335,26 @@ async fn finish(
     done: Option<&str>,
     now: OffsetDateTime,
 ) -> PlatformResult<()> {
-    update(
-        docs,
-        Container::Jobs,
-        &partition(),
-        &doc_id(function),
-        |doc| {
-            let mut state: LeaseState = Document::parse_if_kind(doc, TYPE)?.unwrap_or_default();
-            if let Some(period) = done
-                && state
-                    .done
-                    .as_ref()
-                    .is_none_or(|d| d.period.as_str() < period)
-            {
-                state.done = Some(Done {
-                    period: period.to_owned(),
-                    region: me.region.to_owned(),
-                    by: me.id.clone(),
-                    at: now,
-                });
-            }
-            if state.holder.as_ref().is_some_and(|h| h.id == me.id) {
-                state.holder = None;
-            }
-            Ok::<_, PlatformError>(Decision::Write(document(function, &state)?))
-        },
-    )
-    .await?;
-    Ok(())
+    change_lease(docs, function, |state| {
+        if let Some(period) = done
+            && state
+                .done
+                .as_ref()
+                .is_none_or(|d| d.period.as_str() < period)
+        {
+            state.done = Some(Done {
+                period: period.to_owned(),
+                region: me.region.to_owned(),
+                by: me.id.clone(),
+                at: now,
+            });
+        }
+        if state.holder.as_ref().is_some_and(|h| h.id == me.id) {
+            state.holder = None;
+        }
+        true
+    })
+    .await
 }
 
 #[cfg(test)]
