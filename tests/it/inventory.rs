@@ -61,17 +61,7 @@ pub(crate) async fn world_with(extra: Vec<(&'static str, String)>) -> World {
 /// A tenant that granted consent, with Ann, Bob and Cid (members of the
 /// organisation), Gus (a guest) and `extra` more people.
 pub(crate) async fn tenant(w: &World, name: &str, extra: usize) -> TenantId {
-    let id = w.app.add_tenant(name).await;
-    w.app
-        .app
-        .tenants
-        .update(&id, |t, now| {
-            t.onboarding.admin_consent = true;
-            t.onboarding.consented_at = Some(now);
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let id = w.app.add_consented_tenant(name).await;
     let t = id.as_str();
     w.graph.add_tenant(t, true);
     for (user, display) in [(ANN, "Ann"), (BOB, "Bob"), (CID, "Cid")] {

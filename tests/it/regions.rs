@@ -82,18 +82,7 @@ impl Regions {
     async fn onboarded_tenants(&self, n: usize) -> Vec<TenantId> {
         let mut out = Vec::new();
         for i in 0..n {
-            let id = self.west.add_tenant(&format!("Tenant {i}")).await;
-            self.west
-                .app
-                .tenants
-                .update(&id, |t, now| {
-                    t.onboarding.admin_consent = true;
-                    t.onboarding.consented_at = Some(now);
-                    Ok(())
-                })
-                .await
-                .unwrap();
-            out.push(id);
+            out.push(self.west.add_consented_tenant(&format!("Tenant {i}")).await);
         }
         out
     }
@@ -112,16 +101,7 @@ fn scheduled(app: &TestApp) -> Value {
 /// Fires `function` in `app`'s region as its host does on schedule; the
 /// summary it returned.
 async fn fire(app: &TestApp, function: &str) -> String {
-    let res = app
-        .http
-        .post(app.handler.join(function).unwrap())
-        .json(&scheduled(app))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "{function}");
-    let body: InvokeResponse = res.json().await.unwrap();
-    body.return_value.as_str().unwrap_or_default().to_owned()
+    Firing::of(app).fire(function).await
 }
 
 fn ran(summary: &str) -> bool {
@@ -212,7 +192,7 @@ async fn a_region_that_dies_holding_the_lease_hands_over_once_it_runs_out() {
 
     // North fires for the same period and stands by while the lease lives.
     let north = tokio::spawn({
-        let app = TestAppHandle::of(&r.north);
+        let app = Firing::of(&r.north);
         async move { app.fire(function).await }
     });
     let poll = timer_lease::poll(Duration::from_secs(5));
@@ -248,16 +228,17 @@ async fn a_region_that_dies_holding_the_lease_hands_over_once_it_runs_out() {
     assert!(lease.holder.is_none());
 }
 
-/// What a spawned task needs to fire a timer in a region.
-struct TestAppHandle {
+/// A scheduled firing of a region's timer, ready to send (it can move
+/// into a spawned task).
+struct Firing {
     http: reqwest::Client,
     handler: url::Url,
     body: Value,
 }
 
-impl TestAppHandle {
+impl Firing {
     fn of(app: &TestApp) -> Self {
-        TestAppHandle {
+        Firing {
             http: app.http.clone(),
             handler: app.handler.clone(),
             body: scheduled(app),
@@ -272,6 +253,7 @@ impl TestAppHandle {
             .send()
             .await
             .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{function}");
         let body: InvokeResponse = res.json().await.unwrap();
         body.return_value.as_str().unwrap_or_default().to_owned()
     }

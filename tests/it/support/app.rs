@@ -267,6 +267,22 @@ impl TestApp {
         id
     }
 
+    /// A registered tenant whose admin granted consent (as `handler tenant
+    /// set --consent granted` records it).
+    pub async fn add_consented_tenant(&self, name: &str) -> TenantId {
+        let id = self.add_tenant(name).await;
+        self.app
+            .tenants
+            .update(&id, |t, now| {
+                t.onboarding.admin_consent = true;
+                t.onboarding.consented_at = Some(now);
+                Ok(())
+            })
+            .await
+            .expect("consent recorded");
+        id
+    }
+
     /// The data directory the app's embedded stores live in (what
     /// `SALESTIM_DATA_DIR` names for an operator command on the same data).
     pub fn data_dir(&self) -> &std::path::Path {
