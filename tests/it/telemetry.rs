@@ -346,6 +346,56 @@ async fn with_the_endpoint_down_invocations_complete_and_drops_are_counted() {
 }
 
 #[tokio::test]
+async fn a_malformed_or_oversized_traceparent_is_ignored() {
+    let stand_in = IngestionStandIn::start(Mode::Accept);
+    let telemetry =
+        Telemetry::start_with(&settings(&stand_in, 2048), "test-region", stand_in.client())
+            .unwrap();
+    let log = logs::capture_with_telemetry(&telemetry);
+    let app = crate::support::app::spawn_app().await;
+    let zeros = format!("00-{}-{}-01", "0".repeat(32), "0".repeat(16));
+    let oversized = format!("00-{}-{}-01", "a".repeat(4096), "b".repeat(16));
+    let bad = [
+        "garbage",
+        "00-xyz-abc-01",
+        zeros.as_str(),
+        oversized.as_str(),
+    ];
+    for traceparent in bad {
+        let res = app
+            .http
+            .get(app.url("api/health"))
+            .header("traceparent", traceparent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{traceparent:.40}");
+    }
+    flush(&telemetry).await;
+    drop(log);
+    // Each invocation started a trace of its own: a valid operation id, none
+    // taken from what the caller sent.
+    let invocations: Vec<Value> = stand_in
+        .of_kind("RemoteDependency")
+        .into_iter()
+        .filter(|d| base(d)["type"] == "InProc" && base(d)["name"] == "Health")
+        .collect();
+    assert_eq!(invocations.len(), bad.len());
+    let ids: std::collections::HashSet<&str> = invocations
+        .iter()
+        .map(|d| d["tags"]["ai.operation.id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), bad.len(), "{ids:?}");
+    for id in ids {
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id != "0".repeat(32),
+            "{id}"
+        );
+        assert!(!id.contains("aaaa"), "{id}");
+    }
+}
+
+#[tokio::test]
 async fn without_the_setting_nothing_is_sent() {
     let stand_in = IngestionStandIn::start(Mode::Accept);
     let log = logs::capture();
