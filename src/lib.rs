@@ -7,6 +7,7 @@ pub mod app;
 pub mod billing;
 pub mod bot;
 pub mod config;
+pub mod crm;
 pub mod doctor;
 pub mod error;
 pub mod functions;
