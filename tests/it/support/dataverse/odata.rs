@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{FORMATTED, Note, Reply, Row, State};
+use super::{FORMATTED, Reply, Row, State};
 
 pub struct Table {
     pub set: &'static str,
@@ -65,11 +65,11 @@ impl Table {
         TABLES.iter().find(|t| t.logical == logical)
     }
 
-    fn by_set(set: &str) -> Option<&'static Table> {
+    pub(super) fn by_set(set: &str) -> Option<&'static Table> {
         TABLES.iter().find(|t| t.set == set)
     }
 
-    fn has_column(&self, column: &str, custom: &[(String, String)]) -> bool {
+    pub(super) fn has_column(&self, column: &str, custom: &[(String, String)]) -> bool {
         column == self.id_column
             || self.columns.contains(&column)
             || COMMON.contains(&column)
@@ -97,8 +97,8 @@ pub(super) fn route(
                 "UserId": "a0a0a0a0-0000-4000-8000-000000000002",
                 "OrganizationId": "c0c0c0c0-0000-4000-8000-000000000003"}),
         ),
-        ("POST", "searchquery") => search(st, caller, body),
-        ("POST", "annotations") => annotate(st, body),
+        ("POST", "searchquery") => super::search::search(st, caller, body),
+        ("POST", "annotations") => super::writes::annotate(st, body),
         _ => {
             let (set, key) = match segment.split_once('(') {
                 Some((set, rest)) => (set, rest.strip_suffix(')')),
@@ -115,7 +115,7 @@ pub(super) fn route(
             match (method, key) {
                 ("GET", None) => list(st, table, path, query, prefer, caller, annotate),
                 ("GET", Some(id)) => read(st, table, id, query, caller, annotate),
-                ("PATCH", Some(id)) => update(st, table, id, headers, body),
+                ("PATCH", Some(id)) => super::writes::update(st, table, id, headers, body),
                 _ => Reply::error(
                     405,
                     "0x80060888",
@@ -126,7 +126,7 @@ pub(super) fn route(
     }
 }
 
-fn visible(st: &State, row: &Row, caller: Option<&str>) -> bool {
+pub(super) fn visible(st: &State, row: &Row, caller: Option<&str>) -> bool {
     match caller {
         Some(caller) if st.owner_scoped => row.owner == caller,
         _ => true,
@@ -322,13 +322,13 @@ fn list(
     }
 }
 
-fn find<'a>(st: &'a State, table: &Table, id: &str) -> Option<&'a Row> {
+pub(super) fn find<'a>(st: &'a State, table: &Table, id: &str) -> Option<&'a Row> {
     st.rows
         .iter()
         .find(|r| r.table.logical == table.logical && r.id.eq_ignore_ascii_case(id))
 }
 
-fn missing(table: &Table, id: &str) -> Reply {
+pub(super) fn missing(table: &Table, id: &str) -> Reply {
     Reply::error(
         404,
         "0x80040217",
@@ -357,175 +357,4 @@ fn read(
         ),
         Some(row) => Reply::json(200, shape(row, param(query, "$select"), annotate)),
     }
-}
-
-/// PATCH is an upsert unless `If-Match: *` says the record must exist.
-fn update(
-    st: &mut State,
-    table: &'static Table,
-    id: &str,
-    headers: &HashMap<String, String>,
-    body: &[u8],
-) -> Reply {
-    let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(body) else {
-        return Reply::error(400, "0x80040203", "The request body is not a JSON object.");
-    };
-    if let Some(column) = changes.keys().find(|c| !table.has_column(c, &st.columns)) {
-        return Reply::error(
-            400,
-            "0x80060888",
-            &format!(
-                "Invalid property '{column}' was found in entity 'Microsoft.Dynamics.CRM.{}'.",
-                table.logical
-            ),
-        );
-    }
-    st.tick += 1;
-    let tick = st.tick;
-    match st
-        .rows
-        .iter_mut()
-        .find(|r| r.table.logical == table.logical && r.id.eq_ignore_ascii_case(id))
-    {
-        Some(row) => {
-            row.values.extend(changes);
-            row.modified = tick;
-        }
-        None if headers.get("if-match").is_some_and(|m| m == "*") => return missing(table, id),
-        None => st.rows.push(Row {
-            table,
-            id: id.to_owned(),
-            values: changes,
-            owner: super::OWNER.0.to_owned(),
-            owner_name: super::OWNER.1.to_owned(),
-            modified: tick,
-        }),
-    }
-    Reply::empty(204)
-}
-
-fn annotate(st: &mut State, body: &[u8]) -> Reply {
-    let Ok(note) = serde_json::from_slice::<Value>(body) else {
-        return Reply::error(400, "0x80040203", "The request body is not JSON.");
-    };
-    let Some((key, bind)) = note.as_object().and_then(|o| {
-        o.iter()
-            .find(|(k, _)| k.starts_with("objectid_") && k.ends_with("@odata.bind"))
-    }) else {
-        return Reply::error(400, "0x80040203", "A note needs the record it is about.");
-    };
-    let logical = key
-        .trim_start_matches("objectid_")
-        .trim_end_matches("@odata.bind");
-    let target = bind.as_str().unwrap_or("").trim_start_matches('/');
-    let parsed = target
-        .split_once('(')
-        .and_then(|(set, rest)| Some((Table::by_set(set)?, rest.strip_suffix(')')?)));
-    let Some((table, id)) = parsed.filter(|(t, _)| t.logical == logical) else {
-        return Reply::error(
-            400,
-            "0x80060888",
-            &format!("An undeclared property 'objectid_{logical}' or a bad reference '{target}'."),
-        );
-    };
-    if find(st, table, id).is_none() {
-        return missing(table, id);
-    }
-    st.notes.push(Note {
-        subject: note["subject"].as_str().unwrap_or("").to_owned(),
-        notetext: note["notetext"].as_str().unwrap_or("").to_owned(),
-        regarding: (table.logical.to_owned(), id.to_owned()),
-    });
-    let note_id = uuid::Uuid::new_v4();
-    Reply::empty(204).with_header(
-        "odata-entityid",
-        format!("{}/api/data/v9.2/annotations({note_id})", st.origin),
-    )
-}
-
-/// Lucene's escapes undone; an unescaped `*` matches everything.
-fn search_terms(search: &str) -> (String, bool) {
-    let mut term = String::new();
-    let mut everything = false;
-    let mut chars = search.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => term.extend(chars.next()),
-            '*' => everything = true,
-            c => term.push(c),
-        }
-    }
-    (term.trim().to_lowercase(), everything)
-}
-
-fn search(st: &State, caller: Option<&str>, body: &[u8]) -> Reply {
-    if !st.search_enabled {
-        return Reply::error(
-            400,
-            "0x80048d0b",
-            "Dataverse Search feature is disabled for this organization.",
-        );
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(body) else {
-        return Reply::error(400, "0x80040203", "The request body is not JSON.");
-    };
-    let Some(entities) = request["entities"].as_str() else {
-        return Reply::error(400, "0x80040203", "'entities' must be a JSON string.");
-    };
-    let Ok(Value::Array(entities)) = serde_json::from_str::<Value>(entities) else {
-        return Reply::error(400, "0x80040203", "'entities' is not a JSON array.");
-    };
-    let top = request["top"].as_u64().unwrap_or(50).min(100) as usize;
-    let skip = request["skip"].as_u64().unwrap_or(0) as usize;
-    let (term, everything) = search_terms(request["search"].as_str().unwrap_or(""));
-    let mut hits = Vec::new();
-    for entity in &entities {
-        let Some(table) = entity["name"].as_str().and_then(Table::by_logical) else {
-            continue;
-        };
-        let columns: Vec<&str> = entity["searchColumns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let select: Vec<&str> = entity["selectColumns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        for row in st
-            .rows
-            .iter()
-            .filter(|r| r.table.logical == table.logical && visible(st, r, caller))
-        {
-            let matched = everything
-                || (!term.is_empty()
-                    && columns.iter().any(|c| {
-                        row.values
-                            .get(*c)
-                            .and_then(Value::as_str)
-                            .is_some_and(|v| v.to_lowercase().contains(&term))
-                    }));
-            if matched {
-                let attributes: Map<String, Value> = select
-                    .iter()
-                    .filter_map(|c| Some(((*c).to_owned(), row.values.get(*c)?.clone())))
-                    .collect();
-                hits.push(json!({"Id": row.id, "EntityName": table.logical, "ObjectTypeCode": table.object_type_code,
-                    "Attributes": attributes, "Highlights": {}, "Score": 1.0}));
-            }
-        }
-    }
-    let total = hits.len();
-    let value: Vec<Value> = hits.into_iter().skip(skip).take(top).collect();
-    let count = if request["count"].as_bool() == Some(true) {
-        total as i64
-    } else {
-        -1
-    };
-    let response =
-        json!({"Error": null, "Value": value, "Facets": {}, "QueryContext": null, "Count": count});
-    Reply::json(200, json!({"response": response.to_string()}))
 }
