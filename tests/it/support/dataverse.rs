@@ -94,6 +94,8 @@ struct State {
     /// Token → (tenant, expired).
     tokens: HashMap<String, (String, bool)>,
     revoked: bool,
+    /// Every token is refused, fresh ones too (a tenant-wide block).
+    refuse_tokens: bool,
     search_enabled: bool,
     owner_scoped: bool,
     rows: Vec<Row>,
@@ -141,6 +143,7 @@ impl DataverseStandIn {
             tenants: HashMap::new(),
             tokens: HashMap::new(),
             revoked: false,
+            refuse_tokens: false,
             search_enabled: true,
             owner_scoped: false,
             rows: Vec::new(),
@@ -280,6 +283,11 @@ impl DataverseStandIn {
 
     /// The app's secret is revoked: the token endpoint answers
     /// `invalid_client` (issued tokens stay valid until they expire).
+    /// The Web API refuses every token, freshly issued ones too.
+    pub fn refuse_tokens(&self) {
+        self.state().refuse_tokens = true;
+    }
+
     pub fn revoke_client(&self) {
         self.state().revoked = true;
     }

@@ -52,6 +52,17 @@ async fn an_expired_token_is_replaced_once_and_the_call_succeeds() {
 }
 
 #[tokio::test]
+async fn a_token_refused_again_after_one_refresh_is_revoked() {
+    let (dv, shared, crm) = environment(SearchMode::Relevance).await;
+    crm.check().await.unwrap();
+    dv.refuse_tokens();
+    let refused = crm.check().await;
+    assert!(matches!(refused, Err(CrmError::Revoked(_))), "{refused:?}");
+    assert_eq!(shared.stats().tokens, 2, "one refresh, no more");
+    assert_eq!(dv.count("/WhoAmI"), 3);
+}
+
+#[tokio::test]
 async fn a_revoked_client_is_for_the_admin() {
     let (dv, _shared, crm) = environment(SearchMode::Relevance).await;
     dv.revoke_client();

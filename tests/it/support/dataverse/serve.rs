@@ -224,7 +224,7 @@ fn api(
         .and_then(|a| a.strip_prefix("Bearer "))
         .unwrap_or("");
     let tenant = match st.tokens.get(bearer) {
-        Some((tenant, false)) => tenant.clone(),
+        Some((tenant, false)) if !st.refuse_tokens => tenant.clone(),
         _ => {
             return Reply::empty(401).with_header(
                 "www-authenticate",
