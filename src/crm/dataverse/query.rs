@@ -76,7 +76,8 @@ pub(super) fn search_body(text: &str, skip: usize, top: usize) -> Value {
 }
 
 /// How many records each table gives a page of `count`: shares that add up
-/// to `count`, so a page never holds more than was asked for.
+/// to `count`, so a page holds no more than was asked for (at least one
+/// each: a page of one or two can hold three).
 pub(super) fn shares(count: usize) -> [usize; 3] {
     let count = count.clamp(1, MAX_PAGE);
     let (each, rest) = (count / 3, count % 3);
