@@ -29,6 +29,8 @@ use crate::outbound::send::Observer;
 use crate::outbound::{RetryPolicy, TokenCache, TokenError};
 use crate::platform::PlatformError;
 
+pub mod dataverse;
+
 /// Dataverse search accepts at most 100 characters; Salesforce's
 /// `parameterizedSearch` more, but one limit for both keeps the refusal
 /// the same whichever CRM a tenant has.

@@ -7,6 +7,7 @@ pub mod azurite_oauth;
 pub mod botframework;
 pub mod connector;
 pub mod cosmos;
+pub mod dataverse;
 pub mod entra;
 pub mod faulty_queues;
 pub mod graph;
