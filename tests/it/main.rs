@@ -15,6 +15,7 @@ mod bot_messages;
 mod bot_replies;
 mod cache;
 mod cards;
+mod crm;
 mod dev_signin;
 mod doctor;
 mod documents;
