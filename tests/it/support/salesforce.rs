@@ -31,6 +31,8 @@ use serde_json::{Value, json};
 mod queries;
 #[path = "salesforce/serve.rs"]
 mod serve;
+#[path = "salesforce/token.rs"]
+mod token;
 
 pub const CLIENT_ID: &str = "3MVG9standin.client";
 pub const CLIENT_SECRET: &str = "standin-secret";
