@@ -35,7 +35,7 @@ use crate::outbound::Rules;
 pub const DEFAULT_API_VERSION: &str = "v62.0";
 /// A query's answer is followed by `nextRecordsUrl` this many times at
 /// most within one page (Salesforce cuts batches short for large rows).
-const MAX_BATCHES_PER_PAGE: usize = 5;
+const MAX_FOLLOWS_PER_PAGE: usize = 4;
 /// A classic Note's title holds at most 80 characters.
 const NOTE_TITLE_CHARS: usize = 80;
 
@@ -140,12 +140,19 @@ impl Salesforce {
         })
     }
 
+    /// Where the org's API is now (the latest refresh's answer): a stored
+    /// connection whose `instance_url` differs should take this one, so
+    /// that its links ([`Connector::parse_link`]) follow the org too.
+    pub async fn instance_url(&self) -> Result<Url, CrmError> {
+        Ok(self.session().await?.instance_url)
+    }
+
     /// Records of an answer's rows, for the instance the rows came from.
     async fn to_records<'a>(
         &self,
         rows: impl Iterator<Item = &'a Value>,
     ) -> Result<Vec<crate::crm::Record>, CrmError> {
-        let instance = self.session().await?.instance_url;
+        let instance = self.instance_url().await?;
         Ok(rows
             .filter_map(|row| records::to_record(&instance, row))
             .collect())
@@ -191,14 +198,18 @@ impl Salesforce {
             )
             .await?;
         let mut rows: Vec<Value> = Vec::new();
-        for _ in 0..MAX_BATCHES_PER_PAGE {
+        let mut follows = 0;
+        loop {
             if let Some(Value::Array(batch)) = answer.get_mut("records").map(Value::take) {
                 rows.extend(batch);
             }
             let next = answer["nextRecordsUrl"].as_str().map(str::to_owned);
-            let more = answer["done"] == Value::Bool(false) && rows.len() < count;
+            let more = answer["done"] == Value::Bool(false)
+                && rows.len() < count
+                && follows < MAX_FOLLOWS_PER_PAGE;
             match next {
                 Some(next) if more && api::is_next_records_url(&self.config.api_version, &next) => {
+                    follows += 1;
                     answer = self
                         .get_json(Target::Instance(&next), "/query/next")
                         .await?;
@@ -227,6 +238,9 @@ impl Connector for Salesforce {
         false
     }
 
+    /// Every page is asked by its `skip` (one request; see [`query`] and
+    /// `recent`), so `page.continuation` is not used and `Page::next` is
+    /// never set.
     async fn search(
         &self,
         _viewer: Viewer<'_>,

@@ -228,6 +228,13 @@ async fn a_batch_cut_short_is_followed_within_the_page_and_no_further() {
         3,
         "the query and two nextRecordsUrl batches"
     );
+
+    // Batches of one row: four follow-ups at most, then the page is what
+    // arrived.
+    sf.set_batch_size(1);
+    let found = titles(&connector, "", page(0, 7)).await.unwrap();
+    assert_eq!(found.len(), 5);
+    assert_eq!(sf.api_requests(), 3 + 5);
 }
 
 #[tokio::test]

@@ -111,4 +111,8 @@ async fn the_instance_the_latest_refresh_names_is_the_one_used() {
         found.records[0].url,
         format!("{moved}/lightning/r/Account/{acme}/view")
     );
+    assert_eq!(
+        connector.instance_url().await.unwrap().as_str(),
+        format!("{moved}/")
+    );
 }
