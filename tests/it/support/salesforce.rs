@@ -74,6 +74,8 @@ struct State {
     /// Every session is refused, even a fresh one.
     refuse_all_sessions: bool,
     limit_exceeded: bool,
+    /// The next API requests answered with this status, whatever they ask.
+    failures: Vec<u16>,
     daily_max: u64,
     daily_used: u64,
     /// Rows by id, as Salesforce stores them (`attributes`, fields, and
@@ -225,6 +227,12 @@ impl SalesforceStandIn {
     /// The org's 24-hour API allocation is spent.
     pub fn exhaust_daily_limit(&self) {
         self.st().limit_exceeded = true;
+    }
+
+    /// The next `n` API requests fail with `status` (a 503 from an instance
+    /// in maintenance, say).
+    pub fn fail_next(&self, n: usize, status: u16) {
+        self.st().failures.extend(std::iter::repeat_n(status, n));
     }
 
     /// The token endpoint answers with the second port from now on (the

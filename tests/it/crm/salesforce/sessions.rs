@@ -116,3 +116,46 @@ async fn the_instance_the_latest_refresh_names_is_the_one_used() {
         format!("{moved}/")
     );
 }
+
+#[tokio::test]
+async fn a_failing_instance_is_tried_again_for_reads_only_and_then_unavailable() {
+    let Org { sf, connector, .. } = org().await;
+    let acme = sf.add_account("Acme", "Lyon");
+    assert!(titles(&connector, "acme", page(0, 5)).await.is_ok());
+
+    sf.fail_next(1, 503);
+    let requests = sf.api_requests();
+    assert_eq!(
+        titles(&connector, "acme", page(0, 5)).await.unwrap(),
+        ["Acme"]
+    );
+    assert_eq!(sf.api_requests(), requests + 2);
+
+    sf.fail_next(10, 503);
+    let requests = sf.api_requests();
+    let err = titles(&connector, "acme", page(0, 5)).await.unwrap_err();
+    assert!(matches!(err, CrmError::Unavailable(_)), "{err:?}");
+    assert_eq!(
+        sf.api_requests(),
+        requests + 3,
+        "the policy's three attempts"
+    );
+
+    // A note may have been written before the failure: not sent twice.
+    let record = RecordRef {
+        crm: CrmKind::Salesforce,
+        record_type: RecordType::Account,
+        id: RecordId::parse(&acme).unwrap(),
+    };
+    let team = TeamLink {
+        display_name: "Acme",
+        web_url: TEAM_URL,
+    };
+    let requests = sf.api_requests();
+    let err = connector
+        .link_team(&record, &team, &WriteBack::Note)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CrmError::Unavailable(_)), "{err:?}");
+    assert_eq!(sf.api_requests(), requests + 1);
+}

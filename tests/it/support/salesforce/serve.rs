@@ -114,6 +114,10 @@ fn api(
             "Session expired or invalid".into(),
         ));
     }
+    if !st.failures.is_empty() {
+        let status = st.failures.remove(0);
+        return refused((status, "SERVER_UNAVAILABLE", "Server unavailable".into()));
+    }
     if st.limit_exceeded {
         return refused((
             403,
