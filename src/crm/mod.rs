@@ -16,6 +16,8 @@
 //! own language (OData string literals, SOSL reserved characters): nothing
 //! typed is ever pasted into a query unescaped.
 
+pub mod salesforce;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -496,7 +498,13 @@ mod tests {
         assert!(RecordId::parse(&format!("{{{guid}}}")).is_some());
         assert!(RecordId::parse("0065g00000ABCdeAAA").is_some());
         assert!(RecordId::parse("0015g00000ABCde").is_some());
-        for bad in ["", "0065g00000ABCde'", "../accounts", "0065g00000ABCdeAA", "a b"] {
+        for bad in [
+            "",
+            "0065g00000ABCde'",
+            "../accounts",
+            "0065g00000ABCdeAA",
+            "a b",
+        ] {
             assert!(RecordId::parse(bad).is_none(), "{bad}");
         }
         assert!(RecordId::parse_for(CrmKind::Salesforce, guid).is_none());

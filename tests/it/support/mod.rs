@@ -16,5 +16,6 @@ pub mod keyvault;
 pub mod logs;
 pub mod raw_http;
 pub mod redis;
+pub mod salesforce;
 pub mod stripe;
 pub mod tls;

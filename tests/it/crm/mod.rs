@@ -1,0 +1,3 @@
+//! The CRM connectors against their stand-ins.
+
+mod salesforce;
