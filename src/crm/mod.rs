@@ -16,6 +16,7 @@
 //! own language (OData string literals, SOSL reserved characters): nothing
 //! typed is ever pasted into a query unescaped.
 
+pub mod dataverse;
 pub mod salesforce;
 
 use std::sync::Arc;
@@ -30,8 +31,6 @@ use url::Url;
 use crate::outbound::send::Observer;
 use crate::outbound::{RetryPolicy, TokenCache, TokenError};
 use crate::platform::PlatformError;
-
-pub mod dataverse;
 
 /// Dataverse search accepts at most 100 characters; Salesforce's
 /// `parameterizedSearch` more, but one limit for both keeps the refusal

@@ -1,4 +1,5 @@
-//! The CRM connectors against their stand-ins: search, paging, records,
-//! write-back, and the refusals an admin must hear about.
+//! CRM records in Teams: each connector against its stand-in, then the
+//! bot's search, unfurling and "Create a team for this record" end to end.
 
 mod dataverse;
+mod salesforce;

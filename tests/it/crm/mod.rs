@@ -1,3 +1,0 @@
-//! The CRM connectors against their stand-ins.
-
-mod salesforce;
