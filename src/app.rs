@@ -79,6 +79,8 @@ pub struct AppInner {
     pub tab_files: TabFiles,
     /// The health probe's kept verdict.
     pub probe: crate::platform::health::Probe,
+    /// Tenants' CRM connections (Dynamics 365, Salesforce).
+    pub crm: crate::crm::service::Crm,
 }
 
 /// A cheap handle on the app, cloned into every request.
@@ -141,6 +143,7 @@ impl App {
             envelope::DEFAULT_CACHE_TTL,
             envelope::DEFAULT_CACHE_ENTRIES,
         );
+        let crm = crm_from_settings(&settings, &s);
         let tab_auth = TabAuthenticator::new(&settings, s.http.clone());
         // The page's CSP admits Intercom's hosts only where the Messenger
         // can boot (its identity endpoint is configured).
@@ -152,6 +155,7 @@ impl App {
             tab_auth,
             tab_files,
             probe: Default::default(),
+            crm,
             graph,
             envelope,
             links,
@@ -189,6 +193,50 @@ fn graph_from_settings(settings: &Settings, s: &Services) -> Option<Graph> {
         pace: settings.graph_limits.pace,
     };
     Some(Graph::new(config, s.http.clone(), s.cache.clone()))
+}
+
+/// The CRM connectors' shared parts: our Entra app (the Graph one) for
+/// Dataverse, our Salesforce connected app, one token cache.
+fn crm_from_settings(settings: &Settings, s: &Services) -> crate::crm::service::Crm {
+    let entra = match (&settings.graph_client_id, &settings.graph_client_secret) {
+        (Some(client_id), Some(secret)) => Some(crate::crm::EntraApp {
+            authority_host: settings.crm.authority_host.clone(),
+            client_id: client_id.clone(),
+            client_secret: secret.clone(),
+        }),
+        _ => None,
+    };
+    let salesforce = settings.crm.salesforce.as_ref().map(|sf| {
+        // Under `handler local` without a public name: the local host.
+        let origin = match &settings.public_hostname {
+            Some(host) => format!("https://{host}"),
+            None => format!("http://localhost:{}", settings.port),
+        };
+        crate::crm::SalesforceApp {
+            client_id: sf.client_id.clone(),
+            client_secret: sf.client_secret.clone(),
+            login_url: sf.login_url.clone(),
+            redirect_uri: url::Url::parse(&format!("{origin}/api/crm/salesforce/callback"))
+                .expect("the public hostname was checked to make a URL"),
+        }
+    });
+    let shared = crate::crm::Shared {
+        http: s.http.clone(),
+        tokens: Arc::new(crate::outbound::TokenCache::new(s.cache.clone())),
+        counters: Arc::default(),
+        entra,
+        salesforce,
+        retry: RetryPolicy::default(),
+    };
+    crate::crm::service::Crm::new(
+        shared,
+        s.docs.clone(),
+        s.cache.clone(),
+        s.clock.clone(),
+        s.keys.clone(),
+        settings.crm.cache_ttl,
+        settings.crm.extra_hosts.clone(),
+    )
 }
 
 impl Services {

@@ -10,11 +10,13 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 mod bot;
+mod crm;
 mod graph;
 mod replies;
 mod tabs;
 mod telemetry;
 pub use bot::{AUTH_DISABLED_WARNING, AppType, BotSettings, EntraTrust};
+pub use crm::{CrmSettings, SalesforceSettings};
 pub use graph::{DEFAULT_SWEEP_BUDGET, GraphLimits};
 pub use replies::ReplySettings;
 pub use tabs::{SupportSettings, TabSettings};
@@ -94,6 +96,7 @@ pub struct Settings {
     /// `APPLICATIONINSIGHTS_CONNECTION_STRING` and its companions; `None`:
     /// no telemetry is exported.
     pub telemetry: Option<TelemetrySettings>,
+    pub crm: CrmSettings,
     pub bot: BotSettings,
     pub graph_base_url: Url,
     pub entra_authority_host: Url,
@@ -244,6 +247,7 @@ impl Settings {
         let bot = bot::from_lookup(mode, &get, &entra_authority_host)?;
         let replies = replies::from_lookup(&get)?;
         let graph_limits = graph::from_lookup(&get)?;
+        let crm = crm::from_lookup(&get, &entra_authority_host)?;
         let (tabs, support) = tabs::from_lookup(mode, &get)?;
 
         let teams_app_id = get("TEAMS_APP_ID");
@@ -354,6 +358,7 @@ impl Settings {
             local_kek,
             azure_client_id: get("AZURE_CLIENT_ID"),
             telemetry: telemetry::from_lookup(&get)?,
+            crm,
             bot,
             graph_base_url: url("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0")?,
             graph_client_id: get("GRAPH_CLIENT_ID").or_else(|| get("MicrosoftAppId")),

@@ -16,8 +16,12 @@
 //! own language (OData string literals, SOSL reserved characters): nothing
 //! typed is ever pasted into a query unescaped.
 
+pub mod connect;
+pub mod connections;
 pub mod dataverse;
 pub mod salesforce;
+pub mod search;
+pub mod service;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

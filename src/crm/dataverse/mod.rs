@@ -63,7 +63,6 @@ pub enum SearchMode {
 #[serde(rename_all = "camelCase")]
 pub struct DataverseConfig {
     /// `https://<org>.crm[N].dynamics.com`.
-    #[serde(with = "url_string")]
     pub org_url: Url,
     #[serde(default)]
     pub search: SearchMode,
@@ -71,21 +70,6 @@ pub struct DataverseConfig {
     /// Entra object id), so Dataverse applies their security roles.
     #[serde(default)]
     pub impersonate: bool,
-}
-
-/// A URL as its string (the `url` crate is built without serde here).
-mod url_string {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use url::Url;
-
-    pub fn serialize<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(url.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
-        let raw = String::deserialize(d)?;
-        Url::parse(&raw).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Which app registration the connection signs in as.

@@ -39,21 +39,6 @@ const MAX_FOLLOWS_PER_PAGE: usize = 4;
 /// A classic Note's title holds at most 80 characters.
 const NOTE_TITLE_CHARS: usize = 80;
 
-/// A URL as its string (the `url` crate is built without serde here).
-pub(crate) mod url_string {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-    use url::Url;
-
-    pub fn serialize<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(url.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
-        let s = String::deserialize(d)?;
-        Url::parse(&s).map_err(D::Error::custom)
-    }
-}
-
 /// A tenant's connection to one org, as stored (its refresh token apart,
 /// sealed).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,11 +46,9 @@ pub(crate) mod url_string {
 pub struct SalesforceConfig {
     /// As the token endpoint last returned it (each refresh says again
     /// where the org is, and that answer is the one used).
-    #[serde(with = "url_string")]
     pub instance_url: Url,
     /// Where refresh grants go: `https://login.salesforce.com`,
     /// `https://test.salesforce.com` or the org's My Domain.
-    #[serde(with = "url_string")]
     pub login_url: Url,
     /// `vNN.N`.
     pub api_version: String,

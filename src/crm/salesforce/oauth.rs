@@ -57,14 +57,12 @@ pub struct Grant {
 #[serde(rename_all = "camelCase")]
 pub(super) struct Session {
     pub access_token: String,
-    #[serde(with = "super::url_string")]
     pub instance_url: Url,
 }
 
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
-    #[serde(with = "super::url_string")]
     instance_url: Url,
     #[serde(default)]
     id: String,
