@@ -1,7 +1,9 @@
 //! Operator commands (`handler tenant …`, `handler template …`,
-//! `handler policy …`, `handler billing …`): the same
+//! `handler policy …`, `handler billing …`, `handler crm …` in [`crm`]): the same
 //! domain calls the admin tab will make, printed for a terminal. Parsing
 //! stays in `main.rs`; this is what each command does.
+
+pub mod crm;
 
 use std::path::Path;
 

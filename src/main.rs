@@ -117,6 +117,14 @@ enum Command {
         #[arg(long, default_value = "local.settings.json")]
         settings: PathBuf,
     },
+    /// A tenant's CRM connections (operators; the admin tab's CRM section
+    /// does the same for the tenant's admins).
+    Crm {
+        #[command(subcommand)]
+        action: CrmAction,
+        #[arg(long, default_value = "local.settings.json", global = true)]
+        settings: PathBuf,
+    },
     /// Stripe checkout and customer binding (operators).
     Billing {
         #[command(subcommand)]
@@ -175,6 +183,52 @@ enum TeamAction {
         #[arg(long)]
         reason: String,
     },
+}
+
+#[derive(Subcommand)]
+enum CrmAction {
+    /// The tenant's connections, their health and last check (no secret).
+    List { tenant_id: String },
+    /// Connect (or rotate) the tenant's Dynamics 365 environment, then check
+    /// it. SalesTim's own Entra app signs in unless --client-id names the
+    /// customer's app registration (its secret read from CRM_CLIENT_SECRET).
+    Dynamics {
+        tenant_id: String,
+        /// The environment's URL, e.g. https://contoso.crm.dynamics.com.
+        #[arg(long)]
+        org_url: String,
+        /// auto (Dataverse search when the environment has it), relevance or filter.
+        #[arg(long, default_value = "auto")]
+        search: String,
+        /// Search as each Teams user (Dataverse applies their security roles).
+        #[arg(long)]
+        impersonate: bool,
+        /// How a new team is recorded on its record: note, off or field:<name>.
+        #[arg(long, default_value = "note")]
+        write_back: String,
+        #[arg(long)]
+        client_id: Option<String>,
+    },
+    /// Start connecting the tenant's Salesforce org: prints the link a
+    /// Salesforce admin opens to allow SalesTim.
+    Salesforce {
+        tenant_id: String,
+        /// https://login.salesforce.com unless the org signs in elsewhere.
+        #[arg(long)]
+        login_url: Option<String>,
+        #[arg(long, default_value = "note")]
+        write_back: String,
+    },
+    /// Check a connection end to end (clears its finding when it works).
+    Check { tenant_id: String, crm: String },
+    /// How a new team is recorded on its record: note, off or field:<name>.
+    WriteBack {
+        tenant_id: String,
+        crm: String,
+        write_back: String,
+    },
+    /// Remove a connection and its sealed credential.
+    Remove { tenant_id: String, crm: String },
 }
 
 #[derive(Subcommand)]
@@ -408,6 +462,13 @@ fn main() -> ExitCode {
                     n => Err(format!("doctor: {n} checks failed")),
                 }
             }
+            Some(Command::Crm { action, settings }) => {
+                server::init_command_tracing();
+                let app = App::build(local_settings(&settings)?)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                crm_command(&app, action).await
+            }
             Some(Command::Billing { action, settings }) => {
                 server::init_command_tracing();
                 let app = App::build(local_settings(&settings)?)
@@ -461,6 +522,67 @@ async fn team_command(app: &App, action: TeamAction) -> Result<(), String> {
             team_id,
             reason,
         } => admin::team_bring_back(app, &parse(&tenant_id)?, &team_id, false, &reason).await?,
+    };
+    println!("{out}");
+    Ok(())
+}
+
+async fn crm_command(app: &App, action: CrmAction) -> Result<(), String> {
+    use admin::crm::{kind_arg, search_arg, write_back_arg};
+    let parse = |id: &str| TenantId::parse(id).map_err(|e| e.to_string());
+    let out = match action {
+        CrmAction::List { tenant_id } => admin::crm::list(app, &parse(&tenant_id)?).await?,
+        CrmAction::Dynamics {
+            tenant_id,
+            org_url,
+            search,
+            impersonate,
+            write_back,
+            client_id,
+        } => {
+            admin::crm::dynamics(
+                app,
+                &parse(&tenant_id)?,
+                &org_url,
+                search_arg(&search)?,
+                impersonate,
+                write_back_arg(&write_back)?,
+                client_id,
+            )
+            .await?
+        }
+        CrmAction::Salesforce {
+            tenant_id,
+            login_url,
+            write_back,
+        } => {
+            admin::crm::salesforce(
+                app,
+                &parse(&tenant_id)?,
+                login_url.as_deref(),
+                write_back_arg(&write_back)?,
+            )
+            .await?
+        }
+        CrmAction::Check { tenant_id, crm } => {
+            admin::crm::check(app, &parse(&tenant_id)?, kind_arg(&crm)?).await?
+        }
+        CrmAction::WriteBack {
+            tenant_id,
+            crm,
+            write_back,
+        } => {
+            admin::crm::set_write_back(
+                app,
+                &parse(&tenant_id)?,
+                kind_arg(&crm)?,
+                write_back_arg(&write_back)?,
+            )
+            .await?
+        }
+        CrmAction::Remove { tenant_id, crm } => {
+            admin::crm::remove(app, &parse(&tenant_id)?, kind_arg(&crm)?).await?
+        }
     };
     println!("{out}");
     Ok(())

@@ -218,6 +218,16 @@ pub static ROUTES: &[Route] = &[
         },
     },
     Route {
+        function: "CrmCallback",
+        trigger: Trigger::Http {
+            methods: &["get"],
+            route: "crm/salesforce/callback",
+            max_body: 0,
+            head: None,
+            handler: |app, req| Box::pin(functions::crm_callback::run(app, req)),
+        },
+    },
+    Route {
         function: "DevSignIn",
         trigger: Trigger::Http {
             methods: &["get", "post"],

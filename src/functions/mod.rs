@@ -5,6 +5,7 @@ pub mod billing_dunning;
 pub mod billing_events;
 pub mod bot_messages;
 pub mod bot_outbox;
+pub mod crm_callback;
 pub mod dev_sign_in;
 pub mod fan_out;
 pub mod governance_action;

@@ -37,6 +37,7 @@ pub async fn provisioner<'a>(
         blobs: app.blobs.as_ref(),
         graph: app.graph.as_ref(),
         tenants: &app.tenants,
+        crm: &app.crm,
         subscription_active: app.billing.entitlement(tenant).await?.active,
         checkpoints_allowed,
     })

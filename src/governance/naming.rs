@@ -101,14 +101,6 @@ impl NamingPolicy {
                 problems.push("Prefix and suffix text cannot hold control characters.".to_owned());
             }
         }
-        if self.uses(Attribute::CrmRecord) {
-            // No request can name a CRM record until the CRM connectors
-            // exist: every request would fail on the missing attribute.
-            problems.push(
-                "[CrmRecord] cannot be used yet: team requests do not name a CRM record."
-                    .to_owned(),
-            );
-        }
         problems
     }
 
@@ -696,12 +688,7 @@ mod tests {
             ..NamingPolicy::default()
         };
         let problems = bad.problems().join(" | ");
-        for expected in [
-            "1 to 256",
-            "cannot be empty",
-            "control characters",
-            "[CrmRecord]",
-        ] {
+        for expected in ["1 to 256", "cannot be empty", "control characters"] {
             assert!(problems.contains(expected), "{expected} in {problems}");
         }
     }

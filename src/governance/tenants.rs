@@ -108,6 +108,16 @@ impl Default for TenantSettings {
 impl TenantSettings {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.naming.problems();
+        if self
+            .naming
+            .uses(crate::governance::naming::Attribute::CrmRecord)
+        {
+            // The tenant's policy names every team; most have no record.
+            problems.push(
+                "[CrmRecord] belongs in the naming policy of a template made for CRM records, not the organisation's."
+                    .to_owned(),
+            );
+        }
         if self.reminder_after_hours == 0 {
             problems.push("The reminder period is at least 1 hour.".to_owned());
         }

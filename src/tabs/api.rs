@@ -212,6 +212,48 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ),
     endpoint!(
         "GET",
+        "admin/crm",
+        access::ADMIN_READ,
+        "see the CRM connections",
+        admin::crm::get
+    ),
+    endpoint!(
+        "PUT",
+        "admin/crm/dynamics",
+        access::ADMIN,
+        "connect a CRM",
+        admin::crm::put_dynamics
+    ),
+    endpoint!(
+        "POST",
+        "admin/crm/salesforce/connect",
+        access::ADMIN,
+        "connect a CRM",
+        admin::crm::connect_salesforce
+    ),
+    endpoint!(
+        "PUT",
+        "admin/crm/{crm}/write-back",
+        access::ADMIN,
+        "change a CRM connection",
+        admin::crm::put_write_back
+    ),
+    endpoint!(
+        "POST",
+        "admin/crm/{crm}/check",
+        access::ADMIN,
+        "check a CRM connection",
+        admin::crm::check
+    ),
+    endpoint!(
+        "DELETE",
+        "admin/crm/{crm}",
+        access::ADMIN,
+        "remove a CRM connection",
+        admin::crm::remove
+    ),
+    endpoint!(
+        "GET",
         "admin/billing",
         access::ADMIN,
         "see billing",

@@ -189,6 +189,8 @@ fn checked(form: &Form) -> Result<RequestForm, AppError> {
             .iter()
             .map(|p| p.trim().to_ascii_lowercase())
             .collect(),
+        // The Request tab makes teams from templates, not from CRM records.
+        crm_record: None,
     })
 }
 

@@ -97,6 +97,7 @@ fn request(state: RequestState) -> TeamRequest {
             }),
             _ => None,
         },
+        crm_record: None,
     }
 }
 
@@ -257,7 +258,77 @@ fn every_card() -> Vec<(&'static str, Value)> {
         ("notice", cards::notice("Title", "Text")),
     ];
     cards.extend(lifecycle_cards(&alice));
+    cards.extend(crm_cards(&templates));
     cards
+}
+
+/// A CRM record's card (with and without the team button, with every
+/// field and with none), the request form for a team for it, and the
+/// notices for a CRM that cannot answer.
+fn crm_cards(
+    templates: &[salestim::governance::templates::StoredTemplate],
+) -> Vec<(&'static str, Value)> {
+    use salestim::crm::{CrmKind, Field, Record, RecordId, RecordType};
+    use salestim::governance::requests::CrmRecordLink;
+    let full = Record {
+        crm: CrmKind::Salesforce,
+        record_type: RecordType::Opportunity,
+        id: RecordId::parse("0065g00000ABCdeAAA").unwrap(),
+        title: "Acme [renewal] *2027*".into(),
+        subtitle: "Acme Corp · Negotiation".into(),
+        fields: vec![
+            Field {
+                label: "Amount".into(),
+                value: "$120,000.00".into(),
+            },
+            Field {
+                label: "Close date".into(),
+                value: "2027-03-31".into(),
+            },
+        ],
+        owner: Some("Nestor Wilke".into()),
+        url: "https://acme.lightning.force.com/lightning/r/Opportunity/0065g00000ABCdeAAA/view"
+            .into(),
+    };
+    let bare = Record {
+        crm: CrmKind::Dynamics,
+        record_type: RecordType::Account,
+        id: RecordId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
+        title: "Contoso".into(),
+        subtitle: String::new(),
+        fields: vec![],
+        owner: None,
+        url: "https://contoso.crm.dynamics.com/main.aspx?pagetype=entityrecord&etn=account&id=3f2504e0-4f89-11d3-9a0c-0305e82c3301".into(),
+    };
+    let for_record = RequestForm {
+        template_id: "project".into(),
+        display_name: "Team".into(),
+        crm_record: Some(CrmRecordLink {
+            record: full.reference(),
+            title: full.title.clone(),
+            url: full.url.clone(),
+        }),
+        ..RequestForm::default()
+    };
+    vec![
+        (
+            "CRM record with a team button",
+            cards::crm_record(&full, true),
+        ),
+        ("CRM record without fields", cards::crm_record(&bare, false)),
+        (
+            "request form for a CRM record",
+            cards::request_form(templates, &for_record, &[], None),
+        ),
+        (
+            "CRM: ask your admin",
+            cards::crm_ask_admin(CrmKind::Dynamics),
+        ),
+        (
+            "CRM: try later",
+            cards::crm_try_later(CrmKind::Salesforce, "REQUEST_LIMIT_EXCEEDED <daily>"),
+        ),
+    ]
 }
 
 /// The lifecycle cards, in each view their refresh can show.

@@ -175,6 +175,15 @@ fn promised(method: &str, path: &str) -> &'static [Role] {
         ("GET", "admin/policies") => &[Admin, PolicyManager, Auditor],
         (_, "admin/policies" | "admin/policies/diff") => &[Admin, PolicyManager],
         (_, "admin/billing" | "admin/billing/checkout" | "admin/billing/portal") => &[Admin],
+        ("GET", "admin/crm") => &[Admin, Auditor],
+        (
+            _,
+            "admin/crm/dynamics"
+            | "admin/crm/salesforce/connect"
+            | "admin/crm/{crm}/write-back"
+            | "admin/crm/{crm}/check"
+            | "admin/crm/{crm}",
+        ) => &[Admin],
         _ => panic!("{method} {path}: a new endpoint needs its promise written here"),
     }
 }
@@ -186,7 +195,8 @@ fn sample(e: &Endpoint, request: &str) -> (String, Body) {
         .replace("catalog/{id}", "catalog/project")
         .replace("teams/{id}", &format!("teams/{TEAM}"))
         .replace("approvals/{id}", &format!("approvals/{request}"))
-        .replace("templates/{id}", "templates/project");
+        .replace("templates/{id}", "templates/project")
+        .replace("crm/{crm}", "crm/dynamics");
     let body = |v: Value| Some(("application/json", v.to_string().into_bytes()));
     let body = match (e.method, e.path) {
         ("GET", _) => None,
@@ -206,11 +216,17 @@ fn sample(e: &Endpoint, request: &str) -> (String, Body) {
         (_, "admin/policies") => {
             body(json!({"policies": {"defaults": {"expiry": {}}}, "version": 0}))
         }
+        // The fixture's assignments again: the endpoints after this one
+        // are checked against the same roles.
         (_, "admin/roles") => body(json!({"assignments": [
             {"principal": {"kind": "user", "id": ADMIN}, "role": "admin"},
             {"principal": {"kind": "user", "id": CATALOG}, "role": "catalogManager"},
+            {"principal": {"kind": "user", "id": POLICY}, "role": "policyManager"},
+            {"principal": {"kind": "user", "id": AUDITOR}, "role": "auditor"},
         ]})),
         (_, "admin/billing/checkout") => body(json!({"seats": 3})),
+        (_, "admin/crm/dynamics") => body(json!({"orgUrl": "https://contoso.crm.dynamics.com"})),
+        (_, "admin/crm/{crm}/write-back") => body(json!({"writeBack": {"kind": "note"}})),
         _ => body(json!({})),
     };
     (path, body)
@@ -227,6 +243,7 @@ async fn snapshot(f: &Fixture, tenant: &TenantId) -> String {
         .unwrap();
     let teams: Vec<TeamRecord> = teams::all(docs, tenant).try_collect().await.unwrap();
     let trail = audit::trail(docs, tenant).await.unwrap();
+    let crm = f.app.app.crm.connections().all(tenant).await.unwrap();
     let mut waiting = Vec::new();
     for state in [
         requests::RequestState::Draft,
@@ -241,7 +258,7 @@ async fn snapshot(f: &Fixture, tenant: &TenantId) -> String {
         waiting.push(found.len());
     }
     format!(
-        "{tenant_doc:?}{templates:?}{roles:?}{policies:?}{teams:?}{}{waiting:?}",
+        "{tenant_doc:?}{templates:?}{roles:?}{policies:?}{teams:?}{}{waiting:?}{crm:?}",
         trail.len()
     )
 }

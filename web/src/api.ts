@@ -159,6 +159,7 @@ export async function call<T>(method: string, path: string, opts: CallOptions = 
 export const get = <T>(path: string, signal?: AbortSignal) => call<T>("GET", path, { signal });
 export const post = <T>(path: string, body: unknown = {}, signal?: AbortSignal) => call<T>("POST", path, { body, signal });
 export const put = <T>(path: string, body: unknown) => call<T>("PUT", path, { body });
+export const del = <T>(path: string) => call<T>("DELETE", path);
 
 /** A file the API serves, fetched with the bearer (an icon): `/api/tab/...`
  * or a path relative to it. */

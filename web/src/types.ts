@@ -232,3 +232,34 @@ export interface SupportIdentity {
   user_hash?: string;
   api_base?: string;
 }
+
+/** How a new team is recorded on its CRM record. */
+export type WriteBack = { kind: "note" } | { kind: "off" } | { kind: "field"; field: string };
+
+/** A CRM connection as the admin API shows it (never a secret). */
+export interface CrmConnection {
+  crm: "dynamics" | "salesforce";
+  label: string;
+  target: {
+    orgUrl?: string;
+    search?: string;
+    impersonate?: boolean;
+    ownApp?: boolean;
+    clientId?: string | null;
+    instanceUrl?: string;
+    loginUrl?: string;
+    user?: string | null;
+  };
+  writeBack: WriteBack;
+  revision: number;
+  changedAt: string | null;
+  changedBy: string;
+  health: { state: "working" } | { state: "broken"; reason: string; since: string };
+  checked: { at: string; ok: boolean; message: string } | null;
+}
+
+export interface CrmAdmin {
+  connections: CrmConnection[];
+  available: { dynamics: boolean; salesforce: boolean };
+  salesforceRedirectUri: string | null;
+}

@@ -2,7 +2,8 @@
 //! (`composeExtension/queryLink`).
 //!
 //! Search commands are routed by `commandId`; each names what it searches.
-//! The team catalog is the first; the CRM search joins it as another arm.
+//! The team catalog is one; the CRM search ([`super::crm`]) the other. A
+//! link that is not ours may be a record link of the tenant's CRM.
 
 use serde_json::Value;
 
@@ -18,10 +19,14 @@ use crate::teams::links::OwnLink;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchCommand {
     Catalog,
+    Crm,
 }
 
 /// The manifest's `query` command ids, with what each searches.
-pub const SEARCH_COMMANDS: [(&str, SearchCommand); 1] = [("searchTeams", SearchCommand::Catalog)];
+pub const SEARCH_COMMANDS: [(&str, SearchCommand); 2] = [
+    ("searchTeams", SearchCommand::Catalog),
+    (super::crm::SEARCH_COMMAND, SearchCommand::Crm),
+];
 
 impl SearchCommand {
     fn of(id: &str) -> Option<Self> {
@@ -83,6 +88,7 @@ pub(super) async fn query(ctx: &Ctx<'_>) -> Result<Value, AppError> {
     let (skip, count) = (option(value, "skip", 0), option(value, "count", MAX_PAGE));
     let viewer = ctx.user.as_ref().map(|u| u.aad_object_id.as_str());
     match command {
+        SearchCommand::Crm => super::crm::search(ctx, &text, skip, count).await,
         SearchCommand::Catalog => {
             let page = catalog::search(
                 ctx.app.docs.as_ref(),
@@ -144,7 +150,7 @@ pub(super) async fn query_link(ctx: &Ctx<'_>) -> Result<Value, AppError> {
             Err(teams::TeamError::Platform(e)) => return Err(e.into()),
             Err(_) => None,
         },
-        None => None,
+        None => super::crm::unfurl(ctx, url).await?,
     };
     if item.is_none() {
         tracing::info!("link not unfurled: not one of ours, or nothing behind it in this tenant");

@@ -6,6 +6,7 @@
 mod card_action;
 mod compose_action;
 mod compose_query;
+mod crm;
 mod lifecycle_card;
 mod request_flow;
 mod task_module;

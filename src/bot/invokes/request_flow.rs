@@ -30,6 +30,8 @@ pub(crate) fn form_from(data: &Value) -> RequestForm {
         justification: field(data, "justification"),
         owners: directory::entries(&field(data, "owners")),
         members: directory::entries(&field(data, "members")),
+        // Looked up from the record the card names ([`super::crm`]).
+        crm_record: None,
     }
 }
 
@@ -52,7 +54,11 @@ pub(crate) async fn form_card(
     problems: &[String],
     draft: Option<&TeamRequest>,
 ) -> Result<Value, AppError> {
-    let all = templates::list_active(ctx.app.docs.as_ref(), ctx.tenant).await?;
+    let mut all = templates::list_active(ctx.app.docs.as_ref(), ctx.tenant).await?;
+    // A team for a CRM record is made from a template for its type.
+    if let Some(r) = &prefill.crm_record {
+        all.retain(|t| t.template.crm_link == Some(r.record.record_type));
+    }
     // Only the templates offered to this user (their audience).
     let mut offered = Vec::with_capacity(all.len());
     for t in all {

@@ -40,6 +40,10 @@ pub(super) async fn fetch(ctx: &Ctx<'_>) -> Result<Value, AppError> {
                 form_card(ctx, &prefill, &[], None).await?,
             ))
         }
+        verbs::CRM_TEAM_FORM => Ok(task_continue(
+            TITLE,
+            super::crm::team_form(ctx, data).await?,
+        )),
         other => {
             tracing::info!(action = other, "task/fetch for an unknown action");
             Ok(task_continue(
@@ -65,7 +69,11 @@ pub(super) async fn submit(ctx: &Ctx<'_>) -> Result<Value, AppError> {
             ));
         }
     };
-    let form = form_from(data);
+    let mut form = form_from(data);
+    match super::crm::record_for_form(ctx, data).await? {
+        Ok(record) => form.crm_record = record,
+        Err(card) => return Ok(task_continue(TITLE, card)),
+    }
     let draft = draft_id(data);
     match submit_request(ctx, &form, draft.as_deref(), preview).await? {
         Submitted::Previewed(draft) => Ok(task_continue(

@@ -36,6 +36,8 @@ use super::requests::{self, RequestError, RequestState, TeamRequest};
 use super::teams::{self as inventory, Renewal, TeamRecord};
 use super::templates::{self, StoredTemplate};
 use super::tenants::Tenants;
+use crate::crm::service::Crm;
+use crate::crm::{CrmError, TeamLink};
 use crate::graph::{Graph, GraphError};
 use crate::ids::TenantId;
 use crate::platform::PlatformError;
@@ -119,6 +121,9 @@ pub struct Provisioner<'a> {
     pub blobs: &'a dyn Blobs,
     pub graph: Option<&'a Graph>,
     pub tenants: &'a Tenants,
+    /// The tenants' CRM connections (a team made for a record is recorded
+    /// on it).
+    pub crm: &'a Crm,
     /// Whether the tenant's subscription is active (billing decides; the
     /// domain does not reach into billing).
     pub subscription_active: bool,
@@ -343,13 +348,39 @@ impl Provisioner<'_> {
             run.checkpoint(Step::Inventory, "").await?;
         }
         if !run.job.is_done(Step::CrmLink) {
-            let note = match template.template.crm_link {
-                Some(kind) => format!("{kind:?} link type set; the request names no CRM record"),
-                None => "no CRM link".to_owned(),
-            };
+            let note = self.link_record(&ctx, run).await?;
             run.checkpoint(Step::CrmLink, note).await?;
         }
         Ok(())
+    }
+
+    /// Records the team on its CRM record's side (a note or a link field,
+    /// as the tenant's connection says). The team stands whatever the CRM
+    /// answers: a refusal is the step's note (and, for a refused
+    /// credential, the admin's finding); only an unreachable CRM is tried
+    /// again.
+    async fn link_record(
+        &self,
+        ctx: &StepCtx<'_>,
+        run: &Run<'_>,
+    ) -> Result<String, ProvisionError> {
+        let Some(link) = &ctx.request.crm_record else {
+            return Ok("no CRM record".to_owned());
+        };
+        let web_url = run.job.web_url.clone().unwrap_or_default();
+        let team = TeamLink {
+            display_name: &ctx.request.display_name,
+            web_url: &web_url,
+        };
+        match self.crm.link_team(ctx.tenant, &link.record, &team).await {
+            Ok(Ok(written)) => Ok(written),
+            Ok(Err(why)) => {
+                tracing::warn!(tenant = %ctx.tenant, why, "the team was not recorded on its CRM record");
+                Ok(format!("not recorded on the record: {why}"))
+            }
+            Err(CrmError::Platform(e)) => Err(e.into()),
+            Err(e) => Err(ProvisionError::Transient(e.to_string())),
+        }
     }
 
     async fn record(&self, ctx: &StepCtx<'_>, run: &Run<'_>) -> Result<(), ProvisionError> {

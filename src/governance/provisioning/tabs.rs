@@ -13,13 +13,23 @@ use crate::graph::BatchRequest;
 use crate::graph::teams::{self, str_of};
 use crate::platform::blobs::Blobs;
 
-/// The template's tabs by channel id.
-pub(super) fn tabs_by_channel<'t>(
-    ctx: &'t StepCtx<'_>,
+/// The template's tabs by channel id, and, for a team made for a CRM
+/// record, a website tab to the record in General.
+pub(super) fn tabs_by_channel(
+    ctx: &StepCtx<'_>,
     run: &Run<'_>,
-) -> Result<BTreeMap<String, Vec<&'t TabSpec>>, ProvisionError> {
+) -> Result<BTreeMap<String, Vec<TabSpec>>, ProvisionError> {
     let mut by_channel: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for tab in &ctx.template.template.tabs {
+    let record_tab = ctx.request.crm_record.as_ref().map(|r| TabSpec {
+        channel: GENERAL.to_owned(),
+        name: format!(
+            "{} in {}",
+            r.record.record_type.label(),
+            r.record.crm.label()
+        ),
+        url: r.url.clone(),
+    });
+    for tab in ctx.template.template.tabs.iter().cloned().chain(record_tab) {
         let name = if tab.channel.trim().is_empty() {
             GENERAL
         } else {

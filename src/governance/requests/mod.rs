@@ -18,6 +18,8 @@ mod submit;
 
 use futures::{Stream, TryStreamExt};
 use serde::{Deserialize, Serialize};
+
+use crate::crm::RecordRef;
 use time::OffsetDateTime;
 
 use super::audit::{self, AuditEntry};
@@ -114,6 +116,16 @@ pub struct Provisioned {
     pub at: OffsetDateTime,
 }
 
+/// A CRM record a team is requested for: which record, and its name and
+/// link as the CRM gave them when the request was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrmRecordLink {
+    pub record: RecordRef,
+    pub title: String,
+    pub url: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamRequest {
@@ -164,6 +176,9 @@ pub struct TeamRequest {
     /// The current stage was escalated.
     #[serde(default)]
     pub escalated: bool,
+    /// The CRM record the team is for (provisioning links them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm_record: Option<CrmRecordLink>,
     /// Where the request was made (a conversation id), to answer there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_conversation: Option<String>,
@@ -407,5 +422,6 @@ pub(crate) fn sample_request(state: RequestState) -> TeamRequest {
         escalated: false,
         origin_conversation: None,
         outcome: None,
+        crm_record: None,
     }
 }

@@ -5,6 +5,7 @@
 
 use time::OffsetDateTime;
 
+use super::CrmRecordLink;
 use super::{
     MAX_NAME_CHARS, MAX_TEXT_CHARS, RequestError, RequestState, Stage, TeamRequest, audit,
     to_document, transition,
@@ -30,6 +31,9 @@ pub struct RequestForm {
     /// Entra object ids from the people picker.
     pub owners: Vec<String>,
     pub members: Vec<String>,
+    /// The CRM record the team is for, as the CRM described it when the
+    /// form was filled in (looked up by us, never taken from the form).
+    pub crm_record: Option<CrmRecordLink>,
 }
 
 /// What the directory says of the requester, as far as the template's
@@ -63,6 +67,10 @@ fn naming_reason(e: NamingError) -> String {
         NamingError::TooLong { length, max } => format!(
             "With the naming policy the name would be {length} characters; at most {max} are allowed."
         ),
+        NamingError::MissingAttribute(Attribute::CrmRecord) => {
+            "This template names teams after a CRM record: start from the record's card (\"Create a team for this record\")."
+                .to_owned()
+        }
         NamingError::MissingAttribute(a) => format!(
             "The naming policy uses {} and the directory has none for you; ask your administrator.",
             a.token()
@@ -146,8 +154,19 @@ fn build(
             department: info.department.clone(),
             country: info.country.clone(),
             template_code: Some(t.template.code.clone()),
-            crm_record: None,
+            crm_record: form.crm_record.as_ref().map(|r| r.title.clone()),
         };
+        match (t.template.crm_link, &form.crm_record) {
+            (Some(wanted), Some(r)) if r.record.record_type != wanted => reasons.push(format!(
+                "This template makes teams for {} records, not {} records.",
+                wanted.label().to_lowercase(),
+                r.record.record_type.label().to_lowercase()
+            )),
+            (None, Some(_)) => reasons.push(
+                "This template is not for CRM records; choose a template made for them.".to_owned(),
+            ),
+            _ => {}
+        }
         if requested_chars == 0 {
             reasons.push("Give the team a name.".to_owned());
         } else if requested_chars <= MAX_NAME_CHARS {
@@ -216,6 +235,7 @@ fn build(
         escalated: false,
         origin_conversation: None,
         outcome: None,
+        crm_record: form.crm_record.clone(),
     };
     request.owners = owners;
     request.members = members;

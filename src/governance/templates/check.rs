@@ -6,6 +6,7 @@ use super::{
     ApprovalRule, Audience, GENERAL, MAX_APPS, MAX_AUDIENCE_GROUPS, MAX_CHANNEL_NAME, MAX_CHANNELS,
     MAX_PEOPLE, MAX_STAGES, MAX_TABS, Template,
 };
+use crate::governance::naming::Attribute;
 use crate::governance::people::Person;
 
 /// Characters Teams refuses in channel names.
@@ -148,6 +149,13 @@ impl Template {
         }
         if let Some(naming) = &self.naming {
             problems.extend(naming.problems());
+            // Only a request for a CRM record has one to name.
+            if naming.uses(Attribute::CrmRecord) && self.crm_link.is_none() {
+                problems.push(
+                    "[CrmRecord] names the team after its CRM record: choose the record type the template is for."
+                        .to_owned(),
+                );
+            }
         }
         if self.lifecycle.expiry_days == Some(0) {
             problems.push("Expiry is at least 1 day (or none).".to_owned());

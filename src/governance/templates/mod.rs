@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::naming::NamingPolicy;
 use super::people::Person;
+use crate::crm::RecordType;
 use crate::platform::PlatformError;
 
 mod check;
@@ -102,14 +103,6 @@ pub struct LifecycleRef {
     pub expiry_days: Option<u32>,
 }
 
-/// The kind of CRM record a team made from the template is linked to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum CrmLinkType {
-    Account,
-    Opportunity,
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Template {
@@ -156,8 +149,11 @@ pub struct Template {
     pub approval: ApprovalRule,
     #[serde(default)]
     pub lifecycle: LifecycleRef,
+    /// The CRM record type teams made from the template are for: the
+    /// template "Create a team for this record" offers for that type, and
+    /// its naming policy may use `[CrmRecord]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crm_link: Option<CrmLinkType>,
+    pub crm_link: Option<RecordType>,
     /// Who is offered the template.
     #[serde(default)]
     pub audience: Audience,

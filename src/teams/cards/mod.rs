@@ -2,10 +2,12 @@
 //! string templates). Every card the code can produce comes from a function
 //! here, so a test can list and check them all against the schema.
 
+mod crm;
 pub mod lifecycle;
 mod request;
 mod team;
 
+pub use crm::{crm_ask_admin, crm_record, crm_try_later, record_data};
 pub use request::{approval, my_requests, open_request_form, request_form, request_status};
 pub use team::{my_teams, team_expiring, team_summary, template_summary};
 
@@ -49,6 +51,8 @@ pub mod verbs {
     pub const REQUEST_PREVIEW: &str = "request.preview";
     /// `Action.Submit` that opens the request form (task module fetch).
     pub const REQUEST_FORM: &str = "request.form";
+    /// Opens the request form for a team for a CRM record.
+    pub const CRM_TEAM_FORM: &str = "crm.teamForm";
 }
 
 /// Refresh lists at most this many users (a Teams limit).

@@ -30,6 +30,14 @@ pub fn request_form(
         ]);
     }
     let mut body = vec![heading("Request a team")];
+    if let Some(r) = &prefill.crm_record {
+        body.push(subtle(&format!(
+            "For the {} {} **{}**",
+            r.record.crm.label(),
+            r.record.record_type.label().to_lowercase(),
+            quoted(&r.title, 120)
+        )));
+    }
     for problem in problems {
         body.push(attention(problem));
     }
@@ -68,9 +76,15 @@ pub fn request_form(
             "The final name may get a prefix or suffix from your organisation's naming policy: check it before you submit.",
         )),
     }
-    let data = |action: &str| match draft {
-        Some(d) => json!({"action": action, "draftId": d.id}),
-        None => json!({"action": action}),
+    let data = |action: &str| {
+        let mut data = match &prefill.crm_record {
+            Some(r) => super::record_data(action, &r.record),
+            None => json!({"action": action}),
+        };
+        if let Some(d) = draft {
+            data["draftId"] = d.id.clone().into();
+        }
+        data
     };
     with_actions(
         card(body),

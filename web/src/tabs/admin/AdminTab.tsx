@@ -7,13 +7,14 @@ import { useMe } from "../../session";
 import type { Me } from "../../types";
 import { Loading, usePageStyles } from "../../ui";
 
-type SectionId = "settings" | "templates" | "policies" | "roles" | "billing";
+type SectionId = "settings" | "templates" | "policies" | "roles" | "crm" | "billing";
 
 const SECTIONS: { id: SectionId; title: string; allowed: (me: Me) => boolean; view: React.LazyExoticComponent<ComponentType> }[] = [
   { id: "settings", title: "Settings", allowed: (me) => me.can.admin && me.roles.includes("admin"), view: lazy(() => import("./Settings")) },
   { id: "templates", title: "Templates", allowed: (me) => me.can.templates, view: lazy(() => import("./Templates")) },
   { id: "policies", title: "Policies", allowed: (me) => me.can.policies, view: lazy(() => import("./Policies")) },
   { id: "roles", title: "Roles", allowed: (me) => me.can.roles, view: lazy(() => import("./Roles")) },
+  { id: "crm", title: "CRM", allowed: (me) => me.can.admin && me.roles.includes("admin"), view: lazy(() => import("./Crm")) },
   { id: "billing", title: "Billing", allowed: (me) => me.can.billing, view: lazy(() => import("./Billing")) },
 ];
 
