@@ -122,11 +122,21 @@ param sweepGraphBudget int = 20000
 param graphBaseUrl string = ''
 param entraAuthorityHost string = ''
 
+@description('SalesTim\'s Salesforce connected app (one for every customer org); empty: Salesforce cannot be connected.')
+param salesforceClientId string = ''
+@description('Where Salesforce admins sign in; empty: https://login.salesforce.com.')
+param salesforceLoginUrl string = ''
+@description('Seconds CRM search results and records stay in the shared cache (0-3600).')
+@minValue(0)
+@maxValue(3600)
+param crmCacheSecs int = 60
+
 @description('''Key Vault secret name of each secret setting, e.g. { MicrosoftAppPassword: 'bot-app-password' }.
 The operator puts the values into the vault (az keyvault secret set); this
 deployment never sees them. Allowed keys: MicrosoftAppPassword,
 GRAPH_CLIENT_SECRET, STRIPE_WEBHOOK_SECRET, STRIPE_API_KEY,
-INTERCOM_IDENTITY_SECRET, SALESTIM_TAB_CLIENT_SECRET. A setting left out is
+INTERCOM_IDENTITY_SECRET, SALESTIM_TAB_CLIENT_SECRET,
+SALESFORCE_CLIENT_SECRET. A setting left out is
 set empty (the feature stays off).''')
 param secretNames object = {}
 
@@ -227,6 +237,10 @@ var sharedAppSettings = {
   SALESTIM_TAB_CLIENT_ID: tabClientId
   SALESTIM_TAB_CLIENT_SECRET: contains(secretNames, 'SALESTIM_TAB_CLIENT_SECRET') ? '${kvRefPrefix}${secretNames.SALESTIM_TAB_CLIENT_SECRET})' : ''
   SALESTIM_TAB_ACCEPT_V1: string(tabAcceptV1)
+  SALESFORCE_CLIENT_ID: salesforceClientId
+  SALESFORCE_CLIENT_SECRET: contains(secretNames, 'SALESFORCE_CLIENT_SECRET') ? '${kvRefPrefix}${secretNames.SALESFORCE_CLIENT_SECRET})' : ''
+  SALESFORCE_LOGIN_URL: salesforceLoginUrl
+  SALESTIM_CRM_CACHE_SECS: string(crmCacheSecs)
 }
 
 // One region at a time: Azure Managed Redis fails access policy assignments

@@ -92,6 +92,7 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
   const [everyone, setEveryone] = useState(initialAudience.everyone);
   const [groups, setGroups] = useState(initialAudience.groups.join("\n"));
   const [approval, setApproval] = useState(JSON.stringify(t.approval ?? { kind: "none" }, null, 2));
+  const [crmLink, setCrmLink] = useState<string>(typeof t.crmLink === "string" ? t.crmLink : "none");
   const [error, setError] = useState<ApiError | string>();
   const [busy, setBusy] = useState(false);
   const [icon, setIcon] = useState(t.icon ?? null);
@@ -120,7 +121,9 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
     const audience: Audience = everyone
       ? { kind: "everyone" }
       : { kind: "groups", groups: groupIds.map((aadObjectId) => ({ aadObjectId, name: "" })) };
-    const template = { ...t, name, description, active, audience, approval: parsedApproval, icon: icon ?? t.icon };
+    const template: Record<string, unknown> = { ...t, name, description, active, audience, approval: parsedApproval, icon: icon ?? t.icon };
+    if (crmLink === "none") delete template.crmLink;
+    else template.crmLink = crmLink;
     setBusy(true);
     try {
       const body: Record<string, unknown> = { template };
@@ -185,6 +188,18 @@ function EditorForm({ detail, onSaved, reload }: { detail: TemplateDetail; onSav
             <Textarea value={groups} onChange={(_, d) => setGroups(d.value)} className={s.mono} data-testid="template-groups" resize="vertical" />
           </Field>
         )}
+        <Field
+          label="Teams for CRM records"
+          hint='Offered by "Create a team for this record" on records of this type; its naming policy may use [CrmRecord]'
+          validationMessage={fieldError("crmLink")}
+        >
+          <RadioGroup value={crmLink} onChange={(_, d) => setCrmLink(d.value)} layout="horizontal" data-testid="template-crm-link">
+            <Radio value="none" label="None" />
+            <Radio value="account" label="Accounts" />
+            <Radio value="contact" label="Contacts" />
+            <Radio value="opportunity" label="Opportunities" />
+          </RadioGroup>
+        </Field>
         <Field
           label="Approval rule (JSON)"
           hint='{"kind":"none"}, {"kind":"manager"}, or approvers by stage'
