@@ -208,6 +208,13 @@ impl Crm {
         Ok((live, unanswered))
     }
 
+    /// A connection that searches as each user answers nobody else: an
+    /// invoke that names no user (an anonymous unfurl) would otherwise be
+    /// served with the app's own, wider, view.
+    fn answers(live: &Live, viewer: Viewer<'_>) -> bool {
+        !live.connector.per_user() || viewer.aad_object_id.is_some()
+    }
+
     fn cached<'a>(&'a self, tenant: &'a TenantId, live: &'a Live) -> Cached<'a> {
         Cached {
             cache: self.cache.as_ref(),
@@ -260,7 +267,10 @@ impl Crm {
         record: &RecordRef,
     ) -> Result<Result<Option<Record>, Unanswered>, CrmError> {
         let (live, unanswered) = self.live(tenant).await?;
-        let Some(one) = live.iter().find(|l| l.connection.kind() == record.crm) else {
+        let Some(one) = live
+            .iter()
+            .find(|l| l.connection.kind() == record.crm && Self::answers(l, viewer))
+        else {
             let why = unanswered
                 .into_iter()
                 .find(|u| matches!(u, Unanswered::AskAdmin { crm, .. } | Unanswered::TryLater { crm, .. } if *crm == record.crm))
@@ -287,7 +297,7 @@ impl Crm {
         url: &Url,
     ) -> Result<Option<Result<Record, Unanswered>>, CrmError> {
         let (live, _) = self.live(tenant).await?;
-        for one in &live {
+        for one in live.iter().filter(|l| Self::answers(l, viewer)) {
             let Some((record_type, id)) = one.connector.parse_link(url) else {
                 continue;
             };
