@@ -200,7 +200,6 @@ fn graph_from_settings(settings: &Settings, s: &Services) -> Option<Graph> {
 fn crm_from_settings(settings: &Settings, s: &Services) -> crate::crm::service::Crm {
     let entra = match (&settings.graph_client_id, &settings.graph_client_secret) {
         (Some(client_id), Some(secret)) => Some(crate::crm::EntraApp {
-            authority_host: settings.crm.authority_host.clone(),
             client_id: client_id.clone(),
             client_secret: secret.clone(),
         }),
@@ -224,6 +223,7 @@ fn crm_from_settings(settings: &Settings, s: &Services) -> crate::crm::service::
         http: s.http.clone(),
         tokens: Arc::new(crate::outbound::TokenCache::new(s.cache.clone())),
         counters: Arc::default(),
+        authority_host: settings.crm.authority_host.clone(),
         entra,
         salesforce,
         retry: RetryPolicy::default(),

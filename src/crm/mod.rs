@@ -404,8 +404,6 @@ pub trait Connector: Send + Sync {
 /// tenant and added as an application user to their environment).
 #[derive(Clone)]
 pub struct EntraApp {
-    /// e.g. `https://login.microsoftonline.com`.
-    pub authority_host: Url,
     pub client_id: String,
     pub client_secret: SecretString,
 }
@@ -472,6 +470,12 @@ pub struct Shared {
     pub http: reqwest::Client,
     pub tokens: Arc<TokenCache>,
     pub counters: Arc<Counters>,
+    /// Dataverse: where client-credential tokens are asked for
+    /// (`CRM_AUTHORITY_HOST`, e.g. `https://login.microsoftonline.com`),
+    /// for our app and a customer's own app registration alike: a
+    /// deployment in another cloud has no Entra app of its own to take it
+    /// from.
+    pub authority_host: Url,
     /// Dataverse: our Entra app (when the deployment has one).
     pub entra: Option<EntraApp>,
     /// Salesforce: our connected app (when the deployment has one).

@@ -210,6 +210,33 @@ const steps = [
       await after.context().close();
     },
   ],
+  [
+    "admin: the admin opens the CRM section, sees nothing connected, and a host that is not Dynamics' is refused",
+    async (ctx) => {
+      const page = await open(ctx, "admin", ADELE);
+      await byTestId(page, "admin-section-crm").click();
+      await byTestId(page, "crm-none").waitFor();
+      // Plain `handler local` has no connected app: Salesforce says what it needs.
+      const unavailable = byTestId(page, "crm-salesforce-unavailable");
+      await unavailable.waitFor();
+      if (!(await unavailable.textContent()).includes("needs this deployment's connected app")) {
+        throw new Error(`the Salesforce text: ${await unavailable.textContent()}`);
+      }
+      if (await byTestId(page, "crm-salesforce-form").count()) throw new Error("the Salesforce form is shown");
+      // Nor an Entra app: the organisation's own app registration is asked for.
+      await byTestId(page, "crm-dynamics-url").fill("https://contoso.example.com");
+      await byTestId(page, "crm-dynamics-client-id").fill("5c1b2e7a-3d4f-4a6b-9c8d-7e6f5a4b3c2d");
+      await byTestId(page, "crm-dynamics-client-secret").fill("a-secret-that-goes-nowhere");
+      await byTestId(page, "crm-dynamics-save").click();
+      const form = byTestId(page, "crm-dynamics-form");
+      await form.getByText("contoso.example.com is not a Dynamics 365 host").waitFor();
+      if ((await byTestId(page, "crm-dynamics-url").getAttribute("aria-invalid")) !== "true") {
+        throw new Error("the environment URL is not marked invalid");
+      }
+      if (await byTestId(page, "crm-connection-dynamics").count()) throw new Error("a connection appeared");
+      await finish(ctx, page, "admin-crm");
+    },
+  ],
 ];
 
 async function main() {

@@ -42,10 +42,6 @@ use crate::outbound::Rules;
 
 pub use query::{escape_odata_literal, escape_search_text};
 
-/// Entra's public cloud, for a customer's own app registration when the
-/// deployment has no Entra app of its own to take the authority from.
-const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
-
 /// How a connection searches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -106,29 +102,19 @@ impl Dataverse {
         config: &DataverseConfig,
         credentials: Credentials,
     ) -> Result<Dataverse, CrmError> {
-        let authority = shared.entra.as_ref().map(|app| app.authority_host.clone());
-        let (client_id, client_secret, authority) = match credentials {
+        let (client_id, client_secret) = match credentials {
             Credentials::OurApp => {
                 let app = shared.entra.as_ref().ok_or_else(|| {
                     CrmError::NotSetUp("this deployment has no Entra app for Dynamics 365".into())
                 })?;
-                (
-                    app.client_id.clone(),
-                    app.client_secret.clone(),
-                    app.authority_host.clone(),
-                )
+                (app.client_id.clone(), app.client_secret.clone())
             }
             Credentials::OwnApp {
                 client_id,
                 client_secret,
-            } => {
-                let authority = match authority {
-                    Some(authority) => authority,
-                    None => Url::parse(DEFAULT_AUTHORITY).expect("a constant URL"),
-                };
-                (client_id, client_secret, authority)
-            }
+            } => (client_id, client_secret),
         };
+        let authority = shared.authority_host.clone();
         let origin = config.org_url.origin();
         if !origin.is_tuple() {
             return Err(CrmError::Refused(format!(

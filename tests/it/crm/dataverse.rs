@@ -35,8 +35,8 @@ pub(super) fn shared(dv: &DataverseStandIn) -> Shared {
             SystemClock,
         ))))),
         counters: Arc::default(),
+        authority_host: dv.authority_host.clone(),
         entra: Some(EntraApp {
-            authority_host: dv.authority_host.clone(),
             client_id: CLIENT_ID.into(),
             client_secret: SecretString::from(dv.client_secret()),
         }),

@@ -38,6 +38,7 @@ fn shared(sf: &SalesforceStandIn) -> Shared {
             SystemClock,
         ))))),
         counters: Arc::default(),
+        authority_host: Url::parse("https://login.microsoftonline.com").unwrap(),
         entra: None,
         salesforce: Some(SalesforceApp {
             client_id: CLIENT_ID.into(),

@@ -115,7 +115,6 @@ pub struct DataverseStandIn {
     pub org_url: url::Url,
     /// Entra's authority host (the same server).
     pub authority_host: url::Url,
-    secret: String,
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -139,7 +138,7 @@ impl DataverseStandIn {
         let secret = format!("dv-secret-{}", uuid::Uuid::new_v4());
         let state = Arc::new(Mutex::new(State {
             origin: origin.clone(),
-            secret: secret.clone(),
+            secret,
             tenants: HashMap::new(),
             tokens: HashMap::new(),
             revoked: false,
@@ -160,7 +159,6 @@ impl DataverseStandIn {
         DataverseStandIn {
             org_url: url.clone(),
             authority_host: url,
-            secret,
             state,
             task,
         }
@@ -172,8 +170,9 @@ impl DataverseStandIn {
             .expect("the stand-in never panics holding its state")
     }
 
+    /// The client secret the token endpoint takes now.
     pub fn client_secret(&self) -> String {
-        self.secret.clone()
+        self.state().secret.clone()
     }
 
     /// A tenant whose admin consented; `app_user`: the environment has the
@@ -290,6 +289,18 @@ impl DataverseStandIn {
 
     pub fn revoke_client(&self) {
         self.state().revoked = true;
+    }
+
+    /// The customer made a new client secret and deleted the old one (a
+    /// rotation): the token endpoint takes only the new one from now on
+    /// (`invalid_client` for the old), and nothing is revoked any more.
+    /// Issued tokens stay valid until they expire.
+    pub fn new_client_secret(&self) -> String {
+        let secret = format!("dv-secret-{}", uuid::Uuid::new_v4());
+        let mut st = self.state();
+        st.secret = secret.clone();
+        st.revoked = false;
+        secret
     }
 
     pub fn notes(&self) -> Vec<Note> {

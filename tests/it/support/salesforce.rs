@@ -334,6 +334,12 @@ impl SalesforceStandIn {
         self.st().seen.iter().filter(|s| s.path == path).count()
     }
 
+    /// The refresh tokens issued and not revoked (what a client must keep
+    /// secret).
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        self.st().refresh_tokens.iter().cloned().collect()
+    }
+
     /// Token requests of one grant type.
     pub fn token_requests(&self, grant_type: &str) -> usize {
         self.st().grants.get(grant_type).copied().unwrap_or(0)

@@ -239,7 +239,9 @@ export default function Crm() {
               (s.available.salesforce ? (
                 <SalesforceForm onStarted={loaded.reload} />
               ) : (
-                <Text size={200}>Salesforce needs this deployment's connected app (SALESFORCE_CLIENT_ID).</Text>
+                <Text size={200} data-testid="crm-salesforce-unavailable">
+                  Salesforce needs this deployment's connected app (SALESFORCE_CLIENT_ID).
+                </Text>
               ))}
           </div>
         );
