@@ -3,3 +3,4 @@
 
 mod dataverse;
 mod salesforce;
+mod teams;
