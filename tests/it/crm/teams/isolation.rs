@@ -47,12 +47,13 @@ async fn a_tenant_sees_only_its_own_org_and_never_the_other_tenants_cache_or_rec
     // A's record named on a card opened in B: looked up in B's org only.
     let data = json!({"action": "crm.teamForm", "crm": "salesforce",
         "recordType": "opportunity", "recordId": deal_a, "msteams": {"type": "task/fetch"}});
-    let before_a = org_a.api_requests();
+    let (before_a, before_b) = (org_a.api_requests(), org_b.api_requests());
     let (status, opened) = invoke(&w.bot, &b, BOB, "task/fetch", json!({"data": data})).await;
     assert_eq!(status, 200, "{opened}");
     let card = opened["task"]["value"]["card"]["content"].to_string();
     assert!(card.contains("Record not found"), "{card}");
     assert!(!card.contains("Contoso deal"), "{card}");
+    assert!(org_b.api_requests() > before_b, "looked up in B's org");
 
     let mut submitted = data.clone();
     for (k, v) in [
