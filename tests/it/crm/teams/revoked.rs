@@ -9,8 +9,6 @@ use serde_json::Value;
 
 use super::{attachments, connect_dynamics, connect_salesforce, search, stand_ins, titles, world};
 use crate::provisioning::World;
-use crate::support::dataverse::DataverseStandIn;
-use crate::support::salesforce::SalesforceStandIn;
 
 /// The search after the revocation, then the admin's finding, then one
 /// more search that asks nobody.

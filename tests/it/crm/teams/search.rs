@@ -12,8 +12,6 @@ use super::{
     search, stand_ins, titles, unfurl, world,
 };
 use crate::provisioning::World;
-use crate::support::dataverse::DataverseStandIn;
-use crate::support::salesforce::SalesforceStandIn;
 
 const TEAM_BUTTON: &str = "Create a team for this record";
 const ACCOUNTS: [&str; 5] = [

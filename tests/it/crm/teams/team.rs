@@ -18,8 +18,6 @@ use super::{
 use crate::bot_invokes::{BOB, invoke};
 use crate::provisioning::{World, only_team, requests_of_bob, wait_for_state};
 use crate::support::app::wait_until;
-use crate::support::dataverse::DataverseStandIn;
-use crate::support::salesforce::SalesforceStandIn;
 
 const FINAL_NAME: &str = "Contoso renewal - Falcon (FR)";
 
