@@ -5,3 +5,4 @@
 mod admin;
 mod dataverse;
 mod salesforce;
+mod teams;

@@ -156,7 +156,11 @@ pub(super) async fn unfurl(
     let Ok(url) = Url::parse(link) else {
         return Ok(None);
     };
-    if url.scheme() != "https" {
+    // Only a link with a connected org's own origin (scheme, host and
+    // port) is looked up: that origin passed `check_host` when the admin
+    // connected it (HTTPS, or plain HTTP only for a loopback host the
+    // deployment names), so no other scheme check belongs here.
+    if !matches!(url.scheme(), "https" | "http") {
         return Ok(None);
     }
     match ctx.app.crm.unfurl(ctx.tenant, viewer(ctx), &url).await? {

@@ -109,8 +109,16 @@ pub(crate) async fn follow_ups(w: &World) -> salestim::host::invoke::InvokeRespo
 
 /// The same world, its queues wrapped (fault tests).
 pub(crate) async fn world_with_queues(queues: Option<WrapQueues>) -> World {
+    world_with(queues, Vec::new()).await
+}
+
+/// The same world with more settings (the CRM stand-ins' hosts).
+pub(crate) async fn world_with(
+    queues: Option<WrapQueues>,
+    more: Vec<(&'static str, String)>,
+) -> World {
     let graph = GraphStandIn::start().await;
-    let settings = vec![
+    let mut settings = vec![
         ("SALESTIM_PUBLIC_HOSTNAME", HOST.into()),
         ("TEAMS_APP_ID", TEAMS_APP.into()),
         ("GRAPH_BASE_URL", graph.base_url.to_string()),
@@ -118,6 +126,7 @@ pub(crate) async fn world_with_queues(queues: Option<WrapQueues>) -> World {
         ("GRAPH_CLIENT_ID", CLIENT_ID.into()),
         ("GRAPH_CLIENT_SECRET", graph.client_secret()),
     ];
+    settings.extend(more);
     let bot = match queues {
         Some(queues) => spawn_bot_with_queues(settings, queues).await,
         None => spawn_bot_with(settings).await,

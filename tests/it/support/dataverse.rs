@@ -88,6 +88,8 @@ pub(super) struct Row {
 
 struct State {
     origin: String,
+    /// The application the token endpoint knows, and its secret.
+    client_id: String,
     secret: String,
     /// Tenant → whether the environment has an application user for it.
     tenants: HashMap<String, bool>,
@@ -138,6 +140,7 @@ impl DataverseStandIn {
         let secret = format!("dv-secret-{}", uuid::Uuid::new_v4());
         let state = Arc::new(Mutex::new(State {
             origin: origin.clone(),
+            client_id: CLIENT_ID.to_owned(),
             secret,
             tenants: HashMap::new(),
             tokens: HashMap::new(),
@@ -173,6 +176,14 @@ impl DataverseStandIn {
     /// The client secret the token endpoint takes now.
     pub fn client_secret(&self) -> String {
         self.state().secret.clone()
+    }
+
+    /// The token endpoint knows this application instead (a deployment's
+    /// own Entra app, the one it signs in to Graph with).
+    pub fn accept_app(&self, client_id: &str, secret: &str) {
+        let mut st = self.state();
+        st.client_id = client_id.to_owned();
+        st.secret = secret.to_owned();
     }
 
     /// A tenant whose admin consented; `app_user`: the environment has the

@@ -67,6 +67,8 @@ pub struct NoteSnapshot {
 struct State {
     /// The instance the token endpoint answers with.
     instance_url: String,
+    /// The connected app's callback URL (the code exchange must name it).
+    redirect_uri: String,
     codes: HashSet<String>,
     refresh_tokens: HashSet<String>,
     revoked: HashSet<String>,
@@ -167,6 +169,7 @@ impl SalesforceStandIn {
         let moved_origin = format!("http://127.0.0.1:{}", moved.local_addr().unwrap().port());
         let mut st = State {
             instance_url: origin.clone(),
+            redirect_uri: REDIRECT_URI.to_owned(),
             daily_max: 15_000,
             batch_size: 2_000,
             schema: schema(),
@@ -196,6 +199,12 @@ impl SalesforceStandIn {
 
     pub fn login_url(&self) -> url::Url {
         url::Url::parse(&self.origin).unwrap()
+    }
+
+    /// The connected app's callback URL is this one (a deployment's own
+    /// public host).
+    pub fn set_redirect_uri(&self, uri: &str) {
+        self.st().redirect_uri = uri.to_owned();
     }
 
     /// A code as Salesforce sends back to the redirect URI (single use).

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use super::{API, CLIENT_ID, Seen, State, odata};
+use super::{API, Seen, State, odata};
 
 pub(super) async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) {
     let mut connections = tokio::task::JoinSet::new();
@@ -179,7 +179,7 @@ fn token(st: &mut State, tenant: &str, body: &[u8]) -> Reply {
             &format!("AADSTS90002: Tenant '{tenant}' not found."),
         );
     }
-    if field("client_id") != CLIENT_ID {
+    if field("client_id") != st.client_id {
         return entra(
             400,
             "unauthorized_client",

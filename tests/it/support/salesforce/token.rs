@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{ADMIN_ID, CLIENT_ID, CLIENT_SECRET, ORG_ID, REDIRECT_URI, State};
+use super::{ADMIN_ID, CLIENT_ID, CLIENT_SECRET, ORG_ID, State};
 
 fn oauth_error(error: &str, description: &str) -> (u16, Option<Value>) {
     (
@@ -26,7 +26,7 @@ pub(super) fn token(st: &mut State, body: &[u8]) -> (u16, Option<Value>) {
     }
     let refresh_token = match field("grant_type") {
         "authorization_code" => {
-            if field("redirect_uri") != REDIRECT_URI {
+            if field("redirect_uri") != st.redirect_uri {
                 return oauth_error(
                     "redirect_uri_mismatch",
                     "redirect_uri must match configuration",
