@@ -110,6 +110,24 @@ fn the_package_is_filled_from_settings_and_valid_against_the_manifest_schema() {
         action,
         "the manifest's action commands are the ones routed"
     );
+    // Record links of the CRMs the connectors accept unfurl (their
+    // regional Dynamics hosts and Salesforce's Lightning hosts), and ours.
+    let domains: Vec<&str> =
+        manifest["composeExtensions"][0]["messageHandlers"][0]["value"]["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+    for host in [
+        "salestim.example.com",
+        "*.crm.dynamics.com",
+        "*.crm4.dynamics.com",
+        "*.lightning.force.com",
+        "*.sandbox.lightning.force.com",
+    ] {
+        assert!(domains.contains(&host), "{host} unfurls: {domains:?}");
+    }
     let tabs: Vec<&str> = manifest["staticTabs"]
         .as_array()
         .unwrap()
