@@ -34,6 +34,8 @@ mod botframework;
 mod common;
 #[path = "../tests/it/support/dataverse.rs"]
 mod dataverse;
+#[path = "../tests/it/support/http_serve.rs"]
+mod http_serve;
 
 use botframework::{Channel, ChannelKey, ISSUER};
 use common::{

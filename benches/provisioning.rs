@@ -48,6 +48,8 @@ mod common;
 mod graph;
 #[path = "provisioning/handler.rs"]
 mod handler;
+#[path = "../tests/it/support/http_serve.rs"]
+mod http_serve;
 #[path = "provisioning/sink.rs"]
 mod sink;
 #[path = "provisioning/world.rs"]

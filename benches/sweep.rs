@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 mod common;
 #[path = "../tests/it/support/graph.rs"]
 mod graph;
+#[path = "../tests/it/support/http_serve.rs"]
+mod http_serve;
 
 use common::{cpu_time, data_dir, free_port, handler_command, rss_kib};
 use graph::{CLIENT_ID, Counts, GraphStandIn};

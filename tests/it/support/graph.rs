@@ -43,7 +43,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::BodyExt;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -566,67 +565,49 @@ impl GraphStandIn {
 // ---------------------------------------------------------------- serving
 
 async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) {
-    // Connections live in this set, so aborting the server closes them too.
-    let mut connections = tokio::task::JoinSet::new();
-    while let Ok((tcp, _)) = listener.accept().await {
-        while connections.try_join_next().is_some() {}
+    super::http_serve::serve(listener, move |parts, body| {
         let state = state.clone();
-        connections.spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let state = state.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = body
-                            .collect()
-                            .await
-                            .map(|c| c.to_bytes())
-                            .unwrap_or_default();
-                        let header = |name: &str| {
-                            parts
-                                .headers
-                                .get(name)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_owned()
-                        };
-                        let target = parts
-                            .uri
-                            .path_and_query()
-                            .map(|p| p.as_str().to_owned())
-                            .unwrap_or_default();
-                        // A create calls the app back before it answers:
-                        // not under the lock.
-                        if parts.method == hyper::Method::POST && target == "/v1.0/subscriptions" {
-                            let reply =
-                                subscriptions::create(&state, &header("authorization"), &body)
-                                    .await;
-                            return Ok::<_, hyper::Error>(reply.into_response());
-                        }
-                        let (reply, delay) = {
-                            let mut st = state.lock().expect("the state is never poisoned");
-                            let reply = handle(
-                                &mut st,
-                                parts.method.as_str(),
-                                &target,
-                                &header("authorization"),
-                                &header("content-type"),
-                                &body,
-                                Some(header("x-ms-throttle-priority")).filter(|p| !p.is_empty()),
-                            );
-                            (reply, st.delay)
-                        };
-                        if !delay.is_zero() {
-                            tokio::time::sleep(delay).await;
-                        }
-                        Ok::<_, hyper::Error>(reply.into_response())
-                    }
-                });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .await;
-        });
-    }
+        async move {
+            let header = |name: &str| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let target = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            // A create calls the app back before it answers: not under the
+            // lock.
+            if parts.method == hyper::Method::POST && target == "/v1.0/subscriptions" {
+                return subscriptions::create(&state, &header("authorization"), &body)
+                    .await
+                    .into_response();
+            }
+            let (reply, delay) = {
+                let mut st = state.lock().expect("the state is never poisoned");
+                let reply = handle(
+                    &mut st,
+                    parts.method.as_str(),
+                    &target,
+                    &header("authorization"),
+                    &header("content-type"),
+                    &body,
+                    Some(header("x-ms-throttle-priority")).filter(|p| !p.is_empty()),
+                );
+                (reply, st.delay)
+            };
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            reply.into_response()
+        }
+    })
+    .await
 }
 
 struct Reply {

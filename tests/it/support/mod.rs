@@ -11,6 +11,7 @@ pub mod dataverse;
 pub mod entra;
 pub mod faulty_queues;
 pub mod graph;
+pub mod http_serve;
 pub mod ingestion;
 pub mod keyvault;
 pub mod logs;

@@ -24,7 +24,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 #[path = "salesforce/queries.rs"]
@@ -365,11 +364,4 @@ fn errors(status: u16, code: &str, message: &str) -> (u16, Value) {
         status,
         json!([{"message": message, "errorCode": code, "fields": []}]),
     )
-}
-
-async fn body_bytes(body: hyper::body::Incoming) -> Vec<u8> {
-    body.collect()
-        .await
-        .map(|c| c.to_bytes().to_vec())
-        .unwrap_or_default()
 }

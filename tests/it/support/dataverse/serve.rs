@@ -5,51 +5,32 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::{API, Seen, State, odata};
 
 pub(super) async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) {
-    let mut connections = tokio::task::JoinSet::new();
-    while let Ok((tcp, _)) = listener.accept().await {
-        while connections.try_join_next().is_some() {}
+    super::super::http_serve::serve(listener, move |parts, body| {
         let state = state.clone();
-        connections.spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let state = state.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = body
-                            .collect()
-                            .await
-                            .map(|c| c.to_bytes())
-                            .unwrap_or_default();
-                        let headers: HashMap<String, String> = parts
-                            .headers
-                            .iter()
-                            .filter_map(|(k, v)| {
-                                Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))
-                            })
-                            .collect();
-                        let target = parts
-                            .uri
-                            .path_and_query()
-                            .map(|p| p.as_str().to_owned())
-                            .unwrap_or_default();
-                        let reply = {
-                            let mut st = state.lock().expect("the state is never poisoned");
-                            handle(&mut st, parts.method.as_str(), &target, &headers, &body)
-                        };
-                        Ok::<_, hyper::Error>(reply.into_response())
-                    }
-                });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .await;
-        });
-    }
+        async move {
+            let headers: HashMap<String, String> = parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect();
+            let target = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            let reply = {
+                let mut st = state.lock().expect("the state is never poisoned");
+                handle(&mut st, parts.method.as_str(), &target, &headers, &body)
+            };
+            reply.into_response()
+        }
+    })
+    .await
 }
 
 pub(super) struct Reply {

@@ -7,69 +7,54 @@ use serde_json::{Value, json};
 
 use super::queries::{self, Refused, Spec};
 use super::{
-    ADMIN_ID, ADMIN_NAME, ADMIN_USERNAME, API_VERSION, NoteSnapshot, ORG_ID, Seen, State,
-    body_bytes, errors,
+    ADMIN_ID, ADMIN_NAME, ADMIN_USERNAME, API_VERSION, NoteSnapshot, ORG_ID, Seen, State, errors,
 };
 
 pub(super) async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>) {
     let port = listener.local_addr().expect("an address").port();
-    let mut connections = tokio::task::JoinSet::new();
-    while let Ok((tcp, _)) = listener.accept().await {
-        while connections.try_join_next().is_some() {}
+    super::super::http_serve::serve(listener, move |parts, body| {
         let state = state.clone();
-        connections.spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let state = state.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = body_bytes(body).await;
-                        let header = |name: &str| {
-                            parts
-                                .headers
-                                .get(name)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_owned()
-                        };
-                        let path = parts.uri.path().to_owned();
-                        let query: HashMap<String, String> =
-                            url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-                                .into_owned()
-                                .collect();
-                        let (status, answer) = {
-                            let mut st = state.lock().expect("the state is never poisoned");
-                            if path == "/services/oauth2/token"
-                                && parts.method == hyper::Method::POST
-                            {
-                                super::token::token(&mut st, &body)
-                            } else {
-                                let (status, answer) = api(
-                                    &mut st,
-                                    parts.method.as_str(),
-                                    &path,
-                                    &query,
-                                    &header("authorization"),
-                                    &body,
-                                );
-                                st.seen.push(Seen {
-                                    method: parts.method.to_string(),
-                                    port,
-                                    path: path.clone(),
-                                    q: query.get("q").cloned(),
-                                    status,
-                                });
-                                (status, answer)
-                            }
-                        };
-                        Ok::<_, hyper::Error>(reply(status, answer))
-                    }
-                });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .await;
-        });
-    }
+        async move {
+            let header = |name: &str| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let path = parts.uri.path().to_owned();
+            let query: HashMap<String, String> =
+                url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect();
+            let (status, answer) = {
+                let mut st = state.lock().expect("the state is never poisoned");
+                if path == "/services/oauth2/token" && parts.method == hyper::Method::POST {
+                    super::token::token(&mut st, &body)
+                } else {
+                    let (status, answer) = api(
+                        &mut st,
+                        parts.method.as_str(),
+                        &path,
+                        &query,
+                        &header("authorization"),
+                        &body,
+                    );
+                    st.seen.push(Seen {
+                        method: parts.method.to_string(),
+                        port,
+                        path: path.clone(),
+                        q: query.get("q").cloned(),
+                        status,
+                    });
+                    (status, answer)
+                }
+            };
+            reply(status, answer)
+        }
+    })
+    .await
 }
 
 fn reply(
