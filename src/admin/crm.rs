@@ -12,8 +12,26 @@ use crate::ids::TenantId;
 
 /// The environment variable `crm dynamics --client-id` reads the secret from.
 pub const CLIENT_SECRET_ENV: &str = "CRM_CLIENT_SECRET";
-/// Who the audit trail and the connection name as the operator.
-const OPERATOR: &str = "operator";
+
+/// Records what an operator did in the tenant's audit trail, with the
+/// actions the admin tab's CRM section records.
+async fn audit(
+    app: &App,
+    tenant: &TenantId,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), String> {
+    crate::governance::audit::note(
+        app.docs.as_ref(),
+        tenant,
+        app.clock.now(),
+        &super::operator(),
+        action,
+        details,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
 
 /// `note`, `off` or `field:<name>`.
 pub fn write_back_arg(raw: &str) -> Result<WriteBack, String> {
@@ -84,11 +102,19 @@ pub async fn dynamics(
         own_app,
     };
     let new = app.crm.dynamics_input(input).map_err(|e| e.to_string())?;
+    let own = new.own_app.as_ref().map(|(id, _)| id.clone());
     app.crm
         .connections()
-        .put(tenant, new, OPERATOR, app.crm.now())
+        .put(tenant, new, &super::operator(), app.crm.now())
         .await
         .map_err(|e| e.to_string())?;
+    audit(
+        app,
+        tenant,
+        "crm.connection.saved",
+        serde_json::json!({"crm": "dynamics", "orgUrl": org_url, "ownApp": own}),
+    )
+    .await?;
     check(app, tenant, CrmKind::Dynamics).await
 }
 
@@ -104,9 +130,16 @@ pub async fn salesforce(
         .crm
         .salesforce_login(login_url)
         .map_err(|e| e.to_string())?;
-    let url = connect::start(&app.crm, tenant, OPERATOR, login_url, write_back)
+    let url = connect::start(&app.crm, tenant, &super::operator(), login_url, write_back)
         .await
         .map_err(|e| e.to_string())?;
+    audit(
+        app,
+        tenant,
+        "crm.connection.started",
+        serde_json::json!({"crm": "salesforce"}),
+    )
+    .await?;
     Ok(format!(
         "Open this link as a Salesforce admin of the org within 10 minutes:\n{url}"
     ))
@@ -119,7 +152,17 @@ pub async fn check(app: &App, tenant: &TenantId, kind: CrmKind) -> Result<String
         .await
         .map_err(|e| e.to_string())?
     {
-        Some(c) => Ok(pretty(&c.summary())),
+        Some(c) => {
+            let ok = c.checked.as_ref().is_some_and(|c| c.ok);
+            audit(
+                app,
+                tenant,
+                "crm.connection.checked",
+                serde_json::json!({"crm": kind, "ok": ok}),
+            )
+            .await?;
+            Ok(pretty(&c.summary()))
+        }
         None => Err(format!("{tenant} has no {} connection", kind.label())),
     }
 }
@@ -138,14 +181,32 @@ pub async fn set_write_back(
         .await
         .map_err(|e| e.to_string())?
     {
-        Some(c) => Ok(pretty(&c.summary())),
+        Some(c) => {
+            audit(
+                app,
+                tenant,
+                "crm.connection.saved",
+                serde_json::json!({"crm": kind, "writeBack": write_back}),
+            )
+            .await?;
+            Ok(pretty(&c.summary()))
+        }
         None => Err(format!("{tenant} has no {} connection", kind.label())),
     }
 }
 
 pub async fn remove(app: &App, tenant: &TenantId, kind: CrmKind) -> Result<String, String> {
     match app.crm.connections().remove(tenant, kind).await {
-        Ok(true) => Ok(format!("removed {tenant}'s {} connection", kind.label())),
+        Ok(true) => {
+            audit(
+                app,
+                tenant,
+                "crm.connection.removed",
+                serde_json::json!({"crm": kind}),
+            )
+            .await?;
+            Ok(format!("removed {tenant}'s {} connection", kind.label()))
+        }
         Ok(false) => Err(format!("{tenant} has no {} connection", kind.label())),
         Err(e) => Err(e.to_string()),
     }

@@ -126,4 +126,34 @@ async fn an_operator_connects_checks_changes_and_removes_a_dynamics_connection()
     let (ok, _, err) = cli.run(&["crm", "remove", TENANT, "dynamics"]).await;
     assert!(!ok);
     assert!(err.contains("no Dynamics 365 connection"), "{err}");
+
+    // Each change is in the tenant's audit trail, as the operator's.
+    let docs = salestim::platform::documents::sqlite::SqliteDocuments::open(
+        &cli.data_dir().join("documents.sqlite"),
+        std::sync::Arc::new(salestim::platform::clock::SystemClock),
+    )
+    .unwrap();
+    let tenant = salestim::ids::TenantId::parse(TENANT).unwrap();
+    let trail = salestim::governance::audit::trail(&docs, &tenant)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = trail
+        .iter()
+        .filter(|e| e.action.starts_with("crm."))
+        .map(|e| e.action.as_str())
+        .collect();
+    for action in [
+        "crm.connection.saved",
+        "crm.connection.checked",
+        "crm.connection.removed",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    assert!(
+        trail
+            .iter()
+            .filter(|e| e.action.starts_with("crm."))
+            .all(|e| e.actor.starts_with("operator:")),
+        "{trail:?}"
+    );
 }
