@@ -15,7 +15,7 @@ pub mod tokens;
 
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use send::{Answer, Call, Failure, Observer, Rules};
-pub use tokens::{ClientCredentials, Token, TokenCache, TokenError, client_credentials};
+pub use tokens::{ClientCredentials, Token, TokenCache, TokenError, client_credentials, grant};
 
 /// The HTTP client the app's calls to outside services share. It follows
 /// no redirect by itself: reqwest would follow one with the request's

@@ -4,9 +4,11 @@
 //! token endpoint (Entra throttles token requests too), and find the fresh
 //! token in the cache when it is done.
 //!
-//! [`client_credentials`] is the one OAuth 2.0 client-credentials request
-//! (Entra ID's v2.0 token endpoint: the bot's token for the Connector, each
-//! customer tenant's token for Graph), sent through the shared send loop.
+//! [`grant`] is the one OAuth 2.0 token request, sent through the shared
+//! send loop; [`client_credentials`] is its client-credentials form (Entra
+//! ID's v2.0 token endpoint: the bot's token for the Connector, each
+//! customer tenant's token for Graph and Dataverse), Salesforce's code and
+//! refresh grants its others.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::retry::RetryPolicy;
-use super::send::{self, Call, Failure, Rules, Unobserved};
+use super::send::{self, Answer, Call, Failure, Rules, Unobserved};
 use crate::platform::cache::Cache;
 
 /// Tokens leave the cache this long before they expire.
@@ -155,6 +157,39 @@ struct TokenResponse {
     expires_in: u64,
 }
 
+/// One OAuth 2.0 token request, whatever its grant (client credentials,
+/// an authorization code, a refresh token): `form` posted to `token_url`
+/// through the shared send loop, the endpoint's refusal read as a
+/// [`TokenError`]. `path` names the call in the logs and telemetry. The
+/// caller reads the answer's fields, which differ by service.
+pub async fn grant(
+    http: &reqwest::Client,
+    token_url: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Result<Answer, TokenError> {
+    let call = Call {
+        rules: &TOKEN_RULES,
+        idempotent: true,
+        path,
+    };
+    let build = || async { Ok::<_, TokenError>(http.post(token_url).form(form)) };
+    match send::send(call, build, || async { false }, &Unobserved).await {
+        Ok(answer) => Ok(answer),
+        Err(Failure::Prepare(e)) => Err(e),
+        Err(Failure::Transport { error, .. }) => Err(TokenError {
+            status: None,
+            code: "transport".into(),
+            message: error,
+            transient: true,
+        }),
+        Err(Failure::Status { answer, .. }) => {
+            let body = serde_json::from_slice(&answer.body).unwrap_or_default();
+            Err(TokenError::from_answer(answer.status, &body))
+        }
+    }
+}
+
 /// Asks for an app-only token with client credentials.
 pub async fn client_credentials(
     http: &reqwest::Client,
@@ -166,28 +201,7 @@ pub async fn client_credentials(
         ("client_secret", request.client_secret.expose_secret()),
         ("scope", request.scope),
     ];
-    let call = Call {
-        rules: &TOKEN_RULES,
-        idempotent: true,
-        path: "/oauth2/v2.0/token",
-    };
-    let build = || async { Ok::<_, TokenError>(http.post(request.token_url).form(&form)) };
-    let answer = match send::send(call, build, || async { false }, &Unobserved).await {
-        Ok(answer) => answer,
-        Err(Failure::Prepare(e)) => return Err(e),
-        Err(Failure::Transport { error, .. }) => {
-            return Err(TokenError {
-                status: None,
-                code: "transport".into(),
-                message: error,
-                transient: true,
-            });
-        }
-        Err(Failure::Status { answer, .. }) => {
-            let body = serde_json::from_slice(&answer.body).unwrap_or_default();
-            return Err(TokenError::from_answer(answer.status, &body));
-        }
-    };
+    let answer = grant(http, request.token_url, "/oauth2/v2.0/token", &form).await?;
     let token: TokenResponse = serde_json::from_slice(&answer.body).map_err(|e| TokenError {
         status: Some(answer.status),
         code: "invalid_response".into(),

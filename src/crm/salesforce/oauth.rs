@@ -19,8 +19,7 @@ use url::Url;
 
 use super::Salesforce;
 use crate::crm::{CrmError, SalesforceApp, Shared};
-use crate::outbound::send::{self, Call, Failure, Rules, Unobserved};
-use crate::outbound::{RetryPolicy, Token, TokenError};
+use crate::outbound::{self, Token};
 
 /// The shortest session timeout an org's admin can set.
 pub const SESSION_SECS: u64 = 15 * 60;
@@ -28,20 +27,6 @@ pub const SESSION_SECS: u64 = 15 * 60;
 pub const SCOPE: &str = "api refresh_token";
 
 const TOKEN_PATH: &str = "/services/oauth2/token";
-
-/// A token endpoint throttles and fails too: three attempts, a short cap.
-const TOKEN_RULES: Rules = Rules {
-    service: "Salesforce token endpoint",
-    policy: RetryPolicy {
-        max_attempts: 3,
-        base_backoff: std::time::Duration::from_millis(200),
-        max_backoff: std::time::Duration::from_secs(2),
-        max_retry_after: std::time::Duration::from_secs(10),
-    },
-    timeout: std::time::Duration::from_secs(15),
-    retryable: |status| matches!(status, 429 | 500 | 502 | 503 | 504),
-    throttle: |status| status == 429,
-};
 
 /// What the code exchange gives: the refresh token to seal, where the org's
 /// API is, and who signed in (the identity URL, `…/id/<orgId>/<userId>`).
@@ -133,24 +118,9 @@ async fn token_request(
     url.set_path(TOKEN_PATH);
     url.set_query(None);
     shared.counters.token_fetched();
-    let call = Call {
-        rules: &TOKEN_RULES,
-        idempotent: true,
-        path: TOKEN_PATH,
-    };
-    let build = || async { Ok::<_, CrmError>(shared.http.post(url.clone()).form(form)) };
-    let refused = |status: u16, body: &[u8]| {
-        let body = serde_json::from_slice(body).unwrap_or_default();
-        CrmError::from_token(TokenError::from_answer(status, &body))
-    };
-    let answer = match send::send(call, build, || async { false }, &Unobserved).await {
-        Ok(answer) => answer,
-        Err(Failure::Prepare(e)) => return Err(e),
-        Err(Failure::Transport { error, .. }) => {
-            return Err(CrmError::Unavailable(format!("token endpoint: {error}")));
-        }
-        Err(Failure::Status { answer, .. }) => return Err(refused(answer.status, &answer.body)),
-    };
+    let answer = outbound::grant(&shared.http, url.as_str(), TOKEN_PATH, form)
+        .await
+        .map_err(CrmError::from_token)?;
     serde_json::from_slice(&answer.body)
         .map_err(|e| CrmError::Unavailable(format!("token endpoint: an unreadable answer: {e}")))
 }
