@@ -180,32 +180,57 @@ impl Crm {
         let mut live = Vec::new();
         let mut unanswered = Vec::new();
         for connection in self.connections().all(tenant).await? {
-            if let Health::Broken { reason, .. } = &connection.health {
-                unanswered.push(Unanswered::AskAdmin {
-                    crm: connection.kind(),
-                    reason: reason.clone(),
-                });
-                continue;
-            }
-            match self
-                .connections()
-                .connector(&self.shared, tenant, &connection)
-                .await
-            {
-                Ok(connector) => live.push(Live {
-                    connection,
-                    connector,
-                }),
-                Err(e) => {
-                    let kind = connection.kind();
-                    unanswered.push(self.failed(tenant, kind, e).await?);
-                }
+            match self.ready(tenant, connection).await? {
+                Ok(one) => live.push(one),
+                Err(why) => unanswered.push(why),
             }
         }
         if live.is_empty() && unanswered.is_empty() {
             unanswered.push(Unanswered::NotConnected);
         }
         Ok((live, unanswered))
+    }
+
+    /// The tenant's connection to `crm` alone, ready to be called, or why
+    /// it cannot be.
+    async fn live_one(
+        &self,
+        tenant: &TenantId,
+        crm: CrmKind,
+    ) -> Result<Result<Live, Unanswered>, CrmError> {
+        match self.connections().get(tenant, crm).await? {
+            Some(connection) => self.ready(tenant, connection).await,
+            None => Ok(Err(Unanswered::NotConnected)),
+        }
+    }
+
+    /// A stored connection with its connector; a broken one is answered
+    /// for without calling its CRM.
+    async fn ready(
+        &self,
+        tenant: &TenantId,
+        connection: Connection,
+    ) -> Result<Result<Live, Unanswered>, CrmError> {
+        if let Health::Broken { reason, .. } = &connection.health {
+            return Ok(Err(Unanswered::AskAdmin {
+                crm: connection.kind(),
+                reason: reason.clone(),
+            }));
+        }
+        match self
+            .connections()
+            .connector(&self.shared, tenant, &connection)
+            .await
+        {
+            Ok(connector) => Ok(Ok(Live {
+                connection,
+                connector,
+            })),
+            Err(e) => {
+                let kind = connection.kind();
+                Ok(Err(self.failed(tenant, kind, e).await?))
+            }
+        }
     }
 
     /// A connection that searches as each user answers nobody else: an
@@ -266,19 +291,13 @@ impl Crm {
         viewer: Viewer<'_>,
         record: &RecordRef,
     ) -> Result<Result<Option<Record>, Unanswered>, CrmError> {
-        let (live, unanswered) = self.live(tenant).await?;
-        let Some(one) = live
-            .iter()
-            .find(|l| l.connection.kind() == record.crm && Self::answers(l, viewer))
-        else {
-            let why = unanswered
-                .into_iter()
-                .find(|u| matches!(u, Unanswered::AskAdmin { crm, .. } | Unanswered::TryLater { crm, .. } if *crm == record.crm))
-                .unwrap_or(Unanswered::NotConnected);
-            return Ok(Err(why));
+        let one = match self.live_one(tenant, record.crm).await? {
+            Ok(one) if Self::answers(&one, viewer) => one,
+            Ok(_) => return Ok(Err(Unanswered::NotConnected)),
+            Err(why) => return Ok(Err(why)),
         };
         match self
-            .cached(tenant, one)
+            .cached(tenant, &one)
             .record(viewer, record.record_type, &record.id)
             .await
         {
@@ -327,19 +346,23 @@ impl Crm {
         record: &RecordRef,
         team: &TeamLink<'_>,
     ) -> Result<Result<String, String>, CrmError> {
-        let (live, unanswered) = self.live(tenant).await?;
-        let Some(one) = live.iter().find(|l| l.connection.kind() == record.crm) else {
-            let why = unanswered
-                .iter()
-                .find_map(|u| match u {
-                    Unanswered::AskAdmin { crm, reason } if *crm == record.crm => Some(format!(
-                        "the {} connection is broken: {reason}",
-                        crm.label()
-                    )),
-                    _ => None,
-                })
-                .unwrap_or_else(|| format!("no {} connection", record.crm.label()));
-            return Ok(Err(why));
+        let one = match self.live_one(tenant, record.crm).await? {
+            Ok(one) => one,
+            Err(Unanswered::AskAdmin { crm, reason }) => {
+                return Ok(Err(format!(
+                    "the {} connection is broken: {reason}",
+                    crm.label()
+                )));
+            }
+            Err(Unanswered::TryLater { crm, message }) => {
+                return Ok(Err(format!(
+                    "the {} connection did not answer: {message}",
+                    crm.label()
+                )));
+            }
+            Err(Unanswered::NotConnected) => {
+                return Ok(Err(format!("no {} connection", record.crm.label())));
+            }
         };
         let how = &one.connection.write_back;
         match one.connector.link_team(record, team, how).await {
