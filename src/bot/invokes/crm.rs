@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use url::Url;
 
-use super::request_flow::form_card;
+use super::request_flow::form_card_of;
 use super::{Ctx, compose_message, compose_result};
 use crate::crm::service::Unanswered;
 use crate::crm::{
@@ -251,8 +251,8 @@ pub(super) async fn team_form(ctx: &Ctx<'_>, data: &Value) -> Result<Value, AppE
     };
     // A template that names the team after the record needs no second
     // copy of its name in what the requester types.
-    let named_after_record = templates::list_active(ctx.app.docs.as_ref(), ctx.tenant)
-        .await?
+    let all = templates::list_active(ctx.app.docs.as_ref(), ctx.tenant).await?;
+    let named_after_record = all
         .iter()
         .filter(|t| t.template.crm_link == Some(record.record.record_type))
         .any(|t| {
@@ -277,5 +277,5 @@ pub(super) async fn team_form(ctx: &Ctx<'_>, data: &Value) -> Result<Value, AppE
         crm_record: Some(record),
         ..RequestForm::default()
     };
-    form_card(ctx, &prefill, &[], None).await
+    form_card_of(ctx, all, &prefill, &[], None).await
 }

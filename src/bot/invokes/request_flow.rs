@@ -54,7 +54,18 @@ pub(crate) async fn form_card(
     problems: &[String],
     draft: Option<&TeamRequest>,
 ) -> Result<Value, AppError> {
-    let mut all = templates::list_active(ctx.app.docs.as_ref(), ctx.tenant).await?;
+    let all = templates::list_active(ctx.app.docs.as_ref(), ctx.tenant).await?;
+    form_card_of(ctx, all, prefill, problems, draft).await
+}
+
+/// The request form with `all`, the tenant's active templates, already read.
+pub(crate) async fn form_card_of(
+    ctx: &Ctx<'_>,
+    mut all: Vec<templates::StoredTemplate>,
+    prefill: &RequestForm,
+    problems: &[String],
+    draft: Option<&TeamRequest>,
+) -> Result<Value, AppError> {
     // A team for a CRM record is made from a template for its type.
     if let Some(r) = &prefill.crm_record {
         all.retain(|t| t.template.crm_link == Some(r.record.record_type));
