@@ -26,16 +26,15 @@ fn page(status: StatusCode, title: &str, text: &str) -> HttpResponse {
         t = escape(title),
         x = escape(text)
     );
-    let mut res = HttpResponse::text(status, html);
-    res.headers.insert(
-        "content-type",
-        warp::http::HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    res.headers.insert(
-        "content-security-policy",
-        warp::http::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
-    );
-    res
+    HttpResponse::text(status, html)
+        .with_header(
+            "content-type",
+            warp::http::HeaderValue::from_static("text/html; charset=utf-8"),
+        )
+        .with_header(
+            "content-security-policy",
+            warp::http::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        )
 }
 
 pub async fn run(app: App, req: HttpRequest) -> Result<HttpResponse, AppError> {
