@@ -71,7 +71,7 @@ pub struct AppInner {
     /// (`GRAPH_CLIENT_ID`/`GRAPH_CLIENT_SECRET`, or the bot's identity).
     pub graph: Option<Graph>,
     /// Per-tenant secrets sealed under the tenant's data key.
-    pub envelope: Envelope,
+    pub envelope: Arc<Envelope>,
     /// Who calls the tabs' API: Teams SSO tokens, and under `handler local`
     /// the development sign-in's.
     pub tab_auth: TabAuthenticator,
@@ -137,13 +137,13 @@ impl App {
             settings.public_hostname.as_deref(),
         );
         let graph = graph_from_settings(&settings, &s);
-        let envelope = Envelope::with_cache(
+        let envelope = Arc::new(Envelope::with_cache(
             s.keys.clone(),
             s.clock.clone(),
             envelope::DEFAULT_CACHE_TTL,
             envelope::DEFAULT_CACHE_ENTRIES,
-        );
-        let crm = crm_from_settings(&settings, &s);
+        ));
+        let crm = crm_from_settings(&settings, &s, envelope.clone());
         let tab_auth = TabAuthenticator::new(&settings, s.http.clone());
         // The page's CSP admits Intercom's hosts only where the Messenger
         // can boot (its identity endpoint is configured).
@@ -197,7 +197,11 @@ fn graph_from_settings(settings: &Settings, s: &Services) -> Option<Graph> {
 
 /// The CRM connectors' shared parts: our Entra app (the Graph one) for
 /// Dataverse, our Salesforce connected app, one token cache.
-fn crm_from_settings(settings: &Settings, s: &Services) -> crate::crm::service::Crm {
+fn crm_from_settings(
+    settings: &Settings,
+    s: &Services,
+    envelope: Arc<Envelope>,
+) -> crate::crm::service::Crm {
     let entra = match (&settings.graph_client_id, &settings.graph_client_secret) {
         (Some(client_id), Some(secret)) => Some(crate::crm::EntraApp {
             client_id: client_id.clone(),
@@ -233,7 +237,7 @@ fn crm_from_settings(settings: &Settings, s: &Services) -> crate::crm::service::
         s.docs.clone(),
         s.cache.clone(),
         s.clock.clone(),
-        s.keys.clone(),
+        envelope,
         settings.crm.cache_ttl,
         settings.crm.extra_hosts.clone(),
     )

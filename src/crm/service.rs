@@ -19,7 +19,6 @@ use crate::ids::TenantId;
 use crate::platform::cache::Cache;
 use crate::platform::clock::Clock;
 use crate::platform::documents::Documents;
-use crate::platform::keys::Keys;
 use crate::platform::keys::envelope::Envelope;
 
 /// Search results and records are kept this long unless configured.
@@ -30,7 +29,8 @@ pub struct Crm {
     docs: Arc<dyn Documents>,
     cache: Arc<dyn Cache>,
     clock: Arc<dyn Clock>,
-    envelope: Envelope,
+    /// The app's envelope (one cache of unwrapped data keys).
+    envelope: Arc<Envelope>,
     ttl: Duration,
     extra_hosts: Vec<String>,
 }
@@ -68,13 +68,13 @@ impl Crm {
         docs: Arc<dyn Documents>,
         cache: Arc<dyn Cache>,
         clock: Arc<dyn Clock>,
-        keys: Arc<dyn Keys>,
+        envelope: Arc<Envelope>,
         ttl: Duration,
         extra_hosts: Vec<String>,
     ) -> Crm {
         Crm {
             extra_hosts,
-            envelope: Envelope::new(keys),
+            envelope,
             shared,
             docs,
             cache,
